@@ -1,0 +1,33 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite/vector';
+import type { Database, Queryable, QueryResult } from './port.js';
+
+/**
+ * Embedded PostgreSQL (WASM). One connection in-process; PGlite serialises queries and
+ * transactions itself. `dataDir` undefined keeps everything in memory (tests).
+ */
+export async function openPglite(dataDir?: string): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const pg = await PGlite.create({ dataDir, extensions: { vector } });
+  await pg.exec('CREATE EXTENSION IF NOT EXISTS vector');
+
+  const wrap = (q: Pick<PGlite, 'query' | 'exec'>): Queryable => ({
+    async query<Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+      const res = await q.query<Row>(text, params as unknown[]);
+      return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+    },
+    async exec(script: string) {
+      await q.exec(script);
+    },
+  });
+  const root = wrap(pg);
+  return {
+    kind: 'pglite',
+    query: root.query,
+    exec: root.exec,
+    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    hasPgvector: async () => true,
+    close: () => pg.close(),
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * The whole database port: run one parameterised statement, or several inside a transaction.
+ * Small on purpose (as pg-boss does) so that PGlite and a `pg.Pool` are each a few lines.
+ */
+export interface QueryResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'pglite' | 'postgres';
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** True when the pgvector extension is installed or can be created. */
+  hasPgvector(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,65 @@
+import pg from 'pg';
+import type { Database, Queryable, QueryResult } from './port.js';
+
+// int8 (e.g. count(*), bigserial keys) as JS strings would leak into every caller; these stay
+// well below 2^53 in practice, so parse them as numbers.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+
+export interface PostgresOptions {
+  url: string;
+  /** Schema placed first on the search_path of every connection (tests isolate themselves this way). */
+  schema?: string;
+  max?: number;
+}
+
+export async function openPostgres(opts: PostgresOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.max ?? 10,
+    options: opts.schema ? `-c search_path=${opts.schema},public` : undefined,
+  });
+  // Fail at start, with the driver's message, rather than on the first request.
+  const probe = await pool.connect();
+  probe.release();
+
+  const wrap = (q: Pick<pg.Pool, 'query'> | pg.PoolClient): Queryable => ({
+    async query<Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
+      const res = await q.query(text, params as unknown[]);
+      return { rows: res.rows as Row[], rowCount: res.rowCount ?? 0 };
+    },
+    async exec(script: string) {
+      await q.query(script);
+    },
+  });
+  let pgvector: boolean | undefined;
+  return {
+    kind: 'postgres',
+    query: wrap(pool).query,
+    exec: wrap(pool).exec,
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn(wrap(client));
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    async hasPgvector() {
+      if (pgvector === undefined) {
+        const res = await pool.query(
+          "SELECT (SELECT count(*) FROM pg_extension WHERE extname = 'vector') AS installed, (SELECT count(*) FROM pg_available_extensions WHERE name = 'vector') AS available",
+        );
+        const row = res.rows[0] as { installed: number; available: number };
+        pgvector = row.installed > 0 || row.available > 0;
+      }
+      return pgvector;
+    },
+    close: () => pool.end(),
+  };
+}

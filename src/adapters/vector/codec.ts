@@ -1,0 +1,29 @@
+/** Vectors are stored in PostgreSQL as little-endian float32 bytes (`memory_nodes.embedding`). */
+export function vectorToBytes(v: Float32Array): Buffer {
+  const out = Buffer.allocUnsafe(v.length * 4);
+  for (let i = 0; i < v.length; i++) out.writeFloatLE(v[i], i * 4);
+  return out;
+}
+
+export function bytesToVector(bytes: Uint8Array): Float32Array {
+  if (bytes.byteLength % 4 !== 0)
+    throw new Error(`vector bytes length ${bytes.byteLength} is not a multiple of 4`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.byteLength / 4);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  return out;
+}
+
+/** Cosine distance (1 - cosine similarity); 1 when either vector is zero. */
+export function cosineDistance(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  if (na === 0 || nb === 0) return 1;
+  return 1 - dot / Math.sqrt(na * nb);
+}

@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every setting the service reads, from environment variables. Parsed once at start and frozen;
+ * an invalid value stops the process with a message naming the variable.
+ */
+const schema = z
+  .object({
+    PORT: int(0, 65535).default(8080),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    DATA_DIR: z.string().min(1).default('./data'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
+    DATABASE_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
+      .optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    EMBEDDER: z.enum(['local', 'openai']).default('local'),
+    EMBEDDER_URL: z.url().optional(),
+    EMBEDDER_MODEL: z.string().min(1).optional(),
+    EMBEDDER_MODEL_VERSION: z.string().min(1).optional(),
+    EMBEDDER_DIMENSIONS: int(1, 8192).optional(),
+    EMBEDDER_API_KEY: z.string().min(1).optional(),
+    EMBEDDER_BATCH_SIZE: int(1, 2048).default(32),
+    EMBEDDER_TIMEOUT_MS: int(100, 600_000).default(30_000),
+
+    VECTOR_INDEX: z.enum(['auto', 'pgvector', 'usearch']).default('auto'),
+
+    MAX_TEXT_BYTES: int(1, 10 * 1024 * 1024).default(32 * 1024),
+    BODY_LIMIT_BYTES: int(1024, 512 * 1024 * 1024).default(16 * 1024 * 1024),
+    WAIT_TIMEOUT_MS: int(0, 600_000).default(10_000),
+
+    WORKER_POLL_MS: int(10, 60_000).default(500),
+    JOB_MAX_ATTEMPTS: int(1, 100).default(5),
+    JOB_BACKOFF_MS: int(0, 3_600_000).default(1_000),
+    JOB_LEASE_MS: int(1_000, 3_600_000).default(5 * 60_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.EMBEDDER === 'openai') {
+      for (const key of ['EMBEDDER_URL', 'EMBEDDER_MODEL', 'EMBEDDER_DIMENSIONS'] as const) {
+        if (c[key] === undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: 'required when EMBEDDER=openai' });
+      }
+    }
+  });
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment (or any record of strings, for tests). Empty strings count as unset. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`));
+  }
+  return Object.freeze(parsed.data);
+}

@@ -1,0 +1,52 @@
+/** Stable, documented error codes. Clients branch on these, never on messages. */
+export const ErrorCode = {
+  validation: 'validation_failed',
+  malformedJson: 'malformed_json',
+  unsupportedMediaType: 'unsupported_media_type',
+  payloadTooLarge: 'payload_too_large',
+  textTooLarge: 'text_too_large',
+  notFound: 'not_found',
+  divisionNotFound: 'division_not_found',
+  agentNotFound: 'agent_not_found',
+  memoryNotFound: 'memory_not_found',
+  jobNotFound: 'job_not_found',
+  conflict: 'conflict',
+  alreadyExists: 'already_exists',
+  versionMismatch: 'version_mismatch',
+  preconditionInvalid: 'precondition_invalid',
+  idempotencyKeyReused: 'idempotency_key_reused',
+  vectorDimensionMismatch: 'vector_dimension_mismatch',
+  unknownModel: 'unknown_model',
+  invalidCursor: 'invalid_cursor',
+  queryRequired: 'query_required',
+  rateLimited: 'rate_limited',
+  unavailable: 'service_unavailable',
+  embedderFailed: 'embedder_failed',
+  internal: 'internal_error',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface FieldError {
+  /** JSON pointer-ish path of the offending field, e.g. `/items/3/text` or `query.k`. */
+  field: string;
+  message: string;
+}
+
+/** A failure the caller can act on; mapped to RFC 9457 problem+json by the HTTP error handler. */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+export const badRequest = (code: ErrorCode, message: string, field?: string) =>
+  new AppError(400, code, message, field ? [{ field, message }] : []);
+export const invalid = (field: string, message: string) =>
+  new AppError(422, ErrorCode.validation, message, [{ field, message }]);
+export const notFound = (code: ErrorCode, message: string) => new AppError(404, code, message);

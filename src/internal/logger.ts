@@ -1,0 +1,26 @@
+import { pino } from 'pino';
+
+export type Logger = pino.Logger;
+
+/**
+ * JSON logs. Memory text and secrets must never reach a log line: request bodies are not logged,
+ * and these paths are redacted in case a caller passes such objects by mistake.
+ */
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: 'memory-layer' },
+    redact: {
+      paths: [
+        'text',
+        '*.text',
+        'query',
+        'req.headers.authorization',
+        'req.headers["x-api-key"]',
+        'apiKey',
+        '*.apiKey',
+      ],
+      censor: '[redacted]',
+    },
+  });
+}
