@@ -48,5 +48,5 @@ export class AppError extends Error {
 export const badRequest = (code: ErrorCode, message: string, field?: string) =>
   new AppError(400, code, message, field ? [{ field, message }] : []);
 export const invalid = (field: string, message: string) =>
-  new AppError(422, ErrorCode.validation, message, [{ field, message }]);
+  new AppError(400, ErrorCode.validation, message, [{ field, message }]);
 export const notFound = (code: ErrorCode, message: string) => new AppError(404, code, message);

@@ -1,0 +1,29 @@
+import { join } from 'node:path';
+import type { Database } from '../db/port.js';
+import type { VectorIndex } from './port.js';
+
+export type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
+
+export type VectorIndexKind = 'auto' | 'pgvector' | 'usearch';
+
+/**
+ * Picks the vector index from config. 'auto' keeps vectors in PostgreSQL when pgvector is there
+ * (one store to back up, shared by every replica) and falls back to the embedded usearch files.
+ * Adapters are imported on demand so that a deployment never loads a native module it does not use.
+ */
+export async function createVectorIndex(
+  kind: VectorIndexKind,
+  deps: { db: Database; dataDir: string },
+): Promise<VectorIndex> {
+  const usePgvector = kind === 'pgvector' || (kind === 'auto' && (await deps.db.hasPgvector()));
+  if (usePgvector) {
+    if (kind === 'pgvector' && !(await deps.db.hasPgvector()))
+      throw new Error(
+        'vector index "pgvector" was requested, but the database has no pgvector extension: install it, or choose "usearch" or "auto"',
+      );
+    const { createPgvectorIndex } = await import('./pgvector.js');
+    return createPgvectorIndex(deps.db);
+  }
+  const { createUsearchIndex } = await import('./usearch.js');
+  return createUsearchIndex({ dir: join(deps.dataDir, 'usearch') });
+}

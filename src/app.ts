@@ -1,0 +1,118 @@
+import { openDatabase } from './adapters/db/index.js';
+import { migrate } from './adapters/db/migrate.js';
+import { createEmbedder } from './adapters/embedders/index.js';
+import type { Embedder } from './adapters/embedders/port.js';
+import { createVectorIndex } from './adapters/vector/index.js';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './internal/logger.js';
+import { createMetrics } from './internal/metrics.js';
+import { createDivisionService } from './memory/divisions.js';
+import { reconcileIndex } from './memory/index-maintenance.js';
+import { createIndexingWorker } from './memory/indexing-worker.js';
+import { createJobsAdmin } from './memory/jobs-admin.js';
+import { createMemoryService } from './memory/memories.js';
+import { createSearchService } from './memory/search.js';
+
+export interface AppOptions {
+  /** Run the indexing worker loop in this process. */
+  worker: boolean;
+  logger?: Logger;
+  /** Tests and benchmarks may bring their own embedder (e.g. one shared by several apps). */
+  embedder?: Embedder;
+  /** Skip the start-up check that the vector index matches PostgreSQL. */
+  skipReconcile?: boolean;
+}
+
+const FLUSH_INTERVAL_MS = 5_000;
+
+/**
+ * The composition root: builds every dependency from config, once. Nothing else opens
+ * connections or reads config.
+ */
+export async function createApp(config: Config, opts: AppOptions) {
+  const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
+  const metrics = createMetrics();
+  const db = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    schema: config.DATABASE_SCHEMA,
+  });
+  const applied = await migrate(db);
+  if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+
+  const embedder = opts.embedder ?? (await createEmbedder(config));
+  const model = embedder.model;
+  const index = await createVectorIndex(config.VECTOR_INDEX, { db, dataDir: config.DATA_DIR });
+  await index.ensureSpace(model);
+  if (!opts.skipReconcile && (await reconcileIndex(db, index, model))) {
+    logger.warn({ index: index.name }, 'vector index did not match PostgreSQL; rebuilt it');
+  }
+  logger.info(
+    {
+      database: db.kind,
+      vectorIndex: index.name,
+      model: `${model.name}@${model.version}`,
+      dims: model.dimensions,
+    },
+    'memory layer ready',
+  );
+
+  const worker = createIndexingWorker({
+    db,
+    embedder,
+    index,
+    logger: logger.child({ component: 'indexing-worker' }),
+    metrics,
+    batchSize: config.EMBEDDER_BATCH_SIZE,
+    pollMs: config.WORKER_POLL_MS,
+    leaseMs: config.JOB_LEASE_MS,
+    backoffMs: config.JOB_BACKOFF_MS,
+  });
+  // A process without a worker still queues; a worker elsewhere picks the jobs up by polling.
+  const onQueued = opts.worker ? () => worker.notify() : () => undefined;
+
+  const memories = createMemoryService({
+    db,
+    index,
+    model,
+    maxTextBytes: config.MAX_TEXT_BYTES,
+    maxJobAttempts: config.JOB_MAX_ATTEMPTS,
+    onQueued,
+  });
+  const divisions = createDivisionService(db);
+  const search = createSearchService({ db, embedder, index, metrics });
+  const jobs = createJobsAdmin(db, onQueued);
+
+  if (opts.worker) worker.start();
+  const flusher = setInterval(() => {
+    index.flush().catch((err) => logger.error({ err }, 'vector index flush failed'));
+  }, FLUSH_INTERVAL_MS);
+  flusher.unref();
+
+  let closed = false;
+  return {
+    config,
+    logger,
+    metrics,
+    db,
+    embedder,
+    index,
+    worker,
+    memories,
+    divisions,
+    search,
+    jobs,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(flusher);
+      await worker.stop();
+      await index.flush();
+      await index.close();
+      if (!opts.embedder) await embedder.close();
+      await db.close();
+    },
+  };
+}
+
+export type App = Awaited<ReturnType<typeof createApp>>;

@@ -1,0 +1,82 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig } from '../config.js';
+import { startServer, startWorker, stopOnSignals } from '../start/server.js';
+import { runIndexRebuild, runIngest, runJobsDead, runJobsRetry, runMigrate, runSearch } from './commands.js';
+
+const int = (name: string, min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new InvalidArgumentError(`${name} must be ${min}..${max}`);
+  return n;
+};
+
+const program = new Command('memory-layer')
+  .description('Long-term memory for AI agents. Settings come from environment variables (see README).')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the HTTP API and the indexing worker')
+  .option('--no-worker', 'API only; run `memory-layer worker` elsewhere')
+  .action(async (opts: { worker: boolean }) => {
+    const s = await startServer(loadConfig(), { worker: opts.worker });
+    stopOnSignals(s.stop, (m) => s.app.logger.info(m));
+  });
+
+program
+  .command('worker')
+  .description('run only the indexing worker')
+  .action(async () => {
+    const w = await startWorker(loadConfig());
+    stopOnSignals(w.stop, (m) => w.app.logger.info(m));
+  });
+
+program.command('migrate').description('apply database migrations and exit').action(runMigrate);
+
+program
+  .command('ingest')
+  .description('import memories from a JSON Lines file (one memory per line); resumable')
+  .argument('<file>', 'JSONL: {"text": "...", "namespace"?, "tags"?, "metadata"?, "vector"?, "model"?, ...}')
+  .option('-d, --division <id>', 'division to write into', 'default')
+  .option('-b, --batch <n>', 'memories per transaction', int('batch', 1, 1000), 500)
+  .option('--no-index', 'only queue the memories; leave indexing to a running worker')
+  .action(runIngest);
+
+program
+  .command('search')
+  .description('search memories and print the hits')
+  .argument('<query>', 'text to search for')
+  .option('-d, --division <id>', 'division', 'default')
+  .option('-k, --k <n>', 'number of hits', int('k', 1, 100), 10)
+  .option('-m, --mode <mode>', 'hybrid | vector | keyword', 'hybrid')
+  .option('-n, --namespace <ns>', 'only this namespace')
+  .option('--json', 'print the raw JSON answer')
+  .action(runSearch);
+
+const index = program.command('index').description('vector index maintenance');
+index
+  .command('rebuild')
+  .description('rebuild the vector index from the vectors kept in PostgreSQL (no re-embedding)')
+  .action(runIndexRebuild);
+
+const jobs = program.command('jobs').description('the job queue');
+jobs
+  .command('dead')
+  .description('list dead-lettered jobs')
+  .option('-l, --limit <n>', 'at most this many', int('limit', 1, 500), 100)
+  .option('--json', 'print JSON')
+  .action(runJobsDead);
+jobs
+  .command('retry')
+  .description('put a dead job back in the queue')
+  .argument('<id>', 'job id', int('id', 1, Number.MAX_SAFE_INTEGER))
+  .action(runJobsRetry);
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`memory-layer: ${err.message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+  process.stderr.write(`memory-layer: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,24 @@
+import type { FastifyRequest } from 'fastify';
+import { AppError, ErrorCode } from '../internal/errors.js';
+import { type IdempotencyKey, requestHash } from '../memory/idempotency.js';
+
+const KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** Reads the `Idempotency-Key` header of a write, scoped to the division it writes to. */
+export function idempotencyKeyOf(req: FastifyRequest, divisionId: string): IdempotencyKey | undefined {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !KEY.test(raw)) {
+    throw new AppError(
+      400,
+      ErrorCode.validation,
+      'Idempotency-Key must be 1 to 255 visible ASCII characters',
+      [{ field: 'Idempotency-Key', message: 'invalid' }],
+    );
+  }
+  return {
+    divisionId,
+    key: raw,
+    requestHash: requestHash(req.method, req.routeOptions.url ?? req.url, req.body),
+  };
+}

@@ -1,0 +1,107 @@
+import type { FastifyInstance } from 'fastify';
+import type { App } from '../../app.js';
+import { idempotencyKeyOf } from '../idempotency.js';
+import { divisionBody, problem } from '../schemas.js';
+
+const division = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    metadata: { type: 'object', additionalProperties: true },
+    createdAt: { type: 'string' },
+  },
+} as const;
+const agent = {
+  ...division,
+  properties: { ...division.properties, divisionId: { type: 'string' } },
+} as const;
+const divisionParam = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: divisionBody.properties.id },
+} as const;
+
+type Body = { id: string; name?: string; metadata?: Record<string, unknown> };
+
+export function divisionRoutes(app: App) {
+  return async (server: FastifyInstance) => {
+    const tags = ['divisions'];
+    server.post<{ Body: Body }>(
+      '/v1/divisions',
+      {
+        schema: {
+          tags,
+          summary: 'Create a division (tenant)',
+          body: divisionBody,
+          response: { 201: division, 400: problem, 409: problem },
+        },
+      },
+      async (req, reply) => {
+        const { result, replayed } = await app.divisions.createDivision(req.body, {
+          idempotency: idempotencyKeyOf(req, req.body.id),
+        });
+        if (replayed) reply.header('idempotent-replayed', 'true');
+        return reply.status(201).send(result);
+      },
+    );
+    server.get(
+      '/v1/divisions',
+      {
+        schema: {
+          tags,
+          summary: 'List divisions',
+          response: { 200: { type: 'object', properties: { items: { type: 'array', items: division } } } },
+        },
+      },
+      async () => ({ items: await app.divisions.listDivisions() }),
+    );
+    server.get<{ Params: { id: string } }>(
+      '/v1/divisions/:id',
+      {
+        schema: {
+          tags,
+          summary: 'Read a division',
+          params: divisionParam,
+          response: { 200: division, 404: problem },
+        },
+      },
+      async (req) => app.divisions.getDivision(req.params.id),
+    );
+    server.post<{ Params: { id: string }; Body: Body }>(
+      '/v1/divisions/:id/agents',
+      {
+        schema: {
+          tags,
+          summary: 'Register an agent in a division',
+          params: divisionParam,
+          body: divisionBody,
+          response: { 201: agent, 400: problem, 404: problem, 409: problem },
+        },
+      },
+      async (req, reply) => {
+        const { result, replayed } = await app.divisions.createAgent(req.params.id, req.body, {
+          idempotency: idempotencyKeyOf(req, req.params.id),
+        });
+        if (replayed) reply.header('idempotent-replayed', 'true');
+        return reply.status(201).send(result);
+      },
+    );
+    server.get<{ Params: { id: string } }>(
+      '/v1/divisions/:id/agents',
+      {
+        schema: {
+          tags,
+          summary: "List a division's agents",
+          params: divisionParam,
+          response: {
+            200: { type: 'object', properties: { items: { type: 'array', items: agent } } },
+            404: problem,
+          },
+        },
+      },
+      async (req) => ({ items: await app.divisions.listAgents(req.params.id) }),
+    );
+  };
+}

@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import type { App } from '../../app.js';
+import type { SearchQuery } from '../../memory/search.js';
+import { problem, searchBody, searchResponse } from '../schemas.js';
+
+export function searchRoutes(app: App) {
+  return async (server: FastifyInstance) => {
+    server.post<{ Body: Partial<SearchQuery> & { k: number; mode: SearchQuery['mode'] } }>(
+      '/v1/search',
+      {
+        schema: {
+          tags: ['search'],
+          summary: 'Find memories by meaning and by words',
+          description:
+            '`hybrid` (default) fuses vector and BM25 keyword rankings with weighted reciprocal rank fusion; `vector` and `keyword` use one retriever. Filters: namespace, agentId, kind, tags (all must match), metadata (top-level equality), created-at range. `pending` counts matching memories not yet searchable by meaning.',
+          body: searchBody,
+          response: { 200: searchResponse, 400: problem, 404: problem, 422: problem, 503: problem },
+        },
+      },
+      async (req) => app.search.search({ ...req.body, divisionId: req.body.divisionId ?? 'default' }),
+    );
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * JSON schemas of the API: Fastify validates requests with them and @fastify/swagger publishes
+ * them as OpenAPI 3.1. Unknown fields are refused everywhere (`additionalProperties: false`).
+ */
+const id = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
+const namespace = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$' } as const;
+const kind = { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,63}$' } as const;
+const tags = {
+  type: 'array',
+  maxItems: 64,
+  items: { type: 'string', minLength: 1, maxLength: 128 },
+} as const;
+const metadata = { type: 'object', maxProperties: 64, additionalProperties: true } as const;
+const vector = { type: 'array', minItems: 1, maxItems: 8192, items: { type: 'number' } } as const;
+
+export const idParam = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: { type: 'string', format: 'uuid' } },
+} as const;
+
+export const newMemoryItem = {
+  type: 'object',
+  required: ['text'],
+  additionalProperties: false,
+  properties: {
+    text: { type: 'string', description: 'The memory. Empty or whitespace-only text is refused.' },
+    agentId: { ...id, description: 'A registered agent of the division.' },
+    namespace: { ...namespace, description: 'Defaults to "default".' },
+    kind: { ...kind, description: 'Defaults to "note".' },
+    tags,
+    metadata,
+    vector: { ...vector, description: 'A precomputed embedding; needs `model`. No embedding job is queued.' },
+    model: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: '`name` or `name@version` of the vector',
+    },
+  },
+} as const;
+
+export const createMemoryBody = {
+  ...newMemoryItem,
+  properties: { ...newMemoryItem.properties, divisionId: { ...id, description: 'Defaults to "default".' } },
+} as const;
+
+export const batchBody = {
+  type: 'object',
+  required: ['items'],
+  additionalProperties: false,
+  properties: {
+    divisionId: id,
+    items: { type: 'array', minItems: 1, maxItems: 1000, items: newMemoryItem },
+  },
+} as const;
+
+export const waitQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    wait: { type: 'boolean', description: 'Answer once indexed (or after WAIT_TIMEOUT_MS).' },
+  },
+} as const;
+
+export const scopeQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { divisionId: id },
+} as const;
+
+export const patchMemoryBody = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: { text: { type: 'string' }, namespace, kind, tags, metadata },
+} as const;
+
+export const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    divisionId: id,
+    namespace,
+    agentId: id,
+    kind,
+    status: { type: 'string', enum: ['pending', 'indexed', 'failed'] },
+    limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+    cursor: { type: 'string', maxLength: 512 },
+  },
+} as const;
+
+export const memory = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', format: 'uuid' },
+    divisionId: { type: 'string' },
+    agentId: { type: ['string', 'null'] },
+    namespace: { type: 'string' },
+    kind: { type: 'string' },
+    text: { type: 'string' },
+    checksum: { type: 'string', description: 'SHA-256 of the normalised text' },
+    tags: { type: 'array', items: { type: 'string' } },
+    metadata: { type: 'object', additionalProperties: true },
+    status: { type: 'string', enum: ['pending', 'indexed', 'failed'] },
+    embedding: {
+      type: ['object', 'null'],
+      properties: { model: { type: 'string' }, version: { type: 'string' }, dimensions: { type: 'integer' } },
+    },
+    version: { type: 'integer' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+export const searchBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    query: { type: 'string', minLength: 1, maxLength: 4096 },
+    vector,
+    k: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+    mode: { type: 'string', enum: ['hybrid', 'vector', 'keyword'], default: 'hybrid' },
+    divisionId: id,
+    namespace,
+    agentId: id,
+    kind,
+    tags,
+    metadata: { ...metadata, description: 'Top-level equality on metadata keys' },
+    createdAfter: { type: 'string', format: 'date-time' },
+    createdBefore: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+export const searchResponse = {
+  type: 'object',
+  properties: {
+    mode: { type: 'string' },
+    pending: { type: 'integer', description: 'Matching memories not yet searchable by meaning' },
+    timings: { type: 'object', properties: { embedMs: { type: 'number' }, totalMs: { type: 'number' } } },
+    hits: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          score: { type: 'number' },
+          vectorScore: { type: 'number' },
+          keywordScore: { type: 'number' },
+          text: { type: 'string' },
+          agentId: { type: ['string', 'null'] },
+          namespace: { type: 'string' },
+          kind: { type: 'string' },
+          tags: { type: 'array', items: { type: 'string' } },
+          metadata: { type: 'object', additionalProperties: true },
+          createdAt: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+export const divisionBody = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id, name: { type: 'string', minLength: 1, maxLength: 200 }, metadata },
+} as const;
+
+export const problem = {
+  type: 'object',
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: { type: 'string' },
+    instance: { type: 'string' },
+    requestId: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { field: { type: 'string' }, in: { type: 'string' }, message: { type: 'string' } },
+      },
+    },
+  },
+} as const;

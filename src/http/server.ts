@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { App } from '../app.js';
+import { ErrorCode } from '../internal/errors.js';
+import { sendProblem, toProblem } from './problem.js';
+import { divisionRoutes } from './routes/divisions.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { memoryRoutes } from './routes/memories.js';
+import { searchRoutes } from './routes/search.js';
+
+/**
+ * Two validators: bodies are checked strictly (a string is never coerced into a number, unknown
+ * fields are refused, not stripped); query strings are text by nature, so those are coerced.
+ */
+function validators() {
+  const common = { allErrors: false, removeAdditional: false, useDefaults: true, strict: false } as const;
+  const body = new Ajv({ ...common, coerceTypes: false });
+  const query = new Ajv({ ...common, coerceTypes: 'array' });
+  addFormats.default(body);
+  addFormats.default(query);
+  return { body, query };
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export async function buildHttpServer(app: App): Promise<FastifyInstance> {
+  const server = Fastify({
+    loggerInstance: app.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    bodyLimit: app.config.BODY_LIMIT_BYTES,
+    maxParamLength: 200,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  const ajv = validators();
+  server.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'querystring' || httpPart === 'params' || httpPart === 'headers'
+      ? ajv.query
+      : ajv.body
+    ).compile(schema),
+  );
+
+  server.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  server.addHook('onResponse', async (req, reply) => {
+    app.metrics.httpSeconds.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  server.setErrorHandler((err, req, reply) => {
+    const problem = toProblem(err as Error, req);
+    if (problem.status >= 500) req.log.error({ err }, 'request failed');
+    return sendProblem(reply, problem);
+  });
+  server.setNotFoundHandler((req, reply) =>
+    sendProblem(reply, {
+      ...toProblem(new Error('not found'), req),
+      type: `urn:memory-layer:problem:${ErrorCode.notFound}`,
+      title: 'Not Found',
+      status: 404,
+      code: ErrorCode.notFound,
+      detail: `no route ${req.method} ${req.url.split('?')[0]}`,
+    }),
+  );
+
+  await server.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Memory Layer API',
+        version: '0.1.0',
+        description:
+          'Long-term memory for AI agents. Errors are RFC 9457 problem+json with a stable `code` and the fields at fault.',
+      },
+      components: {
+        securitySchemes: {},
+      },
+    },
+  });
+  await server.register(swaggerUi, { routePrefix: '/docs' });
+  server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
+
+  await server.register(healthRoutes(app));
+  await server.register(memoryRoutes(app));
+  await server.register(searchRoutes(app));
+  await server.register(divisionRoutes(app));
+  await server.register(jobRoutes(app));
+  return server;
+}

@@ -1,0 +1,81 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Every metric the service exports, on a registry of its own (no global state: tests build
+ * several apps in one process). Names are part of the operator contract: alert rules and
+ * dashboards refer to them.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'memory_layer_process_' });
+  const r = [registry];
+  return {
+    registry,
+    memoriesIngested: new Counter({
+      name: 'memory_layer_memories_ingested_total',
+      help: 'Memories accepted for storage',
+      labelNames: ['source'] as const,
+      registers: r,
+    }),
+    memoriesIndexed: new Counter({
+      name: 'memory_layer_memories_indexed_total',
+      help: 'Memories whose vector reached the vector index',
+      registers: r,
+    }),
+    embeddingsComputed: new Counter({
+      name: 'memory_layer_embeddings_computed_total',
+      help: 'Texts sent to the embedder (identical texts are embedded once)',
+      registers: r,
+    }),
+    embeddingsReused: new Counter({
+      name: 'memory_layer_embeddings_reused_total',
+      help: 'Vectors reused from an identical text embedded earlier with the same model',
+      registers: r,
+    }),
+    embedSeconds: new Histogram({
+      name: 'memory_layer_embed_duration_seconds',
+      help: 'Time to embed one batch',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: r,
+    }),
+    vectorWriteSeconds: new Histogram({
+      name: 'memory_layer_vector_write_duration_seconds',
+      help: 'Time to write one batch of vectors to the vector index',
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: r,
+    }),
+    searchSeconds: new Histogram({
+      name: 'memory_layer_search_duration_seconds',
+      help: 'Search latency, by mode',
+      labelNames: ['mode'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: r,
+    }),
+    searchExactFallbacks: new Counter({
+      name: 'memory_layer_search_exact_fallbacks_total',
+      help: 'Vector searches answered by an exact scan because the index returned too few filtered matches',
+      registers: r,
+    }),
+    queueDepth: new Gauge({
+      name: 'memory_layer_queue_depth',
+      help: 'Jobs in the queue, by queue and status',
+      labelNames: ['queue', 'status'] as const,
+      registers: r,
+    }),
+    workerErrors: new Counter({
+      name: 'memory_layer_worker_errors_total',
+      help: 'Failed job attempts, by stage',
+      labelNames: ['stage'] as const,
+      registers: r,
+    }),
+    httpSeconds: new Histogram({
+      name: 'memory_layer_http_request_duration_seconds',
+      help: 'HTTP request latency',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: r,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

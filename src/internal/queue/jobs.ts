@@ -1,0 +1,135 @@
+import type { Queryable } from '../../adapters/db/port.js';
+
+/**
+ * A PostgreSQL job queue (also our outbox): jobs are inserted in the same transaction as the
+ * change that needs them, claimed in batches with FOR UPDATE SKIP LOCKED, retried with
+ * exponential backoff, and dead-lettered after `max_attempts`. Finished jobs are deleted.
+ */
+export interface Job<P = Record<string, unknown>> {
+  id: number;
+  queue: string;
+  payload: P;
+  status: 'queued' | 'running' | 'dead';
+  attempts: number;
+  maxAttempts: number;
+  runAt: Date;
+  lastError: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface JobRow {
+  id: number;
+  queue: string;
+  payload: Record<string, unknown>;
+  status: Job['status'];
+  attempts: number;
+  max_attempts: number;
+  run_at: Date;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toJob = <P>(r: JobRow): Job<P> => ({
+  id: Number(r.id),
+  queue: r.queue,
+  payload: r.payload as P,
+  status: r.status,
+  attempts: r.attempts,
+  maxAttempts: r.max_attempts,
+  runAt: r.run_at,
+  lastError: r.last_error,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export async function enqueue(
+  tx: Queryable,
+  queue: string,
+  payloads: Record<string, unknown>[],
+  maxAttempts: number,
+): Promise<void> {
+  if (payloads.length === 0) return;
+  await tx.query(
+    `INSERT INTO jobs (queue, payload, max_attempts)
+     SELECT $1, p, $3 FROM unnest($2::jsonb[]) AS p`,
+    [queue, payloads.map((p) => JSON.stringify(p)), maxAttempts],
+  );
+}
+
+/**
+ * Claims up to `limit` due jobs. A running job whose lease expired (its worker died) is due again.
+ * Each claim counts as an attempt.
+ */
+export async function claim<P>(
+  db: Queryable,
+  queue: string,
+  limit: number,
+  workerId: string,
+  leaseMs: number,
+): Promise<Job<P>[]> {
+  const res = await db.query<JobRow>(
+    `UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_at = now(), locked_by = $3, updated_at = now()
+     WHERE id IN (
+       SELECT id FROM jobs
+       WHERE queue = $1
+         AND ((status = 'queued' AND run_at <= now())
+           OR (status = 'running' AND locked_at < now() - make_interval(secs => $4::double precision / 1000)))
+       ORDER BY id
+       LIMIT $2
+       FOR UPDATE SKIP LOCKED)
+     RETURNING *`,
+    [queue, limit, workerId, leaseMs],
+  );
+  return res.rows.map((r) => toJob<P>(r)).sort((a, b) => a.id - b.id);
+}
+
+export async function complete(db: Queryable, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query('DELETE FROM jobs WHERE id = ANY($1::bigint[])', [ids]);
+}
+
+/**
+ * Records a failed attempt: the job runs again after `backoffMs * 2^(attempts-1)` (capped at an
+ * hour), or becomes dead when it has used all its attempts.
+ */
+export async function fail(db: Queryable, ids: number[], error: string, backoffMs: number): Promise<void> {
+  if (ids.length === 0) return;
+  await db.query(
+    `UPDATE jobs SET
+       status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+       run_at = now() + make_interval(secs => least(3600, $3::double precision * power(2, attempts - 1) / 1000)),
+       locked_at = NULL, locked_by = NULL, last_error = $2, updated_at = now()
+     WHERE id = ANY($1::bigint[])`,
+    [ids, error.slice(0, 2000), backoffMs],
+  );
+}
+
+export async function listDead<P>(
+  db: Queryable,
+  opts: { limit: number; afterId?: number },
+): Promise<Job<P>[]> {
+  const res = await db.query<JobRow>(
+    `SELECT * FROM jobs WHERE status = 'dead' AND id > $2 ORDER BY id LIMIT $1`,
+    [opts.limit, opts.afterId ?? 0],
+  );
+  return res.rows.map((r) => toJob<P>(r));
+}
+
+/** Puts a dead job back in the queue with a fresh set of attempts. False when no such dead job. */
+export async function retryDead(db: Queryable, id: number): Promise<boolean> {
+  const res = await db.query(
+    `UPDATE jobs SET status = 'queued', attempts = 0, run_at = now(), updated_at = now()
+     WHERE id = $1 AND status = 'dead'`,
+    [id],
+  );
+  return res.rowCount > 0;
+}
+
+export async function queueDepth(db: Queryable): Promise<{ queue: string; status: string; count: number }[]> {
+  const res = await db.query<{ queue: string; status: string; count: number }>(
+    'SELECT queue, status, count(*)::int AS count FROM jobs GROUP BY queue, status',
+  );
+  return res.rows;
+}

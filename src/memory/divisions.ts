@@ -1,0 +1,127 @@
+import type { Database, Queryable } from '../adapters/db/port.js';
+import { AppError, ErrorCode } from '../internal/errors.js';
+import { type IdempotencyKey, runIdempotent } from './idempotency.js';
+
+export interface Division {
+  id: string;
+  name: string;
+  metadata: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface Agent {
+  id: string;
+  divisionId: string;
+  name: string;
+  metadata: Record<string, unknown>;
+  createdAt: string;
+}
+
+interface DivisionRow {
+  id: string;
+  name: string;
+  metadata: Record<string, unknown>;
+  created_at: Date;
+}
+interface AgentRow extends DivisionRow {
+  division_id: string;
+}
+
+const toDivision = (r: DivisionRow): Division => ({
+  id: r.id,
+  name: r.name,
+  metadata: r.metadata,
+  createdAt: new Date(r.created_at).toISOString(),
+});
+const toAgent = (r: AgentRow): Agent => ({ ...toDivision(r), divisionId: r.division_id });
+
+export async function assertDivisionExists(
+  q: Queryable,
+  divisionId: string,
+  field = 'divisionId',
+): Promise<void> {
+  const res = await q.query('SELECT 1 FROM divisions WHERE id = $1', [divisionId]);
+  if (res.rows.length === 0) {
+    throw new AppError(404, ErrorCode.divisionNotFound, `no division ${divisionId}`, [
+      { field, message: 'unknown division' },
+    ]);
+  }
+}
+
+export async function assertAgentExists(q: Queryable, divisionId: string, agentId: string, field: string) {
+  const res = await q.query('SELECT 1 FROM agents WHERE division_id = $1 AND id = $2', [divisionId, agentId]);
+  if (res.rows.length === 0) {
+    throw new AppError(404, ErrorCode.agentNotFound, `no agent ${agentId} in division ${divisionId}`, [
+      { field, message: 'unknown agent; register it with POST /v1/divisions/{id}/agents' },
+    ]);
+  }
+}
+
+export type DivisionService = ReturnType<typeof createDivisionService>;
+
+export function createDivisionService(db: Database) {
+  return {
+    async createDivision(
+      input: { id: string; name?: string; metadata?: Record<string, unknown> },
+      opts: { idempotency?: IdempotencyKey } = {},
+    ) {
+      return runIdempotent(db, opts.idempotency, async (tx) => {
+        const res = await tx.query<DivisionRow>(
+          `INSERT INTO divisions (id, name, metadata) VALUES ($1, $2, $3::jsonb)
+           ON CONFLICT (id) DO NOTHING RETURNING *`,
+          [input.id, input.name ?? input.id, JSON.stringify(input.metadata ?? {})],
+        );
+        if (res.rows.length === 0) {
+          throw new AppError(409, ErrorCode.alreadyExists, `division ${input.id} already exists`, [
+            { field: 'id', message: 'taken' },
+          ]);
+        }
+        return toDivision(res.rows[0]);
+      });
+    },
+
+    async listDivisions(): Promise<Division[]> {
+      const res = await db.query<DivisionRow>('SELECT * FROM divisions ORDER BY id LIMIT 1000');
+      return res.rows.map(toDivision);
+    },
+
+    async getDivision(id: string): Promise<Division> {
+      const res = await db.query<DivisionRow>('SELECT * FROM divisions WHERE id = $1', [id]);
+      if (!res.rows[0]) throw new AppError(404, ErrorCode.divisionNotFound, `no division ${id}`);
+      return toDivision(res.rows[0]);
+    },
+
+    async createAgent(
+      divisionId: string,
+      input: { id: string; name?: string; metadata?: Record<string, unknown> },
+      opts: { idempotency?: IdempotencyKey } = {},
+    ) {
+      return runIdempotent(db, opts.idempotency, async (tx) => {
+        await assertDivisionExists(tx, divisionId, 'id');
+        const res = await tx.query<AgentRow>(
+          `INSERT INTO agents (division_id, id, name, metadata) VALUES ($1, $2, $3, $4::jsonb)
+           ON CONFLICT (division_id, id) DO NOTHING RETURNING *`,
+          [divisionId, input.id, input.name ?? input.id, JSON.stringify(input.metadata ?? {})],
+        );
+        if (res.rows.length === 0) {
+          throw new AppError(
+            409,
+            ErrorCode.alreadyExists,
+            `agent ${input.id} already exists in ${divisionId}`,
+            [{ field: 'id', message: 'taken' }],
+          );
+        }
+        return toAgent(res.rows[0]);
+      });
+    },
+
+    async listAgents(divisionId: string): Promise<Agent[]> {
+      await assertDivisionExists(db, divisionId, 'id');
+      const res = await db.query<AgentRow>(
+        'SELECT * FROM agents WHERE division_id = $1 ORDER BY id LIMIT 1000',
+        [divisionId],
+      );
+      return res.rows.map(toAgent);
+    },
+  };
+}

@@ -1,0 +1,240 @@
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type { Database } from '../adapters/db/port.js';
+import type { Embedder } from '../adapters/embedders/port.js';
+import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
+import type { VectorEntry, VectorIndex } from '../adapters/vector/port.js';
+import type { Logger } from '../internal/logger.js';
+import type { Metrics } from '../internal/metrics.js';
+import { claim, complete, fail, type Job } from '../internal/queue/jobs.js';
+import { INDEX_QUEUE } from './memories.js';
+import { normaliseText } from './text.js';
+
+export interface IndexingWorkerDeps {
+  db: Database;
+  embedder: Embedder;
+  index: VectorIndex;
+  logger: Logger;
+  metrics: Metrics;
+  batchSize: number;
+  pollMs: number;
+  leaseMs: number;
+  backoffMs: number;
+}
+
+interface NodeRow {
+  id: string;
+  vector_key: number;
+  division_id: string;
+  text: string;
+  checksum: string;
+  embedding: Uint8Array | null;
+  embedding_model: string | null;
+  embedding_model_version: string | null;
+  deleted_at: Date | null;
+}
+
+type IndexJob = Job<{ nodeId: string }>;
+
+/**
+ * Makes pending memories searchable: claims index jobs in batches, embeds the texts that have no
+ * vector for the active model (each distinct text once, reusing vectors of identical texts),
+ * writes the vectors to PostgreSQL, then to the vector index, then marks the memories indexed.
+ * Every step is idempotent, so a worker killed at any point leaves work the next claim redoes.
+ */
+export function createIndexingWorker(deps: IndexingWorkerDeps) {
+  const { db, embedder, index, logger, metrics } = deps;
+  const model = embedder.model;
+  const workerId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  /** Emits `indexed` with the ids of memories that became searchable. */
+  const events = new EventEmitter();
+  events.setMaxListeners(0);
+  let running = false;
+  let wake: (() => void) | null = null;
+  let loop: Promise<void> | null = null;
+
+  async function markFailed(jobs: IndexJob[], error: unknown, stage: string) {
+    const message = error instanceof Error ? error.message : String(error);
+    metrics.workerErrors.inc({ stage }, jobs.length);
+    logger.warn(
+      { stage, jobs: jobs.map((j) => j.id), err: message },
+      'index jobs failed; will retry or dead-letter',
+    );
+    await fail(
+      db,
+      jobs.map((j) => j.id),
+      `${stage}: ${message}`,
+      deps.backoffMs,
+    );
+    // Memories whose job just died are `failed` until the dead job is retried.
+    await db.query(
+      `UPDATE memory_nodes SET status = 'failed'
+       WHERE id IN (SELECT (payload->>'nodeId')::uuid FROM jobs WHERE id = ANY($1::bigint[]) AND status = 'dead')`,
+      [jobs.map((j) => j.id)],
+    );
+  }
+
+  const hasActiveVector = (n: NodeRow) =>
+    n.embedding !== null && n.embedding_model === model.name && n.embedding_model_version === model.version;
+
+  /** Fills in vectors for nodes lacking one; returns the nodes that now have one. */
+  async function embedMissing(nodes: NodeRow[], jobsByNode: Map<string, IndexJob>): Promise<NodeRow[]> {
+    const missing = nodes.filter((n) => !hasActiveVector(n));
+    if (missing.length === 0) return nodes;
+    const checksums = [...new Set(missing.map((n) => n.checksum))];
+    const reused = await db.query<{ checksum: string; embedding: Uint8Array }>(
+      `SELECT DISTINCT ON (checksum) checksum, embedding FROM memory_nodes
+       WHERE checksum = ANY($1) AND embedding_model = $2 AND embedding_model_version = $3 AND embedding IS NOT NULL`,
+      [checksums, model.name, model.version],
+    );
+    const vectors = new Map<string, Buffer>(reused.rows.map((r) => [r.checksum, Buffer.from(r.embedding)]));
+    metrics.embeddingsReused.inc(missing.filter((n) => vectors.has(n.checksum)).length);
+
+    const toEmbed = checksums
+      .filter((c) => !vectors.has(c))
+      .map((c) => missing.find((n) => n.checksum === c) as NodeRow);
+    let failed = new Set<string>();
+    if (toEmbed.length > 0) {
+      const stop = metrics.embedSeconds.startTimer();
+      try {
+        const out = await embedder.embed(toEmbed.map((n) => normaliseText(n.text)));
+        toEmbed.forEach((n, i) => vectors.set(n.checksum, vectorToBytes(out[i])));
+        metrics.embeddingsComputed.inc(toEmbed.length);
+      } catch (err) {
+        const lost = missing.filter((n) => !vectors.has(n.checksum));
+        failed = new Set(lost.map((n) => n.id));
+        await markFailed(
+          lost.map((n) => jobsByNode.get(n.id) as IndexJob),
+          err,
+          'embed',
+        );
+      } finally {
+        stop();
+      }
+    }
+
+    const filled = missing.filter((n) => !failed.has(n.id));
+    if (filled.length > 0) {
+      await db.transaction(async (tx) => {
+        for (const n of filled) {
+          // Guarded by checksum: if the text changed meanwhile, a newer job owns this node.
+          await tx.query(
+            `UPDATE memory_nodes SET embedding = $3, embedding_dim = $4, embedding_model = $5,
+               embedding_model_version = $6, embedded_at = now()
+             WHERE id = $1 AND checksum = $2`,
+            [n.id, n.checksum, vectors.get(n.checksum), model.dimensions, model.name, model.version],
+          );
+        }
+      });
+      for (const n of filled) {
+        n.embedding = vectors.get(n.checksum) as Buffer;
+        n.embedding_model = model.name;
+        n.embedding_model_version = model.version;
+      }
+    }
+    return nodes.filter((n) => !failed.has(n.id));
+  }
+
+  /** Processes one batch; returns how many jobs it claimed. */
+  async function runOnce(): Promise<number> {
+    const jobs = await claim<{ nodeId: string }>(db, INDEX_QUEUE, deps.batchSize, workerId, deps.leaseMs);
+    if (jobs.length === 0) return 0;
+    const jobsByNode = new Map(jobs.map((j) => [j.payload.nodeId, j]));
+    const res = await db.query<NodeRow>(
+      `SELECT id, vector_key, division_id, text, checksum, embedding, embedding_model, embedding_model_version, deleted_at
+       FROM memory_nodes WHERE id = ANY($1::uuid[])`,
+      [[...jobsByNode.keys()]],
+    );
+    const live = res.rows.filter((n) => n.deleted_at === null);
+    // A job whose memory is gone has nothing left to do.
+    const liveIds = new Set(live.map((n) => n.id));
+    const gone = jobs.filter((j) => !liveIds.has(j.payload.nodeId));
+    await complete(
+      db,
+      gone.map((j) => j.id),
+    );
+
+    const ready = await embedMissing(live, jobsByNode);
+    if (ready.length === 0) return jobs.length;
+    const entries: VectorEntry[] = ready.map((n) => ({
+      key: Number(n.vector_key),
+      divisionId: n.division_id,
+      vector: bytesToVector(n.embedding as Uint8Array),
+    }));
+    const readyJobs = ready.map((n) => jobsByNode.get(n.id) as IndexJob);
+    try {
+      const stop = metrics.vectorWriteSeconds.startTimer();
+      await index.upsert(model, entries);
+      stop();
+    } catch (err) {
+      await markFailed(readyJobs, err, 'vector-index');
+      return jobs.length;
+    }
+    await db.transaction(async (tx) => {
+      await tx.query(
+        `UPDATE memory_nodes SET status = 'indexed'
+         WHERE id = ANY($1::uuid[]) AND embedding IS NOT NULL AND embedding_model = $2 AND embedding_model_version = $3
+           AND checksum = ANY($4)`,
+        [ready.map((n) => n.id), model.name, model.version, ready.map((n) => n.checksum)],
+      );
+      await complete(
+        tx,
+        readyJobs.map((j) => j.id),
+      );
+    });
+    metrics.memoriesIndexed.inc(ready.length);
+    events.emit(
+      'indexed',
+      ready.map((n) => n.id),
+    );
+    return jobs.length;
+  }
+
+  async function run() {
+    while (running) {
+      let claimed = 0;
+      try {
+        claimed = await runOnce();
+      } catch (err) {
+        metrics.workerErrors.inc({ stage: 'batch' });
+        logger.error({ err }, 'indexing batch failed');
+      }
+      if (claimed === 0 && running) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, deps.pollMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    }
+  }
+
+  return {
+    events,
+    runOnce,
+    /** Wakes an idle worker at once (after a write in this process). */
+    notify() {
+      wake?.();
+    },
+    start() {
+      if (running) return;
+      running = true;
+      loop = run();
+    },
+    async stop() {
+      running = false;
+      wake?.();
+      await loop;
+      loop = null;
+    },
+    /** Runs batches until the queue holds nothing due (tests, CLI). */
+    async drain(): Promise<void> {
+      while ((await runOnce()) > 0) {}
+    },
+  };
+}
+
+export type IndexingWorker = ReturnType<typeof createIndexingWorker>;

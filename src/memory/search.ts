@@ -1,0 +1,264 @@
+import type { Database } from '../adapters/db/port.js';
+import type { Embedder } from '../adapters/embedders/port.js';
+import { bytesToVector, cosineDistance } from '../adapters/vector/codec.js';
+import type { VectorIndex } from '../adapters/vector/port.js';
+import { AppError, ErrorCode } from '../internal/errors.js';
+import type { Metrics } from '../internal/metrics.js';
+import { assertDivisionExists } from './divisions.js';
+import { createKeywordSearch } from './keyword-search.js';
+import { MEMORY_COLUMNS, type MemoryRow } from './records.js';
+import { filterSql, type MemoryFilter } from './search-filter.js';
+import { normaliseText } from './text.js';
+
+export type SearchMode = 'hybrid' | 'vector' | 'keyword';
+
+export interface SearchQuery extends MemoryFilter {
+  query?: string;
+  vector?: number[];
+  k: number;
+  mode: SearchMode;
+}
+
+export interface SearchHit {
+  id: string;
+  score: number;
+  /** Cosine similarity, when the vector retriever found this memory. */
+  vectorScore?: number;
+  /** BM25 score, when the keyword retriever found it. */
+  keywordScore?: number;
+  text: string;
+  agentId: string | null;
+  namespace: string;
+  kind: string;
+  tags: string[];
+  metadata: Record<string, unknown>;
+  createdAt: string;
+}
+
+export interface SearchResult {
+  hits: SearchHit[];
+  mode: SearchMode;
+  /** Memories matching the filters that are not searchable by meaning yet. */
+  pending: number;
+  timings: { embedMs: number; totalMs: number };
+}
+
+/**
+ * Reciprocal rank fusion constants. Keyword ranking carries more weight than the built-in
+ * model's similarity: on conversational-memory retrieval BM25 alone beat the model alone and an
+ * unweighted fusion (see docs/architecture.md), so fusion must not drag keyword results down.
+ */
+const RRF_K = 60;
+const KEYWORD_WEIGHT = 1.0;
+const VECTOR_WEIGHT = 0.7;
+const QUERY_CACHE_SIZE = 1000;
+
+export interface SearchDeps {
+  db: Database;
+  embedder: Embedder;
+  index: Pick<VectorIndex, 'search'>;
+  metrics: Metrics;
+}
+
+export type SearchService = ReturnType<typeof createSearchService>;
+
+export function createSearchService(deps: SearchDeps) {
+  const { db, embedder, index, metrics } = deps;
+  const model = embedder.model;
+  const keywordSearch = createKeywordSearch(db);
+  const queryVectors = new Map<string, Float32Array>();
+
+  async function embedQuery(text: string): Promise<Float32Array> {
+    const key = normaliseText(text);
+    const hit = queryVectors.get(key);
+    if (hit) {
+      queryVectors.delete(key);
+      queryVectors.set(key, hit);
+      return hit;
+    }
+    let vector: Float32Array;
+    try {
+      [vector] = await embedder.embed([key]);
+    } catch (err) {
+      throw new AppError(
+        503,
+        ErrorCode.embedderFailed,
+        `could not embed the query: ${(err as Error).message}`,
+      );
+    }
+    queryVectors.set(key, vector);
+    if (queryVectors.size > QUERY_CACHE_SIZE) queryVectors.delete(queryVectors.keys().next().value as string);
+    return vector;
+  }
+
+  /** Keeps the keys that pass the filters and have an active vector, in the given order. */
+  async function filterKeys(keys: number[], filter: MemoryFilter): Promise<Set<number>> {
+    if (keys.length === 0) return new Set();
+    const params: unknown[] = [];
+    const where = filterSql(filter, params);
+    params.push(keys, model.name, model.version);
+    const p = params.length;
+    const res = await db.query<{ vector_key: number }>(
+      `SELECT n.vector_key FROM memory_nodes n
+       WHERE ${where} AND n.vector_key = ANY($${p - 2}::bigint[]) AND n.status = 'indexed'
+         AND n.embedding_model = $${p - 1} AND n.embedding_model_version = $${p}`,
+      params,
+    );
+    return new Set(res.rows.map((r) => Number(r.vector_key)));
+  }
+
+  /** Exact cosine over every filtered vector: the answer when the index cannot give k filtered matches. */
+  async function exactScan(vector: Float32Array, filter: MemoryFilter, limit: number) {
+    metrics.searchExactFallbacks.inc();
+    const params: unknown[] = [];
+    const where = filterSql(filter, params);
+    params.push(model.name, model.version);
+    const res = await db.query<{ vector_key: number; embedding: Uint8Array }>(
+      `SELECT n.vector_key, n.embedding FROM memory_nodes n
+       WHERE ${where} AND n.status = 'indexed' AND n.embedding_model = $${params.length - 1}
+         AND n.embedding_model_version = $${params.length}`,
+      params,
+    );
+    return res.rows
+      .map((r) => ({
+        key: Number(r.vector_key),
+        distance: cosineDistance(vector, bytesToVector(r.embedding)),
+      }))
+      .sort((a, b) => a.distance - b.distance || b.key - a.key)
+      .slice(0, limit);
+  }
+
+  /**
+   * Nearest filtered neighbours: ask the index for more than needed, keep those passing the
+   * filters, widen once, then scan exactly. When `limit` matches exist, `limit` come back.
+   */
+  async function vectorSearch(vector: Float32Array, filter: MemoryFilter, limit: number) {
+    let fetch = Math.min(Math.max(limit * 4, 40), 1000);
+    for (let round = 0; round < 2; round++) {
+      const hits = await index.search(model, filter.divisionId, vector, fetch);
+      const passing = await filterKeys(
+        hits.map((h) => h.key),
+        filter,
+      );
+      const kept = hits.filter((h) => passing.has(h.key));
+      if (kept.length >= limit) return kept.slice(0, limit);
+      // Fewer hits than asked: the index has nothing more for this division. The exact scan then
+      // costs little, and it also covers entries the index lost (it is derived data).
+      if (hits.length < fetch) break;
+      fetch = Math.min(fetch * 16, 8000);
+    }
+    return exactScan(vector, filter, limit);
+  }
+
+  async function hydrate(keys: number[]): Promise<Map<number, MemoryRow>> {
+    if (keys.length === 0) return new Map();
+    const res = await db.query<MemoryRow>(
+      `SELECT ${MEMORY_COLUMNS} FROM memory_nodes WHERE vector_key = ANY($1::bigint[]) AND deleted_at IS NULL`,
+      [keys],
+    );
+    return new Map(res.rows.map((r) => [Number(r.vector_key), r]));
+  }
+
+  async function countPending(filter: MemoryFilter): Promise<number> {
+    const params: unknown[] = [];
+    const where = filterSql(filter, params);
+    const res = await db.query<{ count: number }>(
+      `SELECT count(*)::int AS count FROM memory_nodes n WHERE ${where} AND n.status = 'pending'`,
+      params,
+    );
+    return res.rows[0].count;
+  }
+
+  return {
+    model,
+    async search(q: SearchQuery): Promise<SearchResult> {
+      const started = performance.now();
+      const timer = metrics.searchSeconds.startTimer({ mode: q.mode });
+      if (q.query === undefined && q.vector === undefined) {
+        throw new AppError(400, ErrorCode.queryRequired, 'give a query text or a vector', [
+          { field: 'query', message: 'required unless vector is given' },
+        ]);
+      }
+      if (q.mode === 'keyword' && q.query === undefined) {
+        throw new AppError(400, ErrorCode.queryRequired, 'keyword search needs a query text', [
+          { field: 'query', message: 'required in keyword mode' },
+        ]);
+      }
+      if (q.vector !== undefined && q.vector.length !== model.dimensions) {
+        throw new AppError(
+          422,
+          ErrorCode.vectorDimensionMismatch,
+          `${model.name} vectors have ${model.dimensions} dimensions, got ${q.vector.length}`,
+          [{ field: 'vector', message: `expected ${model.dimensions} numbers` }],
+        );
+      }
+      await assertDivisionExists(db, q.divisionId);
+
+      const useVector = q.mode !== 'keyword';
+      const useKeyword = q.mode !== 'vector' && q.query !== undefined;
+      const depth = useVector && useKeyword ? Math.max(q.k * 2, 50) : q.k;
+      let embedMs = 0;
+      const vectorPart = async () => {
+        if (!useVector) return [];
+        let vector: Float32Array;
+        if (q.vector !== undefined) vector = Float32Array.from(q.vector);
+        else {
+          const t = performance.now();
+          vector = await embedQuery(q.query as string);
+          embedMs = performance.now() - t;
+        }
+        return vectorSearch(vector, q, depth);
+      };
+      const [vectorHits, keywordHits, pending] = await Promise.all([
+        vectorPart(),
+        useKeyword ? keywordSearch(q.query as string, q, depth) : Promise.resolve([]),
+        countPending(q),
+      ]);
+
+      const fused = new Map<number, { score: number; vectorScore?: number; keywordScore?: number }>();
+      const fusing = useVector && useKeyword;
+      vectorHits.forEach((h, rank) => {
+        const similarity = 1 - h.distance;
+        fused.set(h.key, {
+          score: fusing ? VECTOR_WEIGHT / (RRF_K + rank + 1) : similarity,
+          vectorScore: similarity,
+        });
+      });
+      keywordHits.forEach((h, rank) => {
+        const entry = fused.get(h.key) ?? { score: 0 };
+        entry.score = fusing ? entry.score + KEYWORD_WEIGHT / (RRF_K + rank + 1) : h.score;
+        entry.keywordScore = h.score;
+        fused.set(h.key, entry);
+      });
+      const top = [...fused.entries()].sort((a, b) => b[1].score - a[1].score || b[0] - a[0]).slice(0, q.k);
+      const rows = await hydrate(top.map(([key]) => key));
+      const hits: SearchHit[] = [];
+      for (const [key, s] of top) {
+        const r = rows.get(key);
+        if (!r) continue;
+        hits.push({
+          id: r.id,
+          score: s.score,
+          vectorScore: s.vectorScore,
+          keywordScore: s.keywordScore,
+          text: r.text,
+          agentId: r.agent_id,
+          namespace: r.namespace,
+          kind: r.kind,
+          tags: r.tags,
+          metadata: r.metadata,
+          createdAt: new Date(r.created_at).toISOString(),
+        });
+      }
+      timer();
+      return {
+        hits,
+        mode: q.mode,
+        pending,
+        timings: { embedMs: round(embedMs), totalMs: round(performance.now() - started) },
+      };
+    },
+  };
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;

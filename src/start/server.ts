@@ -1,0 +1,40 @@
+import { type App, createApp } from '../app.js';
+import type { Config } from '../config.js';
+import { buildHttpServer } from '../http/server.js';
+
+/** API and worker in one process (the embedded default). Returns a stop function. */
+export async function startServer(config: Config, opts: { worker: boolean }) {
+  const app: App = await createApp(config, { worker: opts.worker });
+  const http = await buildHttpServer(app);
+  await http.listen({ port: config.PORT, host: config.HOST });
+  return {
+    app,
+    http,
+    async stop() {
+      await http.close();
+      await app.close();
+    },
+  };
+}
+
+/** A worker-only process: claims index jobs from the shared queue. */
+export async function startWorker(config: Config) {
+  const app = await createApp(config, { worker: true });
+  return { app, stop: () => app.close() };
+}
+
+/** Stops cleanly on SIGINT/SIGTERM (Kubernetes sends SIGTERM before killing a pod). */
+export function stopOnSignals(stop: () => Promise<void>, log: (msg: string) => void) {
+  let stopping = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      log(`${signal} received, stopping`);
+      stop().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+}

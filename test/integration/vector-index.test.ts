@@ -1,0 +1,318 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cosineDistance } from '../../src/adapters/vector/codec.js';
+import { createVectorIndex } from '../../src/adapters/vector/index.js';
+import { createPgvectorIndex } from '../../src/adapters/vector/pgvector.js';
+import type { VectorIndex, VectorSpace } from '../../src/adapters/vector/port.js';
+import { createUsearchIndex } from '../../src/adapters/vector/usearch.js';
+import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+
+const DIM = 32;
+
+/** Deterministic vectors (mulberry32), so a failure reproduces. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function vectors(n: number, seed: number): Float32Array[] {
+  const r = rng(seed);
+  return Array.from({ length: n }, () => Float32Array.from({ length: DIM }, () => r() * 2 - 1));
+}
+
+/** Each test gets its own space; the name carries a quote and a backslash to test SQL escaping. */
+let spaces = 0;
+const newSpace = (): VectorSpace => ({ name: `it's\\model-${++spaces}`, version: '1.0', dimensions: DIM });
+
+function exactTop(stored: Map<number, Float32Array>, q: Float32Array, k: number): number[] {
+  return [...stored]
+    .map(([key, v]) => ({ key, d: cosineDistance(q, v) }))
+    .sort((a, b) => a.d - b.d)
+    .slice(0, k)
+    .map((h) => h.key);
+}
+
+interface Subject {
+  index: VectorIndex;
+  close(): Promise<void>;
+}
+
+function contract(name: string, open: () => Promise<Subject>) {
+  describe(`vector index contract: ${name}`, () => {
+    let s: Subject;
+    beforeAll(async () => {
+      s = await open();
+    });
+    afterAll(() => s?.close());
+
+    it('returns nearest first with cosine distances, and a stored vector finds itself', async () => {
+      const space = newSpace();
+      await s.index.ensureSpace(space);
+      const a = vectors(300, 1);
+      const b = vectors(100, 2);
+      const stored = new Map(a.map((v, i) => [i + 1, v]));
+      await s.index.upsert(space, [
+        ...a.map((vector, i) => ({ key: i + 1, divisionId: 'a', vector })),
+        ...b.map((vector, i) => ({ key: 1001 + i, divisionId: 'b', vector })),
+      ]);
+
+      let found = 0;
+      const queries = vectors(20, 3);
+      for (const q of queries) {
+        const hits = await s.index.search(space, 'a', q, 10);
+        expect(hits).toHaveLength(10);
+        for (let i = 0; i < hits.length; i++) {
+          expect(hits[i].distance).toBeCloseTo(cosineDistance(q, stored.get(hits[i].key)!), 4);
+          if (i > 0) expect(hits[i].distance).toBeGreaterThanOrEqual(hits[i - 1].distance);
+        }
+        const exact = new Set(exactTop(stored, q, 10));
+        found += hits.filter((h) => exact.has(h.key)).length;
+      }
+      expect(found / (queries.length * 10)).toBeGreaterThanOrEqual(0.9);
+
+      const self = await s.index.search(space, 'a', a[41], 5);
+      expect(self[0].key).toBe(42);
+      expect(self[0].distance).toBeCloseTo(0, 5);
+    });
+
+    it('keeps divisions apart', async () => {
+      const space = newSpace();
+      await s.index.ensureSpace(space);
+      const v = vectors(60, 4);
+      await s.index.upsert(
+        space,
+        v.map((vector, i) => ({ key: i + 1, divisionId: i % 2 ? 'b' : 'a', vector })),
+      );
+      for (const q of vectors(5, 5)) {
+        const a = await s.index.search(space, 'a', q, 50);
+        expect(a).toHaveLength(30);
+        expect(a.every((h) => h.key % 2 === 1)).toBe(true);
+        const b = await s.index.search(space, 'b', q, 10);
+        expect(b).toHaveLength(10);
+        expect(b.every((h) => h.key % 2 === 0)).toBe(true);
+      }
+      // A division's own vector, searched from the other division, is not found there.
+      const cross = await s.index.search(space, 'a', v[1], 1);
+      expect(cross[0].key).not.toBe(2);
+      expect(await s.index.search(space, 'nobody', v[0], 10)).toEqual([]);
+    });
+
+    it('upsert replaces, remove removes, count counts, clear empties', async () => {
+      const space = newSpace();
+      await s.index.ensureSpace(space);
+      const v = vectors(40, 6);
+      await s.index.upsert(
+        space,
+        v.slice(0, 30).map((vector, i) => ({ key: i + 1, divisionId: i < 20 ? 'a' : 'b', vector })),
+      );
+      expect(await s.index.count(space, 'a')).toBe(20);
+      expect(await s.index.count(space, 'b')).toBe(10);
+      expect(await s.index.count(space)).toBe(30);
+
+      // Key 5 gets a new vector: found at distance 0 under the new one, the count stays.
+      await s.index.upsert(space, [{ key: 5, divisionId: 'a', vector: v[35] }]);
+      const moved = await s.index.search(space, 'a', v[35], 1);
+      expect(moved[0]).toMatchObject({ key: 5 });
+      expect(moved[0].distance).toBeCloseTo(0, 5);
+      expect((await s.index.search(space, 'a', v[4], 1))[0].key).not.toBe(5);
+      expect(await s.index.count(space, 'a')).toBe(20);
+
+      await s.index.remove(space, [1, 2, 3, 25, 999]);
+      expect(await s.index.count(space, 'a')).toBe(17);
+      expect(await s.index.count(space, 'b')).toBe(9);
+      const all = await s.index.search(space, 'a', v[0], 100);
+      expect(all).toHaveLength(17);
+      expect(all.map((h) => h.key)).not.toContain(1);
+
+      // Another space is untouched by clear().
+      const other = newSpace();
+      await s.index.ensureSpace(other);
+      await s.index.upsert(other, [{ key: 1, divisionId: 'a', vector: v[0] }]);
+      await s.index.clear(space);
+      expect(await s.index.count(space)).toBe(0);
+      expect(await s.index.search(space, 'a', v[0], 10)).toEqual([]);
+      expect(await s.index.count(other)).toBe(1);
+      await s.index.upsert(space, [{ key: 7, divisionId: 'a', vector: v[7] }]);
+      expect(await s.index.count(space)).toBe(1);
+    });
+
+    it('returns exactly k from a big division and from a small one beside it', async () => {
+      const space = newSpace();
+      await s.index.ensureSpace(space);
+      const big = vectors(3000, 7);
+      const small = vectors(20, 8);
+      await s.index.upsert(space, [
+        ...big.map((vector, i) => ({ key: i + 1, divisionId: 'big', vector })),
+        ...small.map((vector, i) => ({ key: 100_001 + i, divisionId: 'small', vector })),
+      ]);
+      const stored = new Map(big.map((v, i) => [i + 1, v]));
+      let found = 0;
+      for (const q of vectors(10, 9)) {
+        const b = await s.index.search(space, 'small', q, 10);
+        expect(b).toHaveLength(10);
+        expect(b.every((h) => h.key > 100_000)).toBe(true);
+        const a = await s.index.search(space, 'big', q, 10);
+        expect(a).toHaveLength(10);
+        expect(a.every((h) => h.key <= 3000)).toBe(true);
+        const exact = new Set(exactTop(stored, q, 10));
+        found += a.filter((h) => exact.has(h.key)).length;
+      }
+      expect(found / 100).toBeGreaterThanOrEqual(0.9);
+    });
+
+    it('passes check()', async () => {
+      await expect(s.index.check()).resolves.toBeUndefined();
+    });
+  });
+}
+
+describe('pgvector on PGlite', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await openTestDatabase('pglite');
+  });
+  afterAll(() => t.drop());
+
+  contract('pgvector (PGlite)', async () => ({ index: createPgvectorIndex(t.db), close: async () => {} }));
+
+  // The trap measured in DESIGN.md: once the planner walks the HNSW graph, a plain scan keeps
+  // only the ef_search nearest rows and then filters on the division, so a small division comes
+  // back short. Session settings (PGlite has one session) force that plan on search() itself.
+  it('returns k from a small division even when the planner walks the HNSW index', async () => {
+    const space: VectorSpace = { name: "o'hnsw", version: '1', dimensions: DIM };
+    const index = createPgvectorIndex(t.db);
+    await index.ensureSpace(space);
+    const big = vectors(2000, 10);
+    const small = vectors(10, 11);
+    await index.upsert(space, [
+      ...big.map((vector, i) => ({ key: i + 1, divisionId: 'big', vector })),
+      ...small.map((vector, i) => ({ key: 10_001 + i, divisionId: 'small', vector })),
+    ]);
+    const q = vectors(1, 12)[0];
+    const inner = `SELECT key FROM vector_entries WHERE space = E'o''hnsw@1' AND division_id = $2
+      ORDER BY embedding::vector(${DIM}) <=> $1::vector(${DIM}) LIMIT 10`;
+    const params = [`[${Array.from(q).join(',')}]`, 'small'];
+    await t.db.exec('SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off');
+    try {
+      const plan = await t.db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${inner}`, params);
+      expect(plan.rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/vector_entries_hnsw_/);
+      const plain = await t.db.query(inner, params);
+      expect(plain.rows.length).toBeLessThan(10); // the trap is real at this size
+      const hits = await index.search(space, 'small', q, 10);
+      expect(hits).toHaveLength(10);
+      expect(hits.every((h) => h.key > 10_000)).toBe(true);
+      for (let i = 1; i < hits.length; i++)
+        expect(hits[i].distance).toBeGreaterThanOrEqual(hits[i - 1].distance);
+    } finally {
+      await t.db.exec('RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort');
+    }
+  });
+});
+
+describe('usearch', () => {
+  const dirs: string[] = [];
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'ml-usearch-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  contract('usearch', async () => {
+    const index = createUsearchIndex({ dir: tempDir() });
+    return { index, close: () => index.close() };
+  });
+
+  it('persists on flush(), and a new instance on the same directory finds the same', async () => {
+    const dir = tempDir();
+    const space = newSpace();
+    const first = createUsearchIndex({ dir });
+    await first.ensureSpace(space);
+    const v = vectors(500, 11);
+    await first.upsert(
+      space,
+      v.map((vector, i) => ({ key: i + 1, divisionId: i < 400 ? 'div/../a' : 'b', vector })),
+    );
+    await first.remove(space, [10]);
+    const queries = vectors(10, 12);
+    const before = await Promise.all(queries.map((q) => first.search(space, 'div/../a', q, 10)));
+
+    // Nothing reaches disk before flush().
+    const fresh = createUsearchIndex({ dir });
+    expect(await fresh.count(space)).toBe(0);
+    await first.flush();
+    const files = readdirSync(dir, { recursive: true }).map(String);
+    expect(files.filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(files.filter((f) => f.endsWith('.usearch'))).toHaveLength(2);
+
+    const second = createUsearchIndex({ dir });
+    expect(await second.count(space, 'div/../a')).toBe(399);
+    expect(await second.count(space)).toBe(499);
+    const after = await Promise.all(queries.map((q) => second.search(space, 'div/../a', q, 10)));
+    expect(after.map((h) => h.map((x) => x.key))).toEqual(before.map((h) => h.map((x) => x.key)));
+
+    // A removal made by the reloaded instance (which never saw the key's division) persists too.
+    await second.remove(space, [401]);
+    await second.flush();
+    const third = createUsearchIndex({ dir });
+    expect(await third.count(space, 'b')).toBe(99);
+    await third.clear(space);
+    expect(await createUsearchIndex({ dir }).count(space)).toBe(0);
+  });
+
+  it('rejects vectors of the wrong dimension', async () => {
+    const index = createUsearchIndex({ dir: tempDir() });
+    const space = newSpace();
+    await expect(
+      index.upsert(space, [{ key: 1, divisionId: 'a', vector: new Float32Array(DIM + 1) }]),
+    ).rejects.toThrow(/dimensions/);
+  });
+});
+
+describe('createVectorIndex', () => {
+  it("'auto' picks pgvector on PGlite", async () => {
+    const t = await openTestDatabase('pglite', { migrate: false });
+    try {
+      const index = await createVectorIndex('auto', { db: t.db, dataDir: tmpdir() });
+      expect(index.name).toBe('pgvector');
+    } finally {
+      await t.drop();
+    }
+  });
+
+  // The PostgreSQL server here has no pgvector package.
+  describe.runIf(backends.includes('postgres'))('on a PostgreSQL server without pgvector', () => {
+    let t: TestDatabase;
+    let dataDir: string;
+    beforeAll(async () => {
+      t = await openTestDatabase('postgres', { migrate: false });
+      dataDir = mkdtempSync(join(tmpdir(), 'ml-vector-'));
+    });
+    afterAll(async () => {
+      await t.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it("'auto' falls back to usearch under the data directory", async () => {
+      expect(await t.db.hasPgvector()).toBe(false);
+      const index = await createVectorIndex('auto', { db: t.db, dataDir });
+      expect(index.name).toBe('usearch');
+      await index.check();
+      expect(readdirSync(dataDir)).toEqual(['usearch']);
+    });
+
+    it("'pgvector' throws a clear error", async () => {
+      await expect(createVectorIndex('pgvector', { db: t.db, dataDir })).rejects.toThrow(/pgvector/);
+    });
+  });
+});
