@@ -1,4 +1,4 @@
-import { openDatabase } from './adapters/db/index.js';
+import { type Database, openDatabase } from './adapters/db/index.js';
 import { migrate } from './adapters/db/migrate.js';
 import { createEmbedder } from './adapters/embedders/index.js';
 import type { Embedder } from './adapters/embedders/port.js';
@@ -19,6 +19,8 @@ export interface AppOptions {
   logger?: Logger;
   /** Tests and benchmarks may bring their own embedder (e.g. one shared by several apps). */
   embedder?: Embedder;
+  /** An already open database (tests: a schema of their own); the app then does not close it. */
+  database?: Database;
   /** Skip the start-up check that the vector index matches PostgreSQL. */
   skipReconcile?: boolean;
 }
@@ -32,11 +34,9 @@ const FLUSH_INTERVAL_MS = 5_000;
 export async function createApp(config: Config, opts: AppOptions) {
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   const metrics = createMetrics();
-  const db = await openDatabase({
-    databaseUrl: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
-    schema: config.DATABASE_SCHEMA,
-  });
+  const db =
+    opts.database ??
+    (await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA }));
   const applied = await migrate(db);
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
 
@@ -110,7 +110,7 @@ export async function createApp(config: Config, opts: AppOptions) {
       await index.flush();
       await index.close();
       if (!opts.embedder) await embedder.close();
-      await db.close();
+      if (!opts.database) await db.close();
     },
   };
 }

@@ -98,7 +98,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       const stop = metrics.embedSeconds.startTimer();
       try {
         const out = await embedder.embed(toEmbed.map((n) => normaliseText(n.text)));
-        toEmbed.forEach((n, i) => vectors.set(n.checksum, vectorToBytes(out[i])));
+        for (const [i, n] of toEmbed.entries()) vectors.set(n.checksum, vectorToBytes(out[i]));
         metrics.embeddingsComputed.inc(toEmbed.length);
       } catch (err) {
         const lost = missing.filter((n) => !vectors.has(n.checksum));

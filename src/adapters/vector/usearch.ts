@@ -15,7 +15,7 @@ import {
 import { join } from 'node:path';
 import usearch from 'usearch';
 import { modelKey } from '../embedders/port.js';
-import type { VectorHit, VectorIndex, VectorSpace } from './port.js';
+import type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
 
 export interface UsearchOptions {
   /** Root directory: `<dir>/<space>/<division>.usearch`. */
@@ -30,7 +30,9 @@ export interface UsearchOptions {
 
 /**
  * Partitions this small are searched exhaustively: asking usearch for k = size makes its
- * candidate list hold every node, so the walk visits the whole graph (exact, well under 1 ms).
+ * candidate list hold every node, so the walk visits the whole graph (exact; measured 0.76 ms at
+ * 1,999 × 384 against 0.19 ms for the approximate walk at 2,000). Removed nodes stay in the graph
+ * as tombstones and are walked too, so a partition emptied by mass removal searches slower.
  */
 const EXACT_BELOW = 2000;
 const SUFFIX = '.usearch';
@@ -132,20 +134,24 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
     async upsert(space, entries) {
       const s = state(space);
       if (entries.length === 0) return;
-      const byDivision = new Map<string, Map<number, Float32Array>>();
+      const latest = new Map<number, VectorEntry>(); // the last entry for a key wins
       for (const e of entries) {
         checkDimensions(space, e.vector);
+        latest.set(e.key, e);
+      }
+      const byDivision = new Map<string, Map<number, Float32Array>>();
+      for (const e of latest.values()) {
         let m = byDivision.get(e.divisionId);
         if (!m) {
           m = new Map();
           byDivision.set(e.divisionId, m);
         }
-        m.set(e.key, e.vector); // the last entry for a key wins
+        m.set(e.key, e.vector);
       }
       // usearch refuses duplicate keys (multi: false), so replacing is remove-then-add. Removing
       // from every partition also moves a key whose division changed instead of duplicating it.
       loadAll(s);
-      const keys = toKeys(entries.map((e) => e.key));
+      const keys = toKeys([...latest.keys()]);
       for (const p of s.partitions.values()) removeKeys(p, keys);
       for (const [division, m] of byDivision) {
         const p = partition(s, division, true)!;
