@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { bytesToVector, cosineDistance, vectorToBytes } from '../../src/adapters/vector/codec.js';
+import { normaliseText, textChecksum } from '../../src/memory/text.js';
+
+describe('text checksum', () => {
+  it('is the same for texts that differ only in whitespace or Unicode composition', () => {
+    expect(textChecksum('  Café   au lait\n')).toBe(textChecksum('Cafe\u0301 au lait'));
+    expect(normaliseText(' a \t b ')).toBe('a b');
+  });
+  it('differs when the words differ', () => {
+    expect(textChecksum('cat')).not.toBe(textChecksum('cats'));
+    expect(textChecksum('x')).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('vector codec', () => {
+  it('round-trips float32 vectors through bytes, including from an offset buffer', () => {
+    const v = Float32Array.from([0.5, -1.25, 3.4028234663852886e38, 0]);
+    const bytes = vectorToBytes(v);
+    expect(bytes.length).toBe(16);
+    const shifted = Buffer.concat([Buffer.from([1, 2, 3]), bytes]).subarray(3);
+    expect(Array.from(bytesToVector(shifted))).toEqual(Array.from(v));
+    expect(() => bytesToVector(new Uint8Array(5))).toThrow(/multiple of 4/);
+  });
+  it('computes cosine distance', () => {
+    expect(cosineDistance(Float32Array.from([1, 0]), Float32Array.from([2, 0]))).toBeCloseTo(0);
+    expect(cosineDistance(Float32Array.from([1, 0]), Float32Array.from([0, 3]))).toBeCloseTo(1);
+    expect(cosineDistance(Float32Array.from([1, 0]), Float32Array.from([-1, 0]))).toBeCloseTo(2);
+    expect(cosineDistance(Float32Array.from([0, 0]), Float32Array.from([1, 0]))).toBe(1);
+  });
+});
