@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import cliProgress from 'cli-progress';
 import { type App, createApp } from '../app.js';
 import { loadConfig } from '../config.js';
+import { newMemoryItem } from '../http/schemas.js';
 import { AppError } from '../internal/errors.js';
 import { createLogger } from '../internal/logger.js';
 import { requestHash } from '../memory/idempotency.js';
@@ -98,27 +101,25 @@ export async function runJobsRetry(id: number) {
   });
 }
 
-async function fileDigest(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 /**
- * Imports a JSONL file in batches. Resumable twice over: a `FILE.progress` file records the last
- * committed line, and every batch carries an idempotency key derived from the file's digest and
- * its first line, so replaying a batch after a crash creates nothing new.
+ * Imports a JSONL file in batches. Resumable twice over: `FILE.progress` records the last
+ * committed line with a digest of the lines before it (so a run resumes only over an unchanged
+ * prefix — fixing a bad line later in the file keeps the progress), and every batch carries an
+ * idempotency key derived from its content, so a batch written before a crash is never written twice.
  */
 export async function runIngest(file: string, opts: { division: string; batch: number; index: boolean }) {
   if (!existsSync(file)) throw new Error(`no such file: ${file}`);
-  const digest = await fileDigest(file);
   const progressFile = `${file}.progress`;
-  let resumeAfter = 0;
-  if (existsSync(progressFile)) {
-    const saved = JSON.parse(readFileSync(progressFile, 'utf8')) as { digest: string; line: number };
-    if (saved.digest === digest) resumeAfter = saved.line;
-  }
-  const totalLines = await countLines(file);
+  const saved = existsSync(progressFile)
+    ? (JSON.parse(readFileSync(progressFile, 'utf8')) as { line: number; prefix: string })
+    : { line: 0, prefix: '' };
+  const { lines: totalLines, prefix } = await scanFile(file, saved.line);
+  const resumeAfter = saved.line > 0 && prefix === saved.prefix ? saved.line : 0;
+  const prefixHash = createHash('sha256');
+  // The same schema the HTTP API applies to each batch item.
+  const ajv = new Ajv({ allErrors: false, strict: false });
+  addFormats.default(ajv);
+  const validateItem = ajv.compile<NewMemory>(newMemoryItem);
 
   await withApp(
     async (app) => {
@@ -134,10 +135,10 @@ export async function runIngest(file: string, opts: { division: string; batch: n
       let written = 0;
       const flush = async () => {
         if (batch.length === 0) return;
-        const key = `ingest:${digest.slice(0, 32)}:${batchStart}`;
+        const hash = requestHash('INGEST', opts.division, batch);
         try {
           await app.memories.createBatch(opts.division, batch, {
-            idempotency: { divisionId: opts.division, key, requestHash: requestHash('INGEST', file, batch) },
+            idempotency: { divisionId: opts.division, key: `ingest:${hash}`, requestHash: hash },
           });
         } catch (err) {
           bar.stop();
@@ -150,7 +151,10 @@ export async function runIngest(file: string, opts: { division: string; batch: n
           throw err;
         }
         written += batch.length;
-        writeFileSync(progressFile, JSON.stringify({ digest, line: lineNo }));
+        writeFileSync(
+          progressFile,
+          JSON.stringify({ line: lineNo, prefix: prefixHash.copy().digest('hex') }),
+        );
         bar.update(lineNo, { rate: Math.round(written / Math.max(0.001, (Date.now() - started) / 1000)) });
         batch = [];
         batchStart = lineNo + 1;
@@ -158,6 +162,7 @@ export async function runIngest(file: string, opts: { division: string; batch: n
       const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
       for await (const line of lines) {
         lineNo++;
+        prefixHash.update(`${line}\n`);
         if (lineNo <= resumeAfter || line.trim() === '') continue;
         let parsed: unknown;
         try {
@@ -166,9 +171,13 @@ export async function runIngest(file: string, opts: { division: string; batch: n
           bar.stop();
           throw new Error(`line ${lineNo}: not valid JSON`);
         }
-        if (typeof parsed !== 'object' || parsed === null || typeof (parsed as NewMemory).text !== 'string') {
+        if (!validateItem(parsed)) {
           bar.stop();
-          throw new Error(`line ${lineNo}: expected an object with a "text" string`);
+          const e = validateItem.errors?.[0];
+          const field = `${e?.instancePath ?? ''}${e?.keyword === 'additionalProperties' ? `/${e.params.additionalProperty}` : ''}`;
+          throw new Error(
+            `line ${lineNo}: ${field || '(line)'} ${e?.keyword === 'additionalProperties' ? 'is not a known field' : (e?.message ?? 'is invalid')}`,
+          );
         }
         batch.push(parsed as NewMemory);
         if (batch.length >= opts.batch) await flush();
@@ -187,13 +196,16 @@ export async function runIngest(file: string, opts: { division: string; batch: n
   );
 }
 
-async function countLines(file: string): Promise<number> {
+/** Counts the lines, and hashes the first `prefixLines` of them as ingest hashes its progress. */
+async function scanFile(file: string, prefixLines: number): Promise<{ lines: number; prefix: string }> {
+  const hash = createHash('sha256');
   let n = 0;
   for await (const line of createInterface({
     input: createReadStream(file),
     crlfDelay: Number.POSITIVE_INFINITY,
   })) {
-    if (line.length >= 0) n++;
+    n++;
+    if (n <= prefixLines) hash.update(`${line}\n`);
   }
-  return n;
+  return { lines: n, prefix: hash.digest('hex') };
 }

@@ -1,0 +1,118 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPglite } from '../../src/adapters/db/pglite.js';
+import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, '../../bin/memory-layer.js');
+
+/** The real CLI in a child process, as an operator runs it. */
+describe.each(backends)('memory-layer CLI on %s', (backend) => {
+  let dir: string;
+  let t: TestDatabase | undefined;
+  let env: Record<string, string>;
+
+  const cli = async (...args: string[]) => {
+    try {
+      const out = await run(process.execPath, [BIN, ...args], {
+        env: { ...process.env, ...env },
+        timeout: 120_000,
+      });
+      return { code: 0, stdout: out.stdout, stderr: out.stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  };
+  const count = async (sql: string): Promise<number> => {
+    if (t) return (await t.db.query<{ n: number }>(sql)).rows[0].n;
+    const db = await openPglite(join(dir, 'pglite'));
+    try {
+      return (await db.query<{ n: number }>(sql)).rows[0].n;
+    } finally {
+      await db.close();
+    }
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ml-cli-'));
+    env = { DATA_DIR: dir, LOG_LEVEL: 'error' };
+    if (backend === 'postgres') {
+      t = await openTestDatabase('postgres');
+      env = { ...env, DATABASE_URL: process.env.DATABASE_URL as string, DATABASE_SCHEMA: t.schema as string };
+    } else {
+      env = { ...env, DATABASE_URL: '' };
+    }
+  });
+  afterAll(async () => {
+    await t?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ingests a JSONL file resumably, stops at a bad line naming it, and never duplicates', async () => {
+    const file = join(dir, 'memories.jsonl');
+    const lines = [
+      { text: 'The deploy pipeline runs every Friday at noon', namespace: 'ops' },
+      { text: 'Caroline adopted a grey cat named Pixel', tags: ['caroline'] },
+      { text: 'Quarterly revenue grew by twelve percent' },
+      { text: 'Melanie prefers tea over coffee in the morning' },
+      { text: 'The office moves to Lisbon next spring', colour: 'blue' },
+      { text: 'Backups are verified every night' },
+    ];
+    writeFileSync(file, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+    const bad = await cli('ingest', file, '--batch', '2');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/line 5: \/colour is not a known field/);
+    expect(JSON.parse(readFileSync(`${file}.progress`, 'utf8')).line).toBe(4);
+    expect(await count('SELECT count(*)::int AS n FROM memory_nodes')).toBe(4);
+
+    // The operator fixes line 5: the lines before it are unchanged, so the import resumes there.
+    lines[4] = { text: 'The office moves to Lisbon next spring' };
+    writeFileSync(file, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
+    const ok = await cli('ingest', file, '--batch', '2');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('imported 2 memories into default');
+    expect(ok.stdout).toMatch(/indexed/);
+    expect(await count('SELECT count(*)::int AS n FROM memory_nodes')).toBe(6);
+
+    // Progress lost (a crash before it was saved): the replayed batches are recognised, not duplicated.
+    rmSync(`${file}.progress`);
+    const again = await cli('ingest', file, '--batch', '2');
+    expect(again.code, again.stderr).toBe(0);
+    expect(await count('SELECT count(*)::int AS n FROM memory_nodes')).toBe(6);
+  });
+
+  it('searches, rebuilds the index, and lists dead jobs', async () => {
+    const found = await cli('search', 'Which pet did Caroline adopt?', '--json');
+    expect(found.code, found.stderr).toBe(0);
+    const result = JSON.parse(found.stdout) as { hits: { text: string }[]; pending: number };
+    expect(result.hits[0].text).toBe('Caroline adopted a grey cat named Pixel');
+    expect(result.pending).toBe(0);
+
+    const rebuilt = await cli('index', 'rebuild');
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    const n = await count("SELECT count(*)::int AS n FROM memory_nodes WHERE status = 'indexed'");
+    expect(rebuilt.stdout).toContain(`${n} vectors`);
+
+    const dead = await cli('jobs', 'dead');
+    expect(dead.code, dead.stderr).toBe(0);
+    expect(dead.stdout).toContain('no dead jobs');
+    const retry = await cli('jobs', 'retry', '999999');
+    expect(retry.code).not.toBe(0);
+    expect(retry.stderr).toContain('no dead job 999999');
+  });
+
+  it('refuses a bad setting with a message naming the variable', async () => {
+    const res = await cli('migrate');
+    expect(res.code).toBe(0);
+    env.VECTOR_INDEX = 'faiss';
+    const bad = await cli('migrate');
+    delete env.VECTOR_INDEX;
+    expect(bad.code).toBe(78);
+    expect(bad.stderr).toContain('VECTOR_INDEX');
+  });
+});
