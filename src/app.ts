@@ -36,7 +36,11 @@ export async function createApp(config: Config, opts: AppOptions) {
   const metrics = createMetrics();
   const db =
     opts.database ??
-    (await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, schema: config.DATABASE_SCHEMA }));
+    (await openDatabase({
+      databaseUrl: config.DATABASE_URL,
+      dataDir: config.DATA_DIR,
+      schema: config.DATABASE_SCHEMA,
+    }));
   const applied = await migrate(db);
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
 
