@@ -32,6 +32,27 @@ const schema = z
 
     VECTOR_INDEX: z.enum(['auto', 'pgvector', 'usearch']).default('auto'),
 
+    AUTH_MODE: z.enum(['dev', 'enforce']).optional(),
+    TLS_CERT: z.string().min(1).optional(),
+    TLS_KEY: z.string().min(1).optional(),
+    TLS_CLIENT_CA: z.string().min(1).optional(),
+    IDENTITIES_FILE: z.string().min(1).optional(),
+    JWT_PUBLIC_KEYS_FILE: z.string().min(1).optional(),
+    JWKS_FILE: z.string().min(1).optional(),
+    JWT_ISSUER: z.string().min(1).optional(),
+    JWT_AUDIENCE: z.string().min(1).optional(),
+    JWT_MAX_TTL_SECONDS: int(1, 86_400).default(3_600),
+
+    AUDIT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+    AUDIT_SIGN_INTERVAL_MS: int(1_000, 86_400_000).default(60_000),
+    AUDIT_SINK: z.enum(['none', 'nats']).default('none'),
+    NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
+    AUDIT_SUBJECT: z.string().min(1).default('memory-layer.audit'),
+
+    DEFAULT_TTL_DAYS: int(0, 36_500).default(365),
+    PURGE_GRACE_DAYS: z.coerce.number().min(0).max(3_650).default(30),
+    SWEEP_INTERVAL_MS: int(1_000, 86_400_000).default(60_000),
+
     MAX_TEXT_BYTES: int(1, 10 * 1024 * 1024).default(32 * 1024),
     BODY_LIMIT_BYTES: int(1024, 512 * 1024 * 1024).default(16 * 1024 * 1024),
     WAIT_TIMEOUT_MS: int(0, 600_000).default(10_000),
@@ -42,6 +63,26 @@ const schema = z
     JOB_LEASE_MS: int(1_000, 3_600_000).default(5 * 60_000),
   })
   .superRefine((c, ctx) => {
+    const tls = [c.TLS_CERT, c.TLS_KEY].filter((v) => v !== undefined).length;
+    if (tls === 1)
+      ctx.addIssue({ code: 'custom', path: ['TLS_CERT'], message: 'TLS_CERT and TLS_KEY go together' });
+    if (c.TLS_CLIENT_CA !== undefined && tls !== 2) {
+      ctx.addIssue({ code: 'custom', path: ['TLS_CLIENT_CA'], message: 'needs TLS_CERT and TLS_KEY' });
+    }
+    if (c.TLS_CLIENT_CA !== undefined && c.IDENTITIES_FILE === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['IDENTITIES_FILE'],
+        message: 'required with TLS_CLIENT_CA (maps certificate CNs to roles)',
+      });
+    }
+    if ((c.JWT_PUBLIC_KEYS_FILE || c.JWKS_FILE) && (!c.JWT_ISSUER || !c.JWT_AUDIENCE)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JWT_AUDIENCE'],
+        message: 'JWT_ISSUER and JWT_AUDIENCE are required with token keys',
+      });
+    }
     if (c.EMBEDDER === 'openai') {
       for (const key of ['EMBEDDER_URL', 'EMBEDDER_MODEL', 'EMBEDDER_DIMENSIONS'] as const) {
         if (c[key] === undefined)
@@ -51,6 +92,20 @@ const schema = z
   });
 
 export type Config = Readonly<z.infer<typeof schema>>;
+
+/** Whether callers can authenticate at all (client certificates or token keys configured). */
+export const hasCredentials = (c: Config) =>
+  Boolean(c.TLS_CLIENT_CA || c.JWT_PUBLIC_KEYS_FILE || c.JWKS_FILE);
+
+/**
+ * AUTH_MODE when not given: `dev` only when no credentials are configured and the server listens
+ * on loopback (the two-command quick start); `enforce` otherwise.
+ */
+export function authMode(c: Config): 'dev' | 'enforce' {
+  if (c.AUTH_MODE) return c.AUTH_MODE;
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(c.HOST);
+  return !hasCredentials(c) && loopback ? 'dev' : 'enforce';
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -28,6 +28,8 @@ export async function openPglite(dataDir?: string): Promise<Database> {
     exec: root.exec,
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
     hasPgvector: async () => true,
+    // One process owns the embedded database, so its single session is the reserved one.
+    reserve: async () => ({ ...root, release: async () => undefined }),
     close: () => pg.close(),
   };
 }

@@ -17,6 +17,11 @@ export interface Database extends Queryable {
   readonly kind: 'pglite' | 'postgres';
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * A connection of one's own, kept until released: session-level state such as advisory locks
+   * (leader election) lives on it. PGlite has a single session shared by the process.
+   */
+  reserve(): Promise<Queryable & { release(): Promise<void> }>;
   /** True when the pgvector extension is installed or can be created. */
   hasPgvector(): Promise<boolean>;
   close(): Promise<void>;

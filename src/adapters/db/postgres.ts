@@ -50,6 +50,14 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
         client.release();
       }
     },
+    async reserve() {
+      const client = await pool.connect();
+      return {
+        ...wrap(client),
+        // Destroy rather than return it to the pool, so session state (advisory locks) ends with it.
+        release: async () => client.release(true),
+      };
+    },
     async hasPgvector() {
       if (pgvector === undefined) {
         const res = await pool.query(
