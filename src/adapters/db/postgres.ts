@@ -52,10 +52,17 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
     },
     async reserve() {
       const client = await pool.connect();
+      // A reserved session may die (server restart, pg_terminate_backend); its queries then fail
+      // and the holder reacts. Without a listener the error event would crash the process.
+      const onError = () => undefined;
+      client.on('error', onError);
       return {
         ...wrap(client),
         // Destroy rather than return it to the pool, so session state (advisory locks) ends with it.
-        release: async () => client.release(true),
+        release: async () => {
+          client.off('error', onError);
+          client.release(true);
+        },
       };
     },
     async hasPgvector() {
