@@ -1,0 +1,44 @@
+import { readFile } from 'node:fs/promises';
+import type { JWK } from 'jose';
+import { describeBroken, verifyBundle } from '../audit/verify.js';
+
+/** A trusted key file: one public JWK, or a JWK set (`{"keys": [...]}`). */
+async function readTrustedKeys(file: string): Promise<JWK[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: not a JSON file (${(err as Error).message})`);
+  }
+  const keys = (parsed as { keys?: unknown }).keys ?? [parsed];
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'object' || k === null)) {
+    throw new Error(`${file}: expected a public JWK or a JWK set`);
+  }
+  if (keys.some((k) => 'd' in (k as JWK)))
+    throw new Error(`${file}: holds a private key; pass the public key`);
+  return keys as JWK[];
+}
+
+/**
+ * `memory-layer audit verify BUNDLE [--key trusted.jwk.json]`: checks a proof bundle offline, prints
+ * each check, and throws naming the first broken link when one fails.
+ */
+export async function runAuditVerify(
+  file: string,
+  opts: { key?: string },
+  out: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): Promise<void> {
+  let bundle: unknown;
+  try {
+    bundle = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`${file}: not a JSON file (${(err as Error).message})`);
+  }
+  const trustedKeys = opts.key ? await readTrustedKeys(opts.key) : undefined;
+  const result = await verifyBundle(bundle, { trustedKeys });
+  for (const line of result.checks) out(line);
+  if (!result.ok && result.firstBroken) {
+    throw new Error(`verification failed: ${describeBroken(result.firstBroken)}`);
+  }
+  out(`${file}: verified`);
+}
