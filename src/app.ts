@@ -3,14 +3,21 @@ import { migrate } from './adapters/db/migrate.js';
 import { createEmbedder } from './adapters/embedders/index.js';
 import type { Embedder } from './adapters/embedders/port.js';
 import { createVectorIndex } from './adapters/vector/index.js';
+import { appendAudit } from './audit/audit-log.js';
+import { createAuditService } from './audit/audit-service.js';
+import { createAuditPublisher, createNoopSink } from './audit/publisher.js';
+import { createAuditSigner } from './audit/signer.js';
 import type { Config } from './config.js';
+import { createLeaderElection } from './internal/leader.js';
 import { createLogger, type Logger } from './internal/logger.js';
 import { createMetrics } from './internal/metrics.js';
 import { createDivisionService } from './memory/divisions.js';
 import { reconcileIndex } from './memory/index-maintenance.js';
 import { createIndexingWorker } from './memory/indexing-worker.js';
 import { createJobsAdmin } from './memory/jobs-admin.js';
+import { createLegalHoldService } from './memory/legal-holds.js';
 import { createMemoryService } from './memory/memories.js';
+import { createRetentionSweeper, createSweeperLoop } from './memory/retention.js';
 import { createSearchService } from './memory/search.js';
 
 export interface AppOptions {
@@ -21,11 +28,16 @@ export interface AppOptions {
   embedder?: Embedder;
   /** An already open database (tests: a schema of their own); the app then does not close it. */
   database?: Database;
+  /** Run the retention sweeper (under leader election; default: with the worker). */
+  sweeper?: boolean;
   /** Skip the start-up check that the vector index matches PostgreSQL. */
   skipReconcile?: boolean;
 }
 
 const FLUSH_INTERVAL_MS = 5_000;
+// One advisory lock key per job that must run in a single process at a time.
+const SWEEPER_LOCK_KEY = 727_000_002;
+const DAY_MS = 86_400_000;
 
 /**
  * The composition root: builds every dependency from config, once. Nothing else opens
@@ -79,15 +91,56 @@ export async function createApp(config: Config, opts: AppOptions) {
     db,
     index,
     model,
+    appendAudit,
     maxTextBytes: config.MAX_TEXT_BYTES,
     maxJobAttempts: config.JOB_MAX_ATTEMPTS,
+    defaultTtlDays: config.DEFAULT_TTL_DAYS,
     onQueued,
   });
   const divisions = createDivisionService(db);
-  const search = createSearchService({ db, embedder, index, metrics });
+  const search = createSearchService({ db, embedder, index, metrics, auditPiiReads: memories.auditPiiReads });
   const jobs = createJobsAdmin(db, onQueued);
+  const holds = createLegalHoldService({ db, appendAudit });
 
-  if (opts.worker) worker.start();
+  const signer = await createAuditSigner({
+    keyFile: config.AUDIT_SIGNING_KEY_FILE,
+    dataDir: config.DATA_DIR,
+  });
+  const audit = createAuditService({ db, signer });
+  const publisher = createAuditPublisher({
+    db,
+    sink: createNoopSink(),
+    logger: logger.child({ component: 'audit' }),
+  });
+  const sweeper = createRetentionSweeper({
+    db,
+    index,
+    model,
+    appendAudit,
+    purgeGraceMs: config.PURGE_GRACE_DAYS * DAY_MS,
+    logger: logger.child({ component: 'retention' }),
+  });
+  const sweeperLoop = createSweeperLoop({
+    sweeper,
+    leader: createLeaderElection({
+      db,
+      lockKey: SWEEPER_LOCK_KEY,
+      retryMs: Math.min(5_000, config.SWEEP_INTERVAL_MS),
+      logger: logger.child({ component: 'leader' }),
+    }),
+    intervalMs: config.SWEEP_INTERVAL_MS,
+    logger: logger.child({ component: 'retention' }),
+  });
+
+  if (opts.worker) {
+    worker.start();
+    publisher.start(config.WORKER_POLL_MS);
+  }
+  if (opts.sweeper ?? opts.worker) sweeperLoop.start();
+  const headSigner = setInterval(() => {
+    audit.signChangedHeads().catch((err) => logger.error({ err }, 'signing audit heads failed'));
+  }, config.AUDIT_SIGN_INTERVAL_MS);
+  headSigner.unref();
   const flusher = setInterval(() => {
     index.flush().catch((err) => logger.error({ err }, 'vector index flush failed'));
   }, FLUSH_INTERVAL_MS);
@@ -106,10 +159,18 @@ export async function createApp(config: Config, opts: AppOptions) {
     divisions,
     search,
     jobs,
+    holds,
+    audit,
+    signer,
+    sweeper,
+    publisher,
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(flusher);
+      clearInterval(headSigner);
+      await sweeperLoop.stop();
+      await publisher.stop();
       await worker.stop();
       await index.flush();
       await index.close();

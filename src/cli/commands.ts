@@ -9,10 +9,12 @@ import { loadConfig } from '../config.js';
 import { newMemoryItem } from '../http/schemas.js';
 import { AppError } from '../internal/errors.js';
 import { createLogger } from '../internal/logger.js';
+import { systemAccess } from '../memory/access.js';
 import { requestHash } from '../memory/idempotency.js';
 import { rebuildIndex } from '../memory/index-maintenance.js';
 import type { NewMemory } from '../memory/memories.js';
 import type { SearchMode } from '../memory/search.js';
+import { findNul } from '../memory/text.js';
 
 /** CLI commands run quietly: only warnings reach the terminal, as JSON on stderr. */
 async function withApp<T>(fn: (app: App) => Promise<T>, opts: { worker?: boolean } = {}): Promise<T> {
@@ -41,7 +43,7 @@ export async function runSearch(
   if (!['hybrid', 'vector', 'keyword'].includes(opts.mode))
     throw new Error('--mode must be hybrid, vector or keyword');
   await withApp(async (app) => {
-    const result = await app.search.search({
+    const result = await app.search.search(systemAccess('cli'), {
       query,
       divisionId: opts.division,
       k: opts.k,
@@ -137,7 +139,7 @@ export async function runIngest(file: string, opts: { division: string; batch: n
         if (batch.length === 0) return;
         const hash = requestHash('INGEST', opts.division, batch);
         try {
-          await app.memories.createBatch(opts.division, batch, {
+          await app.memories.createBatch(systemAccess('cli'), opts.division, batch, {
             idempotency: { divisionId: opts.division, key: `ingest:${hash}`, requestHash: hash },
           });
         } catch (err) {
@@ -170,6 +172,11 @@ export async function runIngest(file: string, opts: { division: string; batch: n
         } catch {
           bar.stop();
           throw new Error(`line ${lineNo}: not valid JSON`);
+        }
+        const nul = findNul(parsed);
+        if (nul) {
+          bar.stop();
+          throw new Error(`line ${lineNo}: /${nul} holds a NUL character, which cannot be stored`);
         }
         if (!validateItem(parsed)) {
           bar.stop();

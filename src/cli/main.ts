@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
 import { startServer, startWorker, stopOnSignals } from '../start/server.js';
+import { runAuditVerify } from './audit.js';
 import { runIndexRebuild, runIngest, runJobsDead, runJobsRetry, runMigrate, runSearch } from './commands.js';
 
 const int = (name: string, min: number, max: number) => (v: string) => {
@@ -58,6 +59,14 @@ index
   .command('rebuild')
   .description('rebuild the vector index from the vectors kept in PostgreSQL (no re-embedding)')
   .action(runIndexRebuild);
+
+const audit = program.command('audit').description('the audit trail');
+audit
+  .command('verify')
+  .description('verify a proof bundle offline (no database): chain, signed head, memory checksums')
+  .argument('<bundle>', 'a bundle from POST /v1/exports')
+  .option('--key <file>', 'trusted public key (JWK or JWK set) the head must be signed with')
+  .action((file: string, opts: { key?: string }) => runAuditVerify(file, opts));
 
 const jobs = program.command('jobs').description('the job queue');
 jobs

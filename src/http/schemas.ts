@@ -11,6 +11,17 @@ const tags = {
   items: { type: 'string', minLength: 1, maxLength: 128 },
 } as const;
 const metadata = { type: 'object', maxProperties: 64, additionalProperties: true } as const;
+const piiFlags = {
+  type: 'array',
+  maxItems: 32,
+  items: { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,31}$' },
+  description: 'PII categories the caller adds to those detected (email, phone, card, iban are detected)',
+} as const;
+const expiresAt = {
+  type: ['string', 'null'],
+  format: 'date-time',
+  description: "null: never expires; absent: the division's default TTL",
+} as const;
 const vector = { type: 'array', minItems: 1, maxItems: 8192, items: { type: 'number' } } as const;
 
 export const idParam = {
@@ -31,7 +42,13 @@ export const newMemoryItem = {
     kind: { ...kind, description: 'Defaults to "note".' },
     tags,
     metadata,
-    vector: { ...vector, description: 'A precomputed embedding; needs `model`. No embedding job is queued.' },
+    piiFlags,
+    expiresAt,
+    vector: {
+      ...vector,
+      description:
+        'A precomputed embedding; needs `model`. Nothing is embedded: the queued job only puts it in the vector index.',
+    },
     model: {
       type: 'string',
       minLength: 1,
@@ -70,11 +87,33 @@ export const scopeQuery = {
   properties: { divisionId: id },
 } as const;
 
+export const deleteQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    divisionId: id,
+    purge: {
+      type: 'boolean',
+      description: 'Erase text, vector and index entry now (needs memory:delete and admin)',
+    },
+  },
+} as const;
+
+export const legalHoldBody = {
+  type: 'object',
+  required: ['hold'],
+  additionalProperties: false,
+  properties: {
+    hold: { type: 'boolean' },
+    reason: { type: 'string', minLength: 1, maxLength: 1000 },
+  },
+} as const;
+
 export const patchMemoryBody = {
   type: 'object',
   additionalProperties: false,
   minProperties: 1,
-  properties: { text: { type: 'string' }, namespace, kind, tags, metadata },
+  properties: { text: { type: 'string' }, namespace, kind, tags, metadata, piiFlags, expiresAt },
 } as const;
 
 export const listQuery = {
@@ -99,10 +138,14 @@ export const memory = {
     agentId: { type: ['string', 'null'] },
     namespace: { type: 'string' },
     kind: { type: 'string' },
-    text: { type: 'string' },
+    text: { type: 'string', description: 'Redacted for callers without pii:read' },
+    redacted: { type: 'boolean' },
     checksum: { type: 'string', description: 'SHA-256 of the normalised text' },
     tags: { type: 'array', items: { type: 'string' } },
     metadata: { type: 'object', additionalProperties: true },
+    piiFlags: { type: 'array', items: { type: 'string' } },
+    expiresAt: { type: ['string', 'null'] },
+    legalHold: { type: 'boolean' },
     status: { type: 'string', enum: ['pending', 'indexed', 'failed'] },
     embedding: {
       type: ['object', 'null'],
@@ -149,6 +192,7 @@ export const searchResponse = {
           vectorScore: { type: 'number' },
           keywordScore: { type: 'number' },
           text: { type: 'string' },
+          piiFlags: { type: 'array', items: { type: 'string' } },
           agentId: { type: ['string', 'null'] },
           namespace: { type: 'string' },
           kind: { type: 'string' },
@@ -165,7 +209,17 @@ export const divisionBody = {
   type: 'object',
   required: ['id'],
   additionalProperties: false,
-  properties: { id, name: { type: 'string', minLength: 1, maxLength: 200 }, metadata },
+  properties: {
+    id,
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    metadata,
+    defaultTtlDays: {
+      type: ['integer', 'null'],
+      minimum: 0,
+      maximum: 36500,
+      description: 'Days until new memories expire; 0 never; null: the service default',
+    },
+  },
 } as const;
 
 export const problem = {

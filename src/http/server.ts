@@ -5,9 +5,17 @@ import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { App } from '../app.js';
-import { ErrorCode } from '../internal/errors.js';
+import { createAuthenticator } from '../auth/authenticate.js';
+import { loadIdentities } from '../auth/identities.js';
+import { httpsOptions } from '../auth/tls.js';
+import { createTokenVerifier } from '../auth/tokens.js';
+import { authMode, type Config } from '../config.js';
+import { AppError, ErrorCode } from '../internal/errors.js';
+import { findNul } from '../memory/text.js';
+import { installAuth } from './auth.js';
 import { sendProblem, toProblem } from './problem.js';
 import { divisionRoutes } from './routes/divisions.js';
+import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { memoryRoutes } from './routes/memories.js';
@@ -28,8 +36,37 @@ function validators() {
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** The authenticator the config asks for: dev mode, client certificates, delegated tokens. */
+async function authenticatorFor(config: Config) {
+  const mode = authMode(config);
+  const tokens =
+    config.JWT_PUBLIC_KEYS_FILE || config.JWKS_FILE
+      ? await createTokenVerifier({
+          publicKeysFile: config.JWT_PUBLIC_KEYS_FILE,
+          jwksFile: config.JWKS_FILE,
+          issuer: config.JWT_ISSUER as string,
+          audience: config.JWT_AUDIENCE as string,
+          maxTtlSeconds: config.JWT_MAX_TTL_SECONDS,
+        })
+      : undefined;
+  const identities = config.IDENTITIES_FILE ? loadIdentities(config.IDENTITIES_FILE) : undefined;
+  if (mode === 'enforce' && !tokens && !identities) {
+    throw new Error(
+      'AUTH_MODE=enforce needs TLS_CLIENT_CA with IDENTITIES_FILE, or JWT_PUBLIC_KEYS_FILE/JWKS_FILE',
+    );
+  }
+  return { mode, authenticate: createAuthenticator({ mode, identities, tokens }) };
+}
+
 export async function buildHttpServer(app: App): Promise<FastifyInstance> {
+  const { mode, authenticate } = await authenticatorFor(app.config);
+  if (mode === 'dev') {
+    app.logger.warn(
+      'AUTH_MODE=dev: requests without credentials act as an all-powerful dev caller. Never use this in production.',
+    );
+  }
   const server = Fastify({
+    https: httpsOptions(app.config) ?? null,
     loggerInstance: app.logger.child({ component: 'http' }) as FastifyBaseLogger,
     bodyLimit: app.config.BODY_LIMIT_BYTES,
     maxParamLength: 200,
@@ -50,6 +87,20 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   server.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  installAuth(server, authenticate);
+  // Only JSON bodies: text/plain would otherwise reach the schema as a string.
+  server.removeContentTypeParser('text/plain');
+  server.addHook('preValidation', async (req) => {
+    const at = findNul(req.body);
+    if (at) {
+      throw new AppError(
+        400,
+        ErrorCode.validation,
+        `${at} holds a NUL character (U+0000), which cannot be stored`,
+        [{ field: at, message: 'NUL characters are not allowed' }],
+      );
+    }
+  });
   server.addHook('onResponse', async (req, reply) => {
     app.metrics.httpSeconds.observe(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
@@ -58,6 +109,7 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   });
   server.setErrorHandler((err, req, reply) => {
     const problem = toProblem(err as Error, req);
+    if (problem.status === 401) reply.header('www-authenticate', 'Bearer');
     if (problem.status >= 500) req.log.error({ err }, 'request failed');
     return sendProblem(reply, problem);
   });
@@ -87,12 +139,15 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
     },
   });
   await server.register(swaggerUi, { routePrefix: '/docs' });
-  server.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
+  server.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () =>
+    server.swagger(),
+  );
 
   await server.register(healthRoutes(app));
   await server.register(memoryRoutes(app));
   await server.register(searchRoutes(app));
   await server.register(divisionRoutes(app));
   await server.register(jobRoutes(app));
+  await server.register(governanceRoutes(app));
   return server;
 }

@@ -6,6 +6,8 @@ export interface Division {
   id: string;
   name: string;
   metadata: Record<string, unknown>;
+  /** Days until new memories expire (0: never; null: the service default). */
+  defaultTtlDays: number | null;
   createdAt: string;
 }
 
@@ -21,19 +23,31 @@ interface DivisionRow {
   id: string;
   name: string;
   metadata: Record<string, unknown>;
+  default_ttl_days: number | null;
   created_at: Date;
 }
-interface AgentRow extends DivisionRow {
+interface AgentRow {
+  id: string;
   division_id: string;
+  name: string;
+  metadata: Record<string, unknown>;
+  created_at: Date;
 }
 
 const toDivision = (r: DivisionRow): Division => ({
   id: r.id,
   name: r.name,
   metadata: r.metadata,
+  defaultTtlDays: r.default_ttl_days,
   createdAt: new Date(r.created_at).toISOString(),
 });
-const toAgent = (r: AgentRow): Agent => ({ ...toDivision(r), divisionId: r.division_id });
+const toAgent = (r: AgentRow): Agent => ({
+  id: r.id,
+  divisionId: r.division_id,
+  name: r.name,
+  metadata: r.metadata,
+  createdAt: new Date(r.created_at).toISOString(),
+});
 
 export async function assertDivisionExists(
   q: Queryable,
@@ -46,6 +60,24 @@ export async function assertDivisionExists(
       { field, message: 'unknown division' },
     ]);
   }
+}
+
+/** The division's default TTL in days (null: the service default); 404 when there is no such division. */
+export async function divisionTtlDays(
+  q: Queryable,
+  divisionId: string,
+  field = 'divisionId',
+): Promise<number | null> {
+  const res = await q.query<{ default_ttl_days: number | null }>(
+    'SELECT default_ttl_days FROM divisions WHERE id = $1',
+    [divisionId],
+  );
+  if (res.rows.length === 0) {
+    throw new AppError(404, ErrorCode.divisionNotFound, `no division ${divisionId}`, [
+      { field, message: 'unknown division' },
+    ]);
+  }
+  return res.rows[0].default_ttl_days;
 }
 
 export async function assertAgentExists(q: Queryable, divisionId: string, agentId: string, field: string) {
@@ -62,14 +94,24 @@ export type DivisionService = ReturnType<typeof createDivisionService>;
 export function createDivisionService(db: Database) {
   return {
     async createDivision(
-      input: { id: string; name?: string; metadata?: Record<string, unknown> },
+      input: {
+        id: string;
+        name?: string;
+        metadata?: Record<string, unknown>;
+        defaultTtlDays?: number | null;
+      },
       opts: { idempotency?: IdempotencyKey } = {},
     ) {
       return runIdempotent(db, opts.idempotency, async (tx) => {
         const res = await tx.query<DivisionRow>(
-          `INSERT INTO divisions (id, name, metadata) VALUES ($1, $2, $3::jsonb)
+          `INSERT INTO divisions (id, name, metadata, default_ttl_days) VALUES ($1, $2, $3::jsonb, $4)
            ON CONFLICT (id) DO NOTHING RETURNING *`,
-          [input.id, input.name ?? input.id, JSON.stringify(input.metadata ?? {})],
+          [
+            input.id,
+            input.name ?? input.id,
+            JSON.stringify(input.metadata ?? {}),
+            input.defaultTtlDays ?? null,
+          ],
         );
         if (res.rows.length === 0) {
           throw new AppError(409, ErrorCode.alreadyExists, `division ${input.id} already exists`, [

@@ -6,7 +6,7 @@ import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorEntry, VectorIndex } from '../adapters/vector/port.js';
 import type { Logger } from '../internal/logger.js';
 import type { Metrics } from '../internal/metrics.js';
-import { claim, complete, fail, type Job } from '../internal/queue/jobs.js';
+import { claim, complete, enqueue, fail, type Job } from '../internal/queue/jobs.js';
 import { INDEX_QUEUE } from './memories.js';
 import { normaliseText } from './text.js';
 
@@ -78,7 +78,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
     n.embedding !== null && n.embedding_model === model.name && n.embedding_model_version === model.version;
 
   /** Fills in vectors for nodes lacking one; returns the nodes that now have one. */
-  async function embedMissing(nodes: NodeRow[], jobsByNode: Map<string, IndexJob>): Promise<NodeRow[]> {
+  async function embedMissing(nodes: NodeRow[], jobsByNode: Map<string, IndexJob[]>): Promise<NodeRow[]> {
     const missing = nodes.filter((n) => !hasActiveVector(n));
     if (missing.length === 0) return nodes;
     const checksums = [...new Set(missing.map((n) => n.checksum))];
@@ -104,7 +104,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
         const lost = missing.filter((n) => !vectors.has(n.checksum));
         failed = new Set(lost.map((n) => n.id));
         await markFailed(
-          lost.map((n) => jobsByNode.get(n.id) as IndexJob),
+          lost.flatMap((n) => jobsByNode.get(n.id) ?? []),
           err,
           'embed',
         );
@@ -114,16 +114,19 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
     }
 
     const filled = missing.filter((n) => !failed.has(n.id));
+    const superseded = new Set<string>();
     if (filled.length > 0) {
       await db.transaction(async (tx) => {
         for (const n of filled) {
-          // Guarded by checksum: if the text changed meanwhile, a newer job owns this node.
-          await tx.query(
+          // Guarded by checksum: if the text changed meanwhile, a newer job owns this memory and
+          // this vector must not reach the index.
+          const res = await tx.query(
             `UPDATE memory_nodes SET embedding = $3, embedding_dim = $4, embedding_model = $5,
                embedding_model_version = $6, embedded_at = now()
-             WHERE id = $1 AND checksum = $2`,
+             WHERE id = $1 AND checksum = $2 AND deleted_at IS NULL`,
             [n.id, n.checksum, vectors.get(n.checksum), model.dimensions, model.name, model.version],
           );
+          if (res.rowCount === 0) superseded.add(n.id);
         }
       });
       for (const n of filled) {
@@ -132,14 +135,22 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
         n.embedding_model_version = model.version;
       }
     }
-    return nodes.filter((n) => !failed.has(n.id));
+    if (superseded.size > 0) {
+      await complete(
+        db,
+        [...superseded].flatMap((id) => (jobsByNode.get(id) ?? []).map((j) => j.id)),
+      );
+    }
+    return nodes.filter((n) => !failed.has(n.id) && !superseded.has(n.id));
   }
 
   /** Processes one batch; returns how many jobs it claimed. */
   async function runOnce(): Promise<number> {
     const jobs = await claim<{ nodeId: string }>(db, INDEX_QUEUE, deps.batchSize, workerId, deps.leaseMs);
     if (jobs.length === 0) return 0;
-    const jobsByNode = new Map(jobs.map((j) => [j.payload.nodeId, j]));
+    // A memory changed twice before the worker ran has two jobs: one embedding serves both.
+    const jobsByNode = new Map<string, IndexJob[]>();
+    for (const j of jobs) jobsByNode.set(j.payload.nodeId, [...(jobsByNode.get(j.payload.nodeId) ?? []), j]);
     const res = await db.query<NodeRow>(
       `SELECT id, vector_key, division_id, text, checksum, embedding, embedding_model, embedding_model_version, deleted_at
        FROM memory_nodes WHERE id = ANY($1::uuid[])`,
@@ -161,7 +172,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       divisionId: n.division_id,
       vector: bytesToVector(n.embedding as Uint8Array),
     }));
-    const readyJobs = ready.map((n) => jobsByNode.get(n.id) as IndexJob);
+    const readyJobs = ready.flatMap((n) => jobsByNode.get(n.id) ?? []);
     try {
       const stop = metrics.vectorWriteSeconds.startTimer();
       await index.upsert(model, entries);
@@ -170,23 +181,33 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       await markFailed(readyJobs, err, 'vector-index');
       return jobs.length;
     }
-    await db.transaction(async (tx) => {
-      await tx.query(
-        `UPDATE memory_nodes SET status = 'indexed'
-         WHERE id = ANY($1::uuid[]) AND embedding IS NOT NULL AND embedding_model = $2 AND embedding_model_version = $3
-           AND checksum = ANY($4)`,
-        [ready.map((n) => n.id), model.name, model.version, ready.map((n) => n.checksum)],
+    const indexed = await db.transaction(async (tx) => {
+      const res = await tx.query<{ id: string }>(
+        `UPDATE memory_nodes n SET status = 'indexed'
+         FROM unnest($1::uuid[], $2::text[]) AS r(id, checksum)
+         WHERE n.id = r.id AND n.checksum = r.checksum AND n.embedding IS NOT NULL
+           AND n.embedding_model = $3 AND n.embedding_model_version = $4
+         RETURNING n.id`,
+        [ready.map((n) => n.id), ready.map((n) => n.checksum), model.name, model.version],
+      );
+      const done = new Set(res.rows.map((r) => r.id));
+      // The text changed after our vector was written: our upsert may have replaced the newer
+      // vector in the index, so index the memory once more from what PostgreSQL now holds.
+      const raced = ready.filter((n) => !done.has(n.id) && n.deleted_at === null);
+      await enqueue(
+        tx,
+        INDEX_QUEUE,
+        raced.map((n) => ({ nodeId: n.id })),
+        jobs[0].maxAttempts,
       );
       await complete(
         tx,
         readyJobs.map((j) => j.id),
       );
+      return [...done];
     });
-    metrics.memoriesIndexed.inc(ready.length);
-    events.emit(
-      'indexed',
-      ready.map((n) => n.id),
-    );
+    metrics.memoriesIndexed.inc(indexed.length);
+    events.emit('indexed', indexed);
     return jobs.length;
   }
 

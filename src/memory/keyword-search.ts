@@ -1,4 +1,5 @@
 import type { Queryable } from '../adapters/db/port.js';
+import type { Access } from './access.js';
 import { filterSql, type MemoryFilter } from './search-filter.js';
 
 /** BM25 parameters (the usual defaults). */
@@ -37,11 +38,17 @@ export function createKeywordSearch(db: Queryable) {
     return fresh;
   }
 
+  /**
+   * Callers without pii:read search the redacted text's lexemes (`fts_redacted`), so they cannot
+   * find a memory by the personal data hidden from them.
+   */
   return async function keywordSearch(
     text: string,
     filter: MemoryFilter,
+    access: Access,
     limit: number,
   ): Promise<KeywordHit[]> {
+    const column = access.piiRead ? 'fts' : 'fts_redacted';
     const lex = await db.query<{ lexeme: string }>(
       "SELECT lexeme FROM unnest(to_tsvector('english', $1)) ORDER BY lexeme",
       [text],
@@ -50,14 +57,14 @@ export function createKeywordSearch(db: Queryable) {
     if (lexemes.length === 0) return [];
     const { n, avgdl } = await divisionStats(filter.divisionId);
     const params: unknown[] = [];
-    const where = filterSql(filter, params);
+    const where = filterSql(filter, access, params);
     params.push(lexemes.map(quoteLexeme).join(' | '), lexemes, n, avgdl, limit);
     const p = params.length;
     const res = await db.query<{ key: number; score: number }>(
       `WITH matches AS (
-         SELECT n.vector_key, length(n.fts) AS dl, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
-         FROM memory_nodes n, unnest(n.fts) u
-         WHERE ${where} AND n.fts @@ $${p - 4}::tsquery AND u.lexeme = ANY($${p - 3}::text[])
+         SELECT n.vector_key, length(n.${column}) AS dl, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
+         FROM memory_nodes n, unnest(n.${column}) u
+         WHERE ${where} AND n.${column} @@ $${p - 4}::tsquery AND u.lexeme = ANY($${p - 3}::text[])
        ),
        df AS (SELECT lexeme, count(*) AS df FROM matches GROUP BY lexeme)
        SELECT m.vector_key AS key,

@@ -3,14 +3,20 @@ import type { Database, Queryable } from '../adapters/db/port.js';
 import type { EmbeddingModel } from '../adapters/embedders/port.js';
 import { vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
+import type { AppendAudit, AuditEventInput } from '../audit/types.js';
 import { AppError, ErrorCode, type FieldError, notFound } from '../internal/errors.js';
 import { enqueue } from '../internal/queue/jobs.js';
-import { assertAgentExists, assertDivisionExists } from './divisions.js';
+import { type Access, accessSql, heldSql, visibleSql } from './access.js';
+import { assertAgentExists, divisionTtlDays } from './divisions.js';
 import { type IdempotencyKey, runIdempotent } from './idempotency.js';
+import { detectPii, PATTERN_FLAGS, redactText } from './pii.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
+import { purgeMemories } from './retention.js';
 import { normaliseText, textChecksum } from './text.js';
 
 export const INDEX_QUEUE = 'index';
+const DAY_MS = 86_400_000;
+const PATTERN_FLAG_SET: ReadonlySet<string> = new Set(PATTERN_FLAGS);
 
 export interface NewMemory {
   text: string;
@@ -19,6 +25,10 @@ export interface NewMemory {
   kind?: string;
   tags?: string[];
   metadata?: Record<string, unknown>;
+  /** Flags the caller adds to the detected ones (e.g. `name`, `health`). */
+  piiFlags?: string[];
+  /** ISO time; null = never expires; absent = the division's (or the service's) default TTL. */
+  expiresAt?: string | null;
   /** A precomputed embedding; then `model` names the model that produced it. */
   vector?: number[];
   model?: string;
@@ -30,11 +40,8 @@ export interface MemoryPatch {
   kind?: string;
   tags?: string[];
   metadata?: Record<string, unknown>;
-}
-
-/** Restricts an operation to one division (callers never see another division's memories). */
-export interface Scope {
-  divisionId?: string;
+  piiFlags?: string[];
+  expiresAt?: string | null;
 }
 
 export interface ListQuery {
@@ -52,26 +59,43 @@ export interface MemoryServiceDeps {
   index: Pick<VectorIndex, 'remove'>;
   /** The model whose vectors the index serves; precomputed vectors must match it. */
   model: EmbeddingModel;
+  appendAudit: AppendAudit;
   maxTextBytes: number;
   maxJobAttempts: number;
+  defaultTtlDays: number;
   /** Called after a commit that queued work, to wake an in-process worker. */
   onQueued: () => void;
 }
 
 interface PreparedMemory {
   id: string;
-  divisionId: string;
   agentId: string | null;
   namespace: string;
   kind: string;
   text: string;
+  redactedText: string | null;
   checksum: string;
   tags: string[];
   metadata: Record<string, unknown>;
+  piiFlags: string[];
+  expiresAt: string | null | undefined;
   embedding: Buffer | null;
 }
 
 export type MemoryService = ReturnType<typeof createMemoryService>;
+
+/** Detected PII plus the caller's flags; and the redacted text callers without pii:read get. */
+function classify(text: string, extraFlags: string[]) {
+  const flags = [...new Set([...detectPii(text).flags, ...extraFlags])].sort();
+  return { flags, redacted: redactText(text, flags) };
+}
+
+const legalHoldError = (id: string) =>
+  new AppError(
+    409,
+    ErrorCode.legalHold,
+    `memory ${id} is under legal hold: it cannot be changed, deleted or purged`,
+  );
 
 export function createMemoryService(deps: MemoryServiceDeps) {
   const { db, model } = deps;
@@ -122,30 +146,40 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     return vectorToBytes(Float32Array.from(vector));
   }
 
-  function prepare(divisionId: string, input: NewMemory, prefix: string): PreparedMemory {
+  function prepare(access: Access, input: NewMemory, prefix: string): PreparedMemory {
     const field = (name: string) => (prefix ? `${prefix}.${name}` : name);
     const text = checkText(input.text, field('text'));
+    if (access.agentId !== undefined && input.agentId != null && input.agentId !== access.agentId) {
+      throw new AppError(403, ErrorCode.forbidden, 'an agent token writes only its own memories', [
+        { field: field('agentId'), message: `must be ${access.agentId} or absent` },
+      ]);
+    }
+    const { flags, redacted } = classify(text, input.piiFlags ?? []);
     return {
       id: randomUUID(),
-      divisionId,
-      agentId: input.agentId ?? null,
+      agentId: access.agentId ?? input.agentId ?? null,
       namespace: input.namespace ?? 'default',
       kind: input.kind ?? 'note',
       text,
+      redactedText: redacted,
       checksum: textChecksum(text),
       tags: [...new Set(input.tags ?? [])],
       metadata: input.metadata ?? {},
+      piiFlags: flags,
+      expiresAt: input.expiresAt,
       embedding: checkVector(input, field),
     };
   }
 
-  async function insert(tx: Queryable, items: PreparedMemory[]): Promise<MemoryRecord[]> {
-    const cols = 14;
+  async function insert(tx: Queryable, access: Access, divisionId: string, items: PreparedMemory[]) {
+    const ttlDays = (await divisionTtlDays(tx, divisionId)) ?? deps.defaultTtlDays;
+    const defaultExpiry = ttlDays === 0 ? null : new Date(Date.now() + ttlDays * DAY_MS).toISOString();
+    const cols = 17;
     const params: unknown[] = [];
     const values = items.map((m, i) => {
       params.push(
         m.id,
-        m.divisionId,
+        divisionId,
         m.agentId,
         m.namespace,
         m.kind,
@@ -158,14 +192,18 @@ export function createMemoryService(deps: MemoryServiceDeps) {
         m.embedding ? model.dimensions : null,
         m.embedding,
         'pending',
+        m.piiFlags,
+        m.redactedText,
+        m.expiresAt === undefined ? defaultExpiry : m.expiresAt,
       );
       const p = Array.from({ length: cols }, (_, j) => `$${i * cols + j + 1}`);
       p[8] = `${p[8]}::jsonb`;
+      p[16] = `${p[16]}::timestamptz`;
       return `(${p.join(', ')})`;
     });
     const res = await tx.query<MemoryRow>(
       `INSERT INTO memory_nodes (id, division_id, agent_id, namespace, kind, text, checksum, tags, metadata,
-         embedding_model, embedding_model_version, embedding_dim, embedding, status)
+         embedding_model, embedding_model_version, embedding_dim, embedding, status, pii_flags, redacted_text, expires_at)
        VALUES ${values.join(', ')}
        RETURNING ${MEMORY_COLUMNS}`,
       params,
@@ -176,12 +214,27 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       items.map((m) => ({ nodeId: m.id })),
       deps.maxJobAttempts,
     );
-    const byId = new Map(res.rows.map((r) => [r.id, toRecord(r)]));
-    return items.map((m) => byId.get(m.id) as MemoryRecord);
+    const byId = new Map(res.rows.map((r) => [r.id, r]));
+    const rows = items.map((m) => byId.get(m.id) as MemoryRow);
+    await deps.appendAudit(
+      tx,
+      rows.map((r) =>
+        auditOf(access, r, 'memory.create', {
+          checksum: r.checksum,
+          version: r.version,
+          piiFlags: r.pii_flags,
+          namespace: r.namespace,
+          kind: r.kind,
+          agentId: r.agent_id,
+          expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null,
+          vectorSupplied: r.embedding_model !== null,
+        }),
+      ),
+    );
+    return rows.map((r) => toRecord(r, access.piiRead));
   }
 
-  async function checkOwners(tx: Queryable, divisionId: string, items: PreparedMemory[], prefix: string) {
-    await assertDivisionExists(tx, divisionId);
+  async function checkAgents(tx: Queryable, divisionId: string, items: PreparedMemory[], prefix: string) {
     const agents = [...new Set(items.map((m) => m.agentId).filter((a): a is string => a !== null))];
     for (const agentId of agents) {
       const at = items.findIndex((m) => m.agentId === agentId);
@@ -195,11 +248,19 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     return out;
   }
 
-  async function findRow(q: Queryable, id: string, scope: Scope, lock = false): Promise<MemoryRow> {
-    const res = await q.query<MemoryRow>(
-      `SELECT ${MEMORY_COLUMNS} FROM memory_nodes
-       WHERE id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR division_id = $2)${lock ? ' FOR UPDATE' : ''}`,
-      [id, scope.divisionId ?? null],
+  /** A memory the caller may see, or 404 — the same answer whether it is elsewhere or nowhere. */
+  async function findRow(
+    q: Queryable,
+    access: Access,
+    id: string,
+    opts: { lock?: boolean; includeDeleted?: boolean } = {},
+  ): Promise<MemoryRow> {
+    const params: unknown[] = [id];
+    const live = opts.includeDeleted ? 'n.purged_at IS NULL' : visibleSql('n');
+    const res = await q.query<MemoryRow & { held: boolean }>(
+      `SELECT ${MEMORY_COLUMNS}, ${heldSql('n')} AS held FROM memory_nodes n
+       WHERE n.id = $1 AND ${live} AND ${accessSql(access, params)}${opts.lock ? ' FOR UPDATE OF n' : ''}`,
+      params,
     );
     const row = res.rows[0];
     if (!row) throw notFound(ErrorCode.memoryNotFound, `no memory ${id}`);
@@ -217,43 +278,78 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     }
   }
 
+  /** Reading personal data is itself audited. */
+  async function auditPiiReads(access: Access, rows: MemoryRow[], via: string) {
+    if (!access.piiRead) return;
+    const withPii = rows.filter((r) => r.pii_flags.length > 0);
+    if (withPii.length === 0) return;
+    await db.transaction((tx) =>
+      deps.appendAudit(
+        tx,
+        withPii.map((r) =>
+          auditOf(access, r, 'pii.read', { via, piiFlags: r.pii_flags, version: r.version }),
+        ),
+      ),
+    );
+  }
+
   return {
-    async create(divisionId: string, input: NewMemory, opts: { idempotency?: IdempotencyKey } = {}) {
-      const item = prepare(divisionId, input, '');
+    auditPiiReads,
+
+    async create(
+      access: Access,
+      divisionId: string,
+      input: NewMemory,
+      opts: { idempotency?: IdempotencyKey } = {},
+    ) {
+      const item = prepare(access, input, '');
       const { result, replayed } = await idempotentWrite(opts.idempotency, async (tx) => {
-        await checkOwners(tx, divisionId, [item], '');
-        const [memory] = await insert(tx, [item]);
+        await checkAgents(tx, divisionId, [item], '');
+        const [memory] = await insert(tx, access, divisionId, [item]);
         return memory;
       });
       return { memory: result, replayed };
     },
 
     /** All or nothing: one invalid item refuses the whole batch and writes nothing. */
-    async createBatch(divisionId: string, inputs: NewMemory[], opts: { idempotency?: IdempotencyKey } = {}) {
-      const items = inputs.map((input, i) => prepare(divisionId, input, `items[${i}]`));
+    async createBatch(
+      access: Access,
+      divisionId: string,
+      inputs: NewMemory[],
+      opts: { idempotency?: IdempotencyKey } = {},
+    ) {
+      const items = inputs.map((input, i) => prepare(access, input, `items[${i}]`));
       const { result, replayed } = await idempotentWrite(opts.idempotency, async (tx) => {
-        await checkOwners(tx, divisionId, items, 'items');
-        return insert(tx, items);
+        await checkAgents(tx, divisionId, items, 'items');
+        return insert(tx, access, divisionId, items);
       });
       return { memories: result, replayed };
     },
 
-    async get(id: string, scope: Scope = {}): Promise<MemoryRecord> {
-      return toRecord(await findRow(db, id, scope));
+    async get(access: Access, id: string): Promise<MemoryRecord> {
+      const row = await findRow(db, access, id);
+      await auditPiiReads(access, [row], 'get');
+      return toRecord(row, access.piiRead);
     },
 
-    async update(id: string, patch: MemoryPatch, opts: { expectedVersion?: number; scope?: Scope } = {}) {
+    async update(access: Access, id: string, patch: MemoryPatch, opts: { expectedVersion?: number } = {}) {
       const text = patch.text === undefined ? undefined : checkText(patch.text, 'text');
       let reembed = false;
       const updated = await db.transaction(async (tx) => {
-        const row = await findRow(tx, id, opts.scope ?? {}, true);
+        const row = await findRow(tx, access, id, { lock: true });
+        if ((row as MemoryRow & { held: boolean }).held) throw legalHoldError(id);
         checkVersion(row, opts.expectedVersion);
-        const checksum = text === undefined ? row.checksum : textChecksum(text);
+        const newText = text ?? row.text;
+        const checksum = textChecksum(newText);
         reembed = checksum !== row.checksum;
+        const callerFlags = patch.piiFlags ?? row.pii_flags.filter((f) => !PATTERN_FLAG_SET.has(f));
+        const { flags, redacted } = classify(newText, callerFlags);
         const res = await tx.query<MemoryRow>(
           `UPDATE memory_nodes SET
-             text = coalesce($2, text), namespace = coalesce($3, namespace), kind = coalesce($4, kind),
+             text = $2, namespace = coalesce($3, namespace), kind = coalesce($4, kind),
              tags = coalesce($5, tags), metadata = coalesce($6::jsonb, metadata), checksum = $7,
+             pii_flags = $9, redacted_text = $10,
+             expires_at = CASE WHEN $11 THEN $12::timestamptz ELSE expires_at END,
              status = CASE WHEN $8 THEN 'pending' ELSE status END,
              embedding = CASE WHEN $8 THEN NULL ELSE embedding END,
              embedding_dim = CASE WHEN $8 THEN NULL ELSE embedding_dim END,
@@ -264,67 +360,112 @@ export function createMemoryService(deps: MemoryServiceDeps) {
            RETURNING ${MEMORY_COLUMNS}`,
           [
             id,
-            text ?? null,
+            newText,
             patch.namespace ?? null,
             patch.kind ?? null,
             patch.tags ? [...new Set(patch.tags)] : null,
             patch.metadata ? JSON.stringify(patch.metadata) : null,
             checksum,
             reembed,
+            flags,
+            redacted,
+            patch.expiresAt !== undefined,
+            patch.expiresAt ?? null,
           ],
         );
         if (reembed) await enqueue(tx, INDEX_QUEUE, [{ nodeId: id }], deps.maxJobAttempts);
-        return res.rows[0];
+        const after = res.rows[0];
+        await deps.appendAudit(tx, [
+          auditOf(access, after, 'memory.update', {
+            fromVersion: row.version,
+            version: after.version,
+            checksum: after.checksum,
+            previousChecksum: row.checksum,
+            fields: Object.keys(patch).sort(),
+            piiFlags: after.pii_flags,
+          }),
+        ]);
+        return after;
       });
-      if (reembed) {
-        // The old vector no longer describes the text; a stale entry would only be filtered out.
-        await deps.index.remove(model, [updated.vector_key]).catch(() => undefined);
-        deps.onQueued();
-      }
-      return toRecord(updated);
+      // The old vector stays in the index until the new one replaces it (same key): search only
+      // returns `indexed` memories, and removing it here could race a worker that already wrote
+      // the new vector.
+      if (reembed) deps.onQueued();
+      return toRecord(updated, access.piiRead);
     },
 
-    /** Soft delete: the row stays (for audit and retention), invisible to reads and search. */
-    async remove(id: string, opts: { expectedVersion?: number; scope?: Scope } = {}): Promise<void> {
+    /**
+     * Soft delete by default: the row stays (audit, retention), invisible to reads and search.
+     * `purge` erases text, vector and index entry at once (erasure requests), also for a memory
+     * already soft-deleted. Held memories refuse both with 409.
+     */
+    async remove(access: Access, id: string, opts: { expectedVersion?: number; purge?: boolean } = {}) {
       const row = await db.transaction(async (tx) => {
-        const found = await findRow(tx, id, opts.scope ?? {}, true);
+        const found = await findRow(tx, access, id, { lock: true, includeDeleted: opts.purge });
+        if ((found as MemoryRow & { held: boolean }).held) throw legalHoldError(id);
         checkVersion(found, opts.expectedVersion);
-        await tx.query('UPDATE memory_nodes SET deleted_at = now(), updated_at = now() WHERE id = $1', [id]);
+        if (opts.purge) {
+          await purgeMemories(tx, [id]);
+        } else {
+          await tx.query('UPDATE memory_nodes SET deleted_at = now(), updated_at = now() WHERE id = $1', [
+            id,
+          ]);
+        }
+        await deps.appendAudit(tx, [
+          auditOf(access, found, opts.purge ? 'memory.purge' : 'memory.delete', {
+            checksum: found.checksum,
+            version: found.version,
+          }),
+        ]);
         return found;
       });
-      await deps.index.remove(model, [row.vector_key]).catch(() => undefined);
+      await deps.index.remove(model, [Number(row.vector_key)]).catch(() => undefined);
     },
 
-    async list(q: ListQuery): Promise<{ items: MemoryRecord[]; nextCursor: string | null }> {
-      await assertDivisionExists(db, q.divisionId);
+    async list(access: Access, q: ListQuery): Promise<{ items: MemoryRecord[]; nextCursor: string | null }> {
+      await divisionTtlDays(db, q.divisionId);
       const after = q.cursor === undefined ? null : decodeCursor(q.cursor, q.divisionId);
+      const params: unknown[] = [
+        q.divisionId,
+        after,
+        q.namespace ?? null,
+        q.agentId ?? null,
+        q.kind ?? null,
+        q.status ?? null,
+        q.limit + 1,
+      ];
       const res = await db.query<MemoryRow>(
-        `SELECT ${MEMORY_COLUMNS} FROM memory_nodes
-         WHERE division_id = $1 AND deleted_at IS NULL
-           AND ($2::bigint IS NULL OR vector_key < $2)
-           AND ($3::text IS NULL OR namespace = $3)
-           AND ($4::text IS NULL OR agent_id = $4)
-           AND ($5::text IS NULL OR kind = $5)
-           AND ($6::text IS NULL OR status = $6)
-         ORDER BY vector_key DESC
+        `SELECT ${MEMORY_COLUMNS} FROM memory_nodes n
+         WHERE n.division_id = $1 AND ${visibleSql('n')} AND ${accessSql(access, params)}
+           AND ($2::bigint IS NULL OR n.vector_key < $2)
+           AND ($3::text IS NULL OR n.namespace = $3)
+           AND ($4::text IS NULL OR n.agent_id = $4)
+           AND ($5::text IS NULL OR n.kind = $5)
+           AND ($6::text IS NULL OR n.status = $6)
+         ORDER BY n.vector_key DESC
          LIMIT $7`,
-        [
-          q.divisionId,
-          after,
-          q.namespace ?? null,
-          q.agentId ?? null,
-          q.kind ?? null,
-          q.status ?? null,
-          q.limit + 1,
-        ],
+        params,
       );
       const rows = res.rows.slice(0, q.limit);
       const more = res.rows.length > q.limit;
+      await auditPiiReads(access, rows, 'list');
       return {
-        items: rows.map(toRecord),
-        nextCursor: more ? encodeCursor(q.divisionId, rows[rows.length - 1].vector_key) : null,
+        items: rows.map((r) => toRecord(r, access.piiRead)),
+        nextCursor: more ? encodeCursor(q.divisionId, Number(rows[rows.length - 1].vector_key)) : null,
       };
     },
+  };
+}
+
+export function auditOf(access: Access, r: MemoryRow, action: string, change: unknown): AuditEventInput {
+  return {
+    divisionId: r.division_id,
+    actor: access.actor,
+    action,
+    resourceType: 'memory',
+    resourceId: r.id,
+    manifestSignatureId: access.manifestSignatureId,
+    change,
   };
 }
 

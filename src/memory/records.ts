@@ -5,12 +5,17 @@ export interface MemoryRecord {
   agentId: string | null;
   namespace: string;
   kind: string;
+  /** Redacted for callers without pii:read when the memory carries PII flags. */
   text: string;
+  redacted: boolean;
   checksum: string;
   tags: string[];
   metadata: Record<string, unknown>;
+  piiFlags: string[];
   status: 'pending' | 'indexed' | 'failed';
   embedding: { model: string; version: string; dimensions: number } | null;
+  expiresAt: string | null;
+  legalHold: boolean;
   version: number;
   createdAt: string;
   updatedAt: string;
@@ -24,39 +29,52 @@ export interface MemoryRow {
   namespace: string;
   kind: string;
   text: string;
+  redacted_text: string | null;
   checksum: string;
   tags: string[];
   metadata: Record<string, unknown>;
+  pii_flags: string[];
   status: MemoryRecord['status'];
   embedding_model: string | null;
   embedding_model_version: string | null;
   embedding_dim: number | null;
+  expires_at: Date | null;
+  legal_hold: boolean;
   version: number;
   created_at: Date;
   updated_at: Date;
   deleted_at: Date | null;
 }
 
-/** Every column but the vector and the tsvector: what reads need. */
-export const MEMORY_COLUMNS = `id, vector_key, division_id, agent_id, namespace, kind, text, checksum, tags, metadata,
-  status, embedding_model, embedding_model_version, embedding_dim, version, created_at, updated_at, deleted_at`;
+/** Every column but the vector and the tsvectors: what reads need. */
+export const MEMORY_COLUMNS = `id, vector_key, division_id, agent_id, namespace, kind, text, redacted_text, checksum,
+  tags, metadata, pii_flags, status, embedding_model, embedding_model_version, embedding_dim, expires_at, legal_hold,
+  version, created_at, updated_at, deleted_at`;
 
-export function toRecord(r: MemoryRow): MemoryRecord {
+/** The text a caller may see. */
+export const visibleText = (r: Pick<MemoryRow, 'text' | 'redacted_text'>, piiRead: boolean) =>
+  piiRead || r.redacted_text === null ? r.text : r.redacted_text;
+
+export function toRecord(r: MemoryRow, piiRead: boolean): MemoryRecord {
   return {
     id: r.id,
     divisionId: r.division_id,
     agentId: r.agent_id,
     namespace: r.namespace,
     kind: r.kind,
-    text: r.text,
+    text: visibleText(r, piiRead),
+    redacted: !piiRead && r.redacted_text !== null,
     checksum: r.checksum,
     tags: r.tags,
     metadata: r.metadata,
+    piiFlags: r.pii_flags,
     status: r.status,
     embedding:
       r.embedding_model && r.embedding_dim
         ? { model: r.embedding_model, version: r.embedding_model_version ?? '', dimensions: r.embedding_dim }
         : null,
+    expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null,
+    legalHold: r.legal_hold,
     version: r.version,
     createdAt: new Date(r.created_at).toISOString(),
     updatedAt: new Date(r.updated_at).toISOString(),

@@ -1,3 +1,5 @@
+import { type Access, accessSql, visibleSql } from './access.js';
+
 /** The filters a search or count shares; always turned into parameterised SQL. */
 export interface MemoryFilter {
   divisionId: string;
@@ -14,14 +16,14 @@ export interface MemoryFilter {
 
 /**
  * Builds `n.`-qualified conditions for memory_nodes, numbering parameters after `params`
- * (which it extends). Deleted memories never match.
+ * (which it extends). Only what the caller may see matches; deleted or expired memories never do.
  */
-export function filterSql(f: MemoryFilter, params: unknown[]): string {
+export function filterSql(f: MemoryFilter, access: Access, params: unknown[]): string {
   const add = (value: unknown, cast = '') => {
     params.push(value);
     return `$${params.length}${cast}`;
   };
-  const conds = [`n.division_id = ${add(f.divisionId)}`, 'n.deleted_at IS NULL'];
+  const conds = [`n.division_id = ${add(f.divisionId)}`, visibleSql('n'), accessSql(access, params)];
   if (f.namespace !== undefined) conds.push(`n.namespace = ${add(f.namespace)}`);
   if (f.agentId !== undefined) conds.push(`n.agent_id = ${add(f.agentId)}`);
   if (f.kind !== undefined) conds.push(`n.kind = ${add(f.kind)}`);

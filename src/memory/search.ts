@@ -4,9 +4,10 @@ import { bytesToVector, cosineDistance } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import { AppError, ErrorCode } from '../internal/errors.js';
 import type { Metrics } from '../internal/metrics.js';
-import { assertDivisionExists } from './divisions.js';
+import type { Access } from './access.js';
+import { divisionTtlDays } from './divisions.js';
 import { createKeywordSearch } from './keyword-search.js';
-import { MEMORY_COLUMNS, type MemoryRow } from './records.js';
+import { MEMORY_COLUMNS, type MemoryRow, visibleText } from './records.js';
 import { filterSql, type MemoryFilter } from './search-filter.js';
 import { normaliseText } from './text.js';
 
@@ -26,7 +27,9 @@ export interface SearchHit {
   vectorScore?: number;
   /** BM25 score, when the keyword retriever found it. */
   keywordScore?: number;
+  /** Redacted for callers without pii:read. */
   text: string;
+  piiFlags: string[];
   agentId: string | null;
   namespace: string;
   kind: string;
@@ -58,6 +61,8 @@ export interface SearchDeps {
   embedder: Embedder;
   index: Pick<VectorIndex, 'search'>;
   metrics: Metrics;
+  /** Audits reads of personal data (hits shown unredacted to pii:read callers). */
+  auditPiiReads: (access: Access, rows: MemoryRow[], via: string) => Promise<void>;
 }
 
 export type SearchService = ReturnType<typeof createSearchService>;
@@ -92,10 +97,10 @@ export function createSearchService(deps: SearchDeps) {
   }
 
   /** Keeps the keys that pass the filters and have an active vector, in the given order. */
-  async function filterKeys(keys: number[], filter: MemoryFilter): Promise<Set<number>> {
+  async function filterKeys(keys: number[], filter: MemoryFilter, access: Access): Promise<Set<number>> {
     if (keys.length === 0) return new Set();
     const params: unknown[] = [];
-    const where = filterSql(filter, params);
+    const where = filterSql(filter, access, params);
     params.push(keys, model.name, model.version);
     const p = params.length;
     const res = await db.query<{ vector_key: number }>(
@@ -108,10 +113,10 @@ export function createSearchService(deps: SearchDeps) {
   }
 
   /** Exact cosine over every filtered vector: the answer when the index cannot give k filtered matches. */
-  async function exactScan(vector: Float32Array, filter: MemoryFilter, limit: number) {
+  async function exactScan(vector: Float32Array, filter: MemoryFilter, access: Access, limit: number) {
     metrics.searchExactFallbacks.inc();
     const params: unknown[] = [];
-    const where = filterSql(filter, params);
+    const where = filterSql(filter, access, params);
     params.push(model.name, model.version);
     const res = await db.query<{ vector_key: number; embedding: Uint8Array }>(
       `SELECT n.vector_key, n.embedding FROM memory_nodes n
@@ -132,13 +137,14 @@ export function createSearchService(deps: SearchDeps) {
    * Nearest filtered neighbours: ask the index for more than needed, keep those passing the
    * filters, widen once, then scan exactly. When `limit` matches exist, `limit` come back.
    */
-  async function vectorSearch(vector: Float32Array, filter: MemoryFilter, limit: number) {
+  async function vectorSearch(vector: Float32Array, filter: MemoryFilter, access: Access, limit: number) {
     let fetch = Math.min(Math.max(limit * 4, 40), 1000);
     for (let round = 0; round < 2; round++) {
       const hits = await index.search(model, filter.divisionId, vector, fetch);
       const passing = await filterKeys(
         hits.map((h) => h.key),
         filter,
+        access,
       );
       const kept = hits.filter((h) => passing.has(h.key));
       if (kept.length >= limit) return kept.slice(0, limit);
@@ -147,7 +153,7 @@ export function createSearchService(deps: SearchDeps) {
       if (hits.length < fetch) break;
       fetch = Math.min(fetch * 16, 8000);
     }
-    return exactScan(vector, filter, limit);
+    return exactScan(vector, filter, access, limit);
   }
 
   async function hydrate(keys: number[]): Promise<Map<number, MemoryRow>> {
@@ -159,9 +165,9 @@ export function createSearchService(deps: SearchDeps) {
     return new Map(res.rows.map((r) => [Number(r.vector_key), r]));
   }
 
-  async function countPending(filter: MemoryFilter): Promise<number> {
+  async function countPending(filter: MemoryFilter, access: Access): Promise<number> {
     const params: unknown[] = [];
-    const where = filterSql(filter, params);
+    const where = filterSql(filter, access, params);
     const res = await db.query<{ count: number }>(
       `SELECT count(*)::int AS count FROM memory_nodes n WHERE ${where} AND n.status = 'pending'`,
       params,
@@ -171,7 +177,7 @@ export function createSearchService(deps: SearchDeps) {
 
   return {
     model,
-    async search(q: SearchQuery): Promise<SearchResult> {
+    async search(access: Access, q: SearchQuery): Promise<SearchResult> {
       const started = performance.now();
       const timer = metrics.searchSeconds.startTimer({ mode: q.mode });
       if (q.query === undefined && q.vector === undefined) {
@@ -192,7 +198,7 @@ export function createSearchService(deps: SearchDeps) {
           [{ field: 'vector', message: `expected ${model.dimensions} numbers` }],
         );
       }
-      await assertDivisionExists(db, q.divisionId);
+      await divisionTtlDays(db, q.divisionId);
 
       const useVector = q.mode !== 'keyword';
       const useKeyword = q.mode !== 'vector' && q.query !== undefined;
@@ -207,12 +213,12 @@ export function createSearchService(deps: SearchDeps) {
           vector = await embedQuery(q.query as string);
           embedMs = performance.now() - t;
         }
-        return vectorSearch(vector, q, depth);
+        return vectorSearch(vector, q, access, depth);
       };
       const [vectorHits, keywordHits, pending] = await Promise.all([
         vectorPart(),
-        useKeyword ? keywordSearch(q.query as string, q, depth) : Promise.resolve([]),
-        countPending(q),
+        useKeyword ? keywordSearch(q.query as string, q, access, depth) : Promise.resolve([]),
+        countPending(q, access),
       ]);
 
       const fused = new Map<number, { score: number; vectorScore?: number; keywordScore?: number }>();
@@ -233,15 +239,18 @@ export function createSearchService(deps: SearchDeps) {
       const top = [...fused.entries()].sort((a, b) => b[1].score - a[1].score || b[0] - a[0]).slice(0, q.k);
       const rows = await hydrate(top.map(([key]) => key));
       const hits: SearchHit[] = [];
+      const shown: MemoryRow[] = [];
       for (const [key, s] of top) {
         const r = rows.get(key);
         if (!r) continue;
+        shown.push(r);
         hits.push({
           id: r.id,
           score: s.score,
           vectorScore: s.vectorScore,
           keywordScore: s.keywordScore,
-          text: r.text,
+          text: visibleText(r, access.piiRead),
+          piiFlags: r.pii_flags,
           agentId: r.agent_id,
           namespace: r.namespace,
           kind: r.kind,
@@ -250,6 +259,7 @@ export function createSearchService(deps: SearchDeps) {
           createdAt: new Date(r.created_at).toISOString(),
         });
       }
+      await deps.auditPiiReads(access, shown, 'search');
       timer();
       return {
         hits,

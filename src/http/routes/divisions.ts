@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
+import { mayAccessDivision, resolveDivision } from '../../auth/authorize.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import { divisionBody, problem } from '../schemas.js';
 
@@ -23,7 +24,17 @@ const divisionParam = {
   properties: { id: divisionBody.properties.id },
 } as const;
 
-type Body = { id: string; name?: string; metadata?: Record<string, unknown> };
+type Body = { id: string; name?: string; metadata?: Record<string, unknown>; defaultTtlDays?: number | null };
+const agentBody = {
+  ...divisionBody,
+  properties: {
+    id: divisionBody.properties.id,
+    name: divisionBody.properties.name,
+    metadata: divisionBody.properties.metadata,
+  },
+} as const;
+const admin = { scopes: ['admin' as const] };
+const read = { scopes: ['memory:read' as const] };
 
 export function divisionRoutes(app: App) {
   return async (server: FastifyInstance) => {
@@ -31,6 +42,7 @@ export function divisionRoutes(app: App) {
     server.post<{ Body: Body }>(
       '/v1/divisions',
       {
+        config: admin,
         schema: {
           tags,
           summary: 'Create a division (tenant)',
@@ -49,13 +61,16 @@ export function divisionRoutes(app: App) {
     server.get(
       '/v1/divisions',
       {
+        config: read,
         schema: {
           tags,
-          summary: 'List divisions',
+          summary: 'List the divisions the caller may use',
           response: { 200: { type: 'object', properties: { items: { type: 'array', items: division } } } },
         },
       },
-      async () => ({ items: await app.divisions.listDivisions() }),
+      async (req) => ({
+        items: (await app.divisions.listDivisions()).filter((d) => mayAccessDivision(req.caller, d.id)),
+      }),
     );
     server.get<{ Params: { id: string } }>(
       '/v1/divisions/:id',
@@ -72,11 +87,12 @@ export function divisionRoutes(app: App) {
     server.post<{ Params: { id: string }; Body: Body }>(
       '/v1/divisions/:id/agents',
       {
+        config: admin,
         schema: {
           tags,
           summary: 'Register an agent in a division',
           params: divisionParam,
-          body: divisionBody,
+          body: agentBody,
           response: { 201: agent, 400: problem, 404: problem, 409: problem },
         },
       },
@@ -91,6 +107,7 @@ export function divisionRoutes(app: App) {
     server.get<{ Params: { id: string } }>(
       '/v1/divisions/:id/agents',
       {
+        config: read,
         schema: {
           tags,
           summary: "List a division's agents",
@@ -101,7 +118,7 @@ export function divisionRoutes(app: App) {
           },
         },
       },
-      async (req) => ({ items: await app.divisions.listAgents(req.params.id) }),
+      async (req) => ({ items: await app.divisions.listAgents(resolveDivision(req.caller, req.params.id)) }),
     );
   };
 }

@@ -4,10 +4,12 @@ import { queueDepth } from '../../internal/queue/jobs.js';
 
 export function healthRoutes(app: App) {
   return async (server: FastifyInstance) => {
-    server.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+    server.get('/healthz', { schema: { hide: true }, config: { public: true } }, async () => ({
+      status: 'ok',
+    }));
 
     /** Ready when the database and the vector index both answer. */
-    server.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    server.get('/readyz', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => {
       const checks: Record<string, string> = {};
       await Promise.all([
         app.db.query('SELECT 1').then(
@@ -31,7 +33,7 @@ export function healthRoutes(app: App) {
       return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
     });
 
-    server.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    server.get('/metrics', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => {
       // Queue depth is read at scrape time so that every replica reports the shared queue.
       app.metrics.queueDepth.reset();
       for (const row of await queueDepth(app.db)) {

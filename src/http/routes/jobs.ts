@@ -21,6 +21,7 @@ export function jobRoutes(app: App) {
     server.get<{ Querystring: { limit: number; after?: number } }>(
       '/v1/jobs/dead',
       {
+        config: { scopes: ['admin'] },
         schema: {
           tags,
           summary: 'List dead-lettered jobs',
@@ -45,6 +46,7 @@ export function jobRoutes(app: App) {
     server.post<{ Params: { id: number } }>(
       '/v1/jobs/dead/:id/retry',
       {
+        config: { scopes: ['admin'] },
         schema: {
           tags,
           summary: 'Put a dead job back in the queue with fresh attempts',

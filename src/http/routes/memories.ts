@@ -1,6 +1,9 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { App } from '../../app.js';
+import { requireScopes, resolveDivision } from '../../auth/authorize.js';
+import type { Caller } from '../../auth/caller.js';
 import { AppError, ErrorCode } from '../../internal/errors.js';
+import { type Access, accessOf } from '../../memory/access.js';
 import type { MemoryPatch, NewMemory } from '../../memory/memories.js';
 import type { MemoryRecord } from '../../memory/records.js';
 import { waitUntilIndexed } from '../../memory/wait.js';
@@ -8,7 +11,9 @@ import { idempotencyKeyOf } from '../idempotency.js';
 import {
   batchBody,
   createMemoryBody,
+  deleteQuery,
   idParam,
+  legalHoldBody,
   listQuery,
   memory,
   patchMemoryBody,
@@ -18,6 +23,8 @@ import {
 } from '../schemas.js';
 
 const tags = ['memories'];
+const read = { scopes: ['memory:read' as const] };
+const write = { scopes: ['memory:write' as const] };
 const errors = { 400: problem, 404: problem, 413: problem, 422: problem };
 
 /** `If-Match: "3"`, `W/"3"` or `3` → 3. */
@@ -34,11 +41,16 @@ function expectedVersion(header: string | string[] | undefined): number | undefi
 
 const etag = (m: MemoryRecord) => `"${m.version}"`;
 
+/** Access for by-id routes; `?divisionId=` narrows the lookup to one (allowed) division. */
+const scoped = (caller: Caller, divisionId: string | undefined) =>
+  accessOf(caller, divisionId === undefined ? undefined : resolveDivision(caller, divisionId));
+
 export function memoryRoutes(app: App) {
   const timeout = app.config.WAIT_TIMEOUT_MS;
 
   async function answerCreated(
     reply: FastifyReply,
+    access: Access,
     memories: MemoryRecord[],
     replayed: boolean,
     wait?: boolean,
@@ -51,7 +63,7 @@ export function memoryRoutes(app: App) {
         memories.map((m) => m.id),
         timeout,
       );
-      return Promise.all(memories.map((m) => app.memories.get(m.id)));
+      return Promise.all(memories.map((m) => app.memories.get(access, m.id)));
     }
     return memories;
   }
@@ -60,6 +72,7 @@ export function memoryRoutes(app: App) {
     server.post<{ Body: NewMemory & { divisionId?: string }; Querystring: { wait?: boolean } }>(
       '/v1/memories',
       {
+        config: write,
         schema: {
           tags,
           summary: 'Store a memory',
@@ -71,13 +84,15 @@ export function memoryRoutes(app: App) {
         },
       },
       async (req, reply) => {
-        const { divisionId = 'default', ...input } = req.body;
-        const { memory: created, replayed } = await app.memories.create(divisionId, input, {
+        const { divisionId: requested, ...input } = req.body;
+        const divisionId = resolveDivision(req.caller, requested);
+        const access = accessOf(req.caller, divisionId);
+        const { memory: created, replayed } = await app.memories.create(access, divisionId, input, {
           idempotency: idempotencyKeyOf(req, divisionId),
         });
         if (!replayed) app.metrics.memoriesIngested.inc({ source: 'api' });
         req.log.info({ memoryId: created.id, divisionId, replayed }, 'memory stored');
-        const [out] = await answerCreated(reply, [created], replayed, req.query.wait);
+        const [out] = await answerCreated(reply, access, [created], replayed, req.query.wait);
         return reply
           .status(201)
           .header('location', `/v1/memories/${out.id}`)
@@ -89,6 +104,7 @@ export function memoryRoutes(app: App) {
     server.post<{ Body: { divisionId?: string; items: NewMemory[] }; Querystring: { wait?: boolean } }>(
       '/v1/memories/batch',
       {
+        config: write,
         schema: {
           tags,
           summary: 'Store up to 1,000 memories at once (all or nothing)',
@@ -103,13 +119,14 @@ export function memoryRoutes(app: App) {
         },
       },
       async (req, reply) => {
-        const divisionId = req.body.divisionId ?? 'default';
-        const { memories, replayed } = await app.memories.createBatch(divisionId, req.body.items, {
+        const divisionId = resolveDivision(req.caller, req.body.divisionId);
+        const access = accessOf(req.caller, divisionId);
+        const { memories, replayed } = await app.memories.createBatch(access, divisionId, req.body.items, {
           idempotency: idempotencyKeyOf(req, divisionId),
         });
         if (!replayed) app.metrics.memoriesIngested.inc({ source: 'batch' }, memories.length);
         req.log.info({ divisionId, count: memories.length, replayed }, 'memory batch stored');
-        const items = await answerCreated(reply, memories, replayed, req.query.wait);
+        const items = await answerCreated(reply, access, memories, replayed, req.query.wait);
         return reply.status(201).send({ items });
       },
     );
@@ -117,6 +134,7 @@ export function memoryRoutes(app: App) {
     server.get<{ Params: { id: string }; Querystring: { divisionId?: string } }>(
       '/v1/memories/:id',
       {
+        config: read,
         schema: {
           tags,
           summary: 'Read a memory',
@@ -126,7 +144,7 @@ export function memoryRoutes(app: App) {
         },
       },
       async (req, reply) => {
-        const found = await app.memories.get(req.params.id, { divisionId: req.query.divisionId });
+        const found = await app.memories.get(scoped(req.caller, req.query.divisionId), req.params.id);
         return reply.header('etag', etag(found)).send(found);
       },
     );
@@ -134,6 +152,7 @@ export function memoryRoutes(app: App) {
     server.patch<{ Params: { id: string }; Querystring: { divisionId?: string }; Body: MemoryPatch }>(
       '/v1/memories/:id',
       {
+        config: write,
         schema: {
           tags,
           summary: 'Change a memory',
@@ -146,33 +165,40 @@ export function memoryRoutes(app: App) {
         },
       },
       async (req, reply) => {
-        const updated = await app.memories.update(req.params.id, req.body, {
-          expectedVersion: expectedVersion(req.headers['if-match']),
-          scope: { divisionId: req.query.divisionId },
-        });
+        const updated = await app.memories.update(
+          scoped(req.caller, req.query.divisionId),
+          req.params.id,
+          req.body,
+          {
+            expectedVersion: expectedVersion(req.headers['if-match']),
+          },
+        );
         req.log.info({ memoryId: updated.id, version: updated.version }, 'memory updated');
         return reply.header('etag', etag(updated)).send(updated);
       },
     );
 
-    server.delete<{ Params: { id: string }; Querystring: { divisionId?: string } }>(
+    server.delete<{ Params: { id: string }; Querystring: { divisionId?: string; purge?: boolean } }>(
       '/v1/memories/:id',
       {
+        config: { scopes: ['memory:delete'] },
         schema: {
           tags,
-          summary: 'Delete a memory (soft delete)',
-          description: 'The memory disappears from reads and search at once. `If-Match` is honoured.',
+          summary: 'Delete a memory (soft delete, or purge)',
+          description:
+            'The memory disappears from reads and search at once; the sweeper purges it after the grace period. `?purge=true` erases text, vector and index entry now (erasure requests; needs memory:delete and admin). Held memories answer 409 `legal_hold`. `If-Match` is honoured.',
           params: idParam,
-          querystring: scopeQuery,
+          querystring: deleteQuery,
           response: { 204: { type: 'null' }, 412: problem, ...errors },
         },
       },
       async (req, reply) => {
-        await app.memories.remove(req.params.id, {
+        if (req.query.purge) requireScopes(req.caller, ['memory:delete', 'admin']);
+        await app.memories.remove(scoped(req.caller, req.query.divisionId), req.params.id, {
           expectedVersion: expectedVersion(req.headers['if-match']),
-          scope: { divisionId: req.query.divisionId },
+          purge: req.query.purge,
         });
-        req.log.info({ memoryId: req.params.id }, 'memory deleted');
+        req.log.info({ memoryId: req.params.id, purge: req.query.purge === true }, 'memory deleted');
         return reply.status(204).send();
       },
     );
@@ -190,6 +216,7 @@ export function memoryRoutes(app: App) {
     }>(
       '/v1/memories',
       {
+        config: read,
         schema: {
           tags,
           summary: 'List memories, newest first',
@@ -208,7 +235,41 @@ export function memoryRoutes(app: App) {
           },
         },
       },
-      async (req) => app.memories.list({ ...req.query, divisionId: req.query.divisionId ?? 'default' }),
+      async (req) => {
+        const divisionId = resolveDivision(req.caller, req.query.divisionId);
+        return app.memories.list(accessOf(req.caller, divisionId), { ...req.query, divisionId });
+      },
+    );
+
+    server.put<{
+      Params: { id: string };
+      Querystring: { divisionId?: string };
+      Body: { hold: boolean; reason?: string };
+    }>(
+      '/v1/memories/:id/legal-hold',
+      {
+        config: { scopes: ['legal-hold:write'] },
+        schema: {
+          tags,
+          summary: 'Place or release a legal hold on one memory',
+          description:
+            'A held memory is never expired, deleted or purged (those requests get 409 `legal_hold`). Holds on a whole division or agent: `/v1/legal-holds`.',
+          params: idParam,
+          querystring: scopeQuery,
+          body: legalHoldBody,
+          response: { 200: memory, ...errors },
+        },
+      },
+      async (req) => {
+        const updated = await app.holds.setMemoryHold(
+          scoped(req.caller, req.query.divisionId),
+          req.params.id,
+          req.body.hold,
+          req.body.reason,
+        );
+        req.log.info({ memoryId: req.params.id, hold: req.body.hold }, 'legal hold changed');
+        return updated;
+      },
     );
   };
 }

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
+import { resolveDivision } from '../../auth/authorize.js';
+import { accessOf } from '../../memory/access.js';
 import type { SearchQuery } from '../../memory/search.js';
 import { problem, searchBody, searchResponse } from '../schemas.js';
 
@@ -8,6 +10,7 @@ export function searchRoutes(app: App) {
     server.post<{ Body: Partial<SearchQuery> & { k: number; mode: SearchQuery['mode'] } }>(
       '/v1/search',
       {
+        config: { scopes: ['memory:read'] },
         schema: {
           tags: ['search'],
           summary: 'Find memories by meaning and by words',
@@ -17,7 +20,10 @@ export function searchRoutes(app: App) {
           response: { 200: searchResponse, 400: problem, 404: problem, 422: problem, 503: problem },
         },
       },
-      async (req) => app.search.search({ ...req.body, divisionId: req.body.divisionId ?? 'default' }),
+      async (req) => {
+        const divisionId = resolveDivision(req.caller, req.body.divisionId);
+        return app.search.search(accessOf(req.caller, divisionId), { ...req.body, divisionId });
+      },
     );
   };
 }

@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import type { createAuthenticator } from '../auth/authenticate.js';
+import { requireScopes } from '../auth/authorize.js';
+import type { Caller, Scope } from '../auth/caller.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller;
+  }
+  interface FastifyContextConfig {
+    /** Scopes the route needs. Routes without any are admin-only, unless `public`. */
+    scopes?: Scope[];
+    /** Probes and documentation: no caller needed. */
+    public?: boolean;
+  }
+}
+
+export type Authenticate = ReturnType<typeof createAuthenticator>;
+
+/**
+ * Establishes the caller and checks the route's scopes before the body is even read, so an
+ * unauthenticated or unauthorised request never reaches a handler (401, then 403).
+ */
+export function installAuth(server: FastifyInstance, authenticate: Authenticate) {
+  server.decorateRequest('caller', undefined as unknown as Caller);
+  server.addHook('onRequest', async (req) => {
+    const config = req.routeOptions.config ?? {};
+    // Probes, the API documentation, and unknown routes (answered 404 by the not-found handler).
+    const route = req.routeOptions.url;
+    if (config.public || route === undefined || route.startsWith('/docs')) return;
+    req.caller = await authenticate({ headers: req.headers, socket: req.raw.socket });
+    requireScopes(req.caller, config.scopes ?? ['admin']);
+  });
+}

@@ -1,0 +1,132 @@
+import type { Database } from '../adapters/db/port.js';
+import type { AppendAudit } from '../audit/types.js';
+import { AppError, ErrorCode, notFound } from '../internal/errors.js';
+import { type Access, accessSql } from './access.js';
+import { assertAgentExists, divisionTtlDays } from './divisions.js';
+import { auditOf } from './memories.js';
+import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
+
+export interface LegalHold {
+  id: number;
+  divisionId: string;
+  agentId: string | null;
+  reason: string;
+  createdBy: string;
+  createdAt: string;
+  releasedAt: string | null;
+  releasedBy: string | null;
+}
+
+interface HoldRow {
+  id: number;
+  division_id: string;
+  agent_id: string | null;
+  reason: string;
+  created_by: string;
+  created_at: Date;
+  released_at: Date | null;
+  released_by: string | null;
+}
+
+const toHold = (r: HoldRow): LegalHold => ({
+  id: Number(r.id),
+  divisionId: r.division_id,
+  agentId: r.agent_id,
+  reason: r.reason,
+  createdBy: r.created_by,
+  createdAt: new Date(r.created_at).toISOString(),
+  releasedAt: r.released_at ? new Date(r.released_at).toISOString() : null,
+  releasedBy: r.released_by,
+});
+
+/**
+ * Legal holds: on one memory (a flag on its row) or on a whole division or agent (a row in
+ * legal_holds). While any hold covers a memory it is never expired, deleted or purged.
+ * Every change is audited in the same transaction.
+ */
+export function createLegalHoldService(deps: { db: Database; appendAudit: AppendAudit }) {
+  const { db } = deps;
+  return {
+    async setMemoryHold(access: Access, id: string, hold: boolean, reason?: string): Promise<MemoryRecord> {
+      if (hold && !reason) {
+        throw new AppError(400, ErrorCode.validation, 'a legal hold needs a reason', [
+          { field: 'reason', message: 'required when hold is true' },
+        ]);
+      }
+      return db.transaction(async (tx) => {
+        const params: unknown[] = [id, hold];
+        const res = await tx.query<MemoryRow>(
+          `UPDATE memory_nodes n SET legal_hold = $2, updated_at = now()
+           WHERE n.id = $1 AND n.purged_at IS NULL AND ${accessSql(access, params)}
+           RETURNING ${MEMORY_COLUMNS}`,
+          params,
+        );
+        const row = res.rows[0];
+        if (!row) throw notFound(ErrorCode.memoryNotFound, `no memory ${id}`);
+        await deps.appendAudit(tx, [
+          auditOf(access, row, hold ? 'legal-hold.set' : 'legal-hold.release', { reason: reason ?? null }),
+        ]);
+        return toRecord(row, access.piiRead);
+      });
+    },
+
+    async createHold(access: Access, divisionId: string, input: { agentId?: string; reason: string }) {
+      return db.transaction(async (tx) => {
+        await divisionTtlDays(tx, divisionId);
+        if (input.agentId !== undefined) await assertAgentExists(tx, divisionId, input.agentId, 'agentId');
+        const res = await tx.query<HoldRow>(
+          `INSERT INTO legal_holds (division_id, agent_id, reason, created_by) VALUES ($1, $2, $3, $4) RETURNING *`,
+          [divisionId, input.agentId ?? null, input.reason, access.actor],
+        );
+        const hold = toHold(res.rows[0]);
+        await deps.appendAudit(tx, [
+          {
+            divisionId,
+            actor: access.actor,
+            action: 'legal-hold.set',
+            resourceType: input.agentId ? 'agent' : 'division',
+            resourceId: input.agentId ?? divisionId,
+            manifestSignatureId: access.manifestSignatureId,
+            change: { holdId: hold.id, reason: input.reason },
+          },
+        ]);
+        return hold;
+      });
+    },
+
+    async releaseHold(access: Access, divisionId: string, holdId: number): Promise<LegalHold> {
+      return db.transaction(async (tx) => {
+        const res = await tx.query<HoldRow>(
+          `UPDATE legal_holds SET released_at = now(), released_by = $3
+           WHERE id = $1 AND division_id = $2 AND released_at IS NULL RETURNING *`,
+          [holdId, divisionId, access.actor],
+        );
+        if (!res.rows[0]) throw notFound(ErrorCode.notFound, `no active legal hold ${holdId}`);
+        const hold = toHold(res.rows[0]);
+        await deps.appendAudit(tx, [
+          {
+            divisionId,
+            actor: access.actor,
+            action: 'legal-hold.release',
+            resourceType: hold.agentId ? 'agent' : 'division',
+            resourceId: hold.agentId ?? divisionId,
+            manifestSignatureId: access.manifestSignatureId,
+            change: { holdId: hold.id },
+          },
+        ]);
+        return hold;
+      });
+    },
+
+    async listHolds(divisionId: string): Promise<LegalHold[]> {
+      await divisionTtlDays(db, divisionId);
+      const res = await db.query<HoldRow>(
+        'SELECT * FROM legal_holds WHERE division_id = $1 ORDER BY id DESC LIMIT 1000',
+        [divisionId],
+      );
+      return res.rows.map(toHold);
+    },
+  };
+}
+
+export type LegalHoldService = ReturnType<typeof createLegalHoldService>;
