@@ -53,7 +53,7 @@ describe.each(backends)('memory-layer CLI on %s', (backend) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('ingests a JSONL file resumably, stops at a bad line naming it, and never duplicates', async () => {
+  it('ingests a JSONL file resumably, stops at a bad line naming it, and never duplicates', { timeout: 240_000 }, async () => {
     const file = join(dir, 'memories.jsonl');
     const lines = [
       { text: 'The deploy pipeline runs every Friday at noon', namespace: 'ops' },
@@ -86,7 +86,7 @@ describe.each(backends)('memory-layer CLI on %s', (backend) => {
     expect(await count('SELECT count(*)::int AS n FROM memory_nodes')).toBe(6);
   });
 
-  it('searches, rebuilds the index, and lists dead jobs', async () => {
+  it('searches, rebuilds the index, and lists dead jobs', { timeout: 240_000 }, async () => {
     const found = await cli('search', 'Which pet did Caroline adopt?', '--json');
     expect(found.code, found.stderr).toBe(0);
     const result = JSON.parse(found.stdout) as { hits: { text: string }[]; pending: number };
