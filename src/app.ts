@@ -5,6 +5,7 @@ import type { Embedder } from './adapters/embedders/port.js';
 import { createVectorIndex } from './adapters/vector/index.js';
 import { appendAudit } from './audit/audit-log.js';
 import { createAuditService } from './audit/audit-service.js';
+import { createNatsSink } from './audit/nats-sink.js';
 import { createAuditPublisher, createNoopSink } from './audit/publisher.js';
 import { createAuditSigner } from './audit/signer.js';
 import type { Config } from './config.js';
@@ -107,11 +108,15 @@ export async function createApp(config: Config, opts: AppOptions) {
     dataDir: config.DATA_DIR,
   });
   const audit = createAuditService({ db, signer });
-  const publisher = createAuditPublisher({
-    db,
-    sink: createNoopSink(),
-    logger: logger.child({ component: 'audit' }),
-  });
+  const auditLogger = logger.child({ component: 'audit' });
+  // Only processes that run the worker publish, so API-only replicas need no broker connection.
+  const publishes = opts.worker && config.AUDIT_SINK === 'nats';
+  const sink = publishes
+    ? await createNatsSink({ url: config.NATS_URL, subject: config.AUDIT_SUBJECT })
+    : createNoopSink();
+  if (publishes)
+    auditLogger.info({ subject: config.AUDIT_SUBJECT }, 'publishing audit events to NATS JetStream');
+  const publisher = createAuditPublisher({ db, sink, logger: auditLogger });
   const sweeper = createRetentionSweeper({
     db,
     index,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { createAuthenticator } from '../auth/authenticate.js';
 import { requireScopes } from '../auth/authorize.js';
-import type { Caller, Scope } from '../auth/caller.js';
+import { actorOf, type Caller, type Scope } from '../auth/caller.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,6 +29,7 @@ export function installAuth(server: FastifyInstance, authenticate: Authenticate)
     const route = req.routeOptions.url;
     if (config.public || route === undefined || route.startsWith('/docs')) return;
     req.caller = await authenticate({ headers: req.headers, socket: req.raw.socket });
+    req.log = req.log.child({ caller: actorOf(req.caller) });
     requireScopes(req.caller, config.scopes ?? ['admin']);
   });
 }

@@ -134,8 +134,15 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
           'Long-term memory for AI agents. Errors are RFC 9457 problem+json with a stable `code` and the fields at fault.',
       },
       components: {
-        securitySchemes: {},
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (EdDSA or ES256)' },
+          mutualTLS: {
+            type: 'mutualTLS' as 'openIdConnect', // OpenAPI 3.1 type the plugin's 3.0 typings lack
+            description: 'Client certificate; its CN maps to a service identity',
+          } as never,
+        },
       },
+      security: [{ bearerAuth: [] }, { mutualTLS: [] }],
     },
   });
   await server.register(swaggerUi, { routePrefix: '/docs' });
