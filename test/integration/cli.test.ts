@@ -53,7 +53,9 @@ describe.each(backends)('memory-layer CLI on %s', (backend) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('ingests a JSONL file resumably, stops at a bad line naming it, and never duplicates', { timeout: 240_000 }, async () => {
+  it('ingests a JSONL file resumably, stops at a bad line naming it, and never duplicates', {
+    timeout: 240_000,
+  }, async () => {
     const file = join(dir, 'memories.jsonl');
     const lines = [
       { text: 'The deploy pipeline runs every Friday at noon', namespace: 'ops' },
