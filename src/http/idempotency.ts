@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { actorOf } from '../auth/caller.js';
 import { AppError, ErrorCode } from '../internal/errors.js';
 import { type IdempotencyKey, requestHash } from '../memory/idempotency.js';
 
@@ -16,9 +17,11 @@ export function idempotencyKeyOf(req: FastifyRequest, divisionId: string): Idemp
       [{ field: 'Idempotency-Key', message: 'invalid' }],
     );
   }
+  // Keys belong to the caller: another caller reusing the same key neither gets this caller's
+  // answer nor learns that the key was used.
   return {
     divisionId,
-    key: raw,
+    key: `${actorOf(req.caller)}\n${raw}`,
     requestHash: requestHash(req.method, req.routeOptions.url ?? req.url, req.body),
   };
 }

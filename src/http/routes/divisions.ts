@@ -10,12 +10,19 @@ const division = {
     id: { type: 'string' },
     name: { type: 'string' },
     metadata: { type: 'object', additionalProperties: true },
+    defaultTtlDays: { type: ['integer', 'null'] },
     createdAt: { type: 'string' },
   },
 } as const;
 const agent = {
-  ...division,
-  properties: { ...division.properties, divisionId: { type: 'string' } },
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    divisionId: { type: 'string' },
+    name: { type: 'string' },
+    metadata: { type: 'object', additionalProperties: true },
+    createdAt: { type: 'string' },
+  },
 } as const;
 const divisionParam = {
   type: 'object',

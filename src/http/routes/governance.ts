@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
 import { resolveDivision } from '../../auth/authorize.js';
-import { actorOf, hasScope } from '../../auth/caller.js';
+import { actorOf, type Caller, hasScope } from '../../auth/caller.js';
+import { AppError, ErrorCode } from '../../internal/errors.js';
 import { accessOf } from '../../memory/access.js';
 import { problem } from '../schemas.js';
 
@@ -26,9 +27,26 @@ const hold = {
 } as const;
 const errors = { 400: problem, 401: problem, 403: problem, 404: problem };
 
+/**
+ * Division-wide operations are for services (and dev): an agent token is confined to its own
+ * agent's memories, and the division's audit trail, exports and holds span every agent.
+ */
+function refuseAgents(caller: Caller) {
+  if (caller.kind === 'agent') {
+    throw new AppError(
+      403,
+      ErrorCode.forbidden,
+      'agent tokens cannot use division-wide audit, export or hold routes',
+    );
+  }
+}
+
 /** Legal holds on divisions and agents, the audit trail, and proof exports. */
 export function governanceRoutes(app: App) {
   return async (server: FastifyInstance) => {
+    server.addHook('onRequest', async (req) => {
+      if (req.caller) refuseAgents(req.caller);
+    });
     const holdScope = { scopes: ['legal-hold:write' as const] };
     server.post<{ Body: { divisionId?: string; agentId?: string; reason: string } }>(
       '/v1/legal-holds',

@@ -63,7 +63,8 @@ export function memoryRoutes(app: App) {
         memories.map((m) => m.id),
         timeout,
       );
-      return Promise.all(memories.map((m) => app.memories.get(access, m.id)));
+      // A memory created already expired is not readable, but it was created: answer with it.
+      return Promise.all(memories.map((m) => app.memories.get(access, m.id).catch(() => m)));
     }
     return memories;
   }
