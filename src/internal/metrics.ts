@@ -7,7 +7,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'memory_layer_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'memory_layer_' });
   const r = [registry];
   return {
     registry,

@@ -1,0 +1,185 @@
+{{- /*
+Helpers shared by the templates.
+
+This chart uses only Go's built-in template functions (printf, print, eq, and, or, not, index,
+range, define/template): no Sprig (toYaml, nindent, quote, default, include) and no Helm-only
+functions. That keeps it a normal Helm chart while letting the tests render it with Go's own
+text/template engine (compiled to WebAssembly) and validate the output against the Kubernetes
+schemas, without a Helm binary. Consequences for template authors:
+  - quote strings with printf "%q" (a Go-quoted string is a valid YAML double-quoted scalar);
+  - `template` output cannot be captured or indented by a pipeline, so each block helper below
+    is written at the indentation where it is used (pod level: 6 spaces; container level: 10),
+    label helpers are flow-map entries that callers put in braces after their component
+    (`labels: {"app.kubernetes.io/component": "api", {{ template "memory-layer.labels" . }}}`),
+    and object names are built from .Release.Name (`<release>-api`, `<release>-worker`, …).
+*/ -}}
+
+{{- define "memory-layer.serviceAccountName" -}}
+{{- if .Values.serviceAccount.name }}{{ .Values.serviceAccount.name }}{{ else }}{{ .Release.Name }}{{ end -}}
+{{- end -}}
+
+{{- define "memory-layer.labels" -}}
+"app.kubernetes.io/name": "memory-layer", "app.kubernetes.io/instance": {{ printf "%q" .Release.Name }}, "app.kubernetes.io/version": {{ printf "%q" .Chart.AppVersion }}, "app.kubernetes.io/managed-by": {{ printf "%q" .Release.Service }}, "helm.sh/chart": {{ printf "%q" (printf "%s-%s" .Chart.Name .Chart.Version) }}
+{{- end -}}
+
+{{- define "memory-layer.selectorLabels" -}}
+"app.kubernetes.io/name": "memory-layer", "app.kubernetes.io/instance": {{ printf "%q" .Release.Name }}
+{{- end -}}
+
+{{- define "memory-layer.image" -}}
+{{ printf "%q" (printf "%s:%s" .Values.image.repository .Values.image.tag) }}
+{{- end -}}
+
+{{- /* Pod annotations that make the Vault Agent Injector write each secret to /vault/secrets. */ -}}
+{{- define "memory-layer.vaultAnnotations" }}
+{{- if eq .Values.secrets.provider "vault-agent" }}
+        vault.hashicorp.com/agent-inject: "true"
+        vault.hashicorp.com/agent-pre-populate-only: "true"
+        vault.hashicorp.com/role: {{ printf "%q" .Values.secrets.vault.role }}
+        {{- range .Values.secrets.env }}
+        vault.hashicorp.com/agent-inject-secret-{{ . }}: {{ printf "%q" $.Values.secrets.vault.path }}
+        vault.hashicorp.com/agent-inject-template-{{ . }}: {{ printf "%q" (printf "{{- with secret %q -}}{{ index .Data.data %q }}{{- end -}}" $.Values.secrets.vault.path .) }}
+        {{- end }}
+        {{- range .Values.secrets.files }}
+        vault.hashicorp.com/agent-inject-secret-{{ .file }}: {{ printf "%q" $.Values.secrets.vault.path }}
+        vault.hashicorp.com/agent-inject-template-{{ .file }}: {{ printf "%q" (printf "{{- with secret %q -}}{{ index .Data.data %q }}{{- end -}}" $.Values.secrets.vault.path .key) }}
+        {{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "memory-layer.podSecurityContext" }}
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+        runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+        fsGroup: {{ .Values.podSecurityContext.fsGroup }}
+        fsGroupChangePolicy: OnRootMismatch
+        seccompProfile:
+          type: RuntimeDefault
+{{- end -}}
+
+{{- define "memory-layer.containerSecurityContext" }}
+          securityContext:
+            allowPrivilegeEscalation: false
+            privileged: false
+            readOnlyRootFilesystem: true
+            runAsNonRoot: true
+            capabilities:
+              drop: ["ALL"]
+            seccompProfile:
+              type: RuntimeDefault
+{{- end -}}
+
+{{- /*
+The container command: a POSIX shell wrapper that exports each Vault-sourced variable from its
+file (failing the start if one is missing, so a missing DATABASE_URL never silently falls back to
+the embedded database), then replaces itself with the Node process. The arguments (`serve`,
+`worker`, `migrate`) follow in `args`.
+*/ -}}
+{{- define "memory-layer.command" }}
+          command:
+            - /bin/sh
+            - -c
+            - |
+              set -eu
+              {{- range .Values.secrets.env }}
+              {{ . }}="$(cat /vault/secrets/{{ . }})"; export {{ . }}
+              {{- end }}
+              exec node bin/memory-layer.js "$@"
+            - memory-layer
+{{- end -}}
+
+{{- /* Non-secret settings as ConfigMap data (2 spaces). Keep in step with configEnv below. */ -}}
+{{- define "memory-layer.configData" }}
+  HOST: "0.0.0.0"
+  PORT: {{ printf "%q" (print .Values.api.port) }}
+  DATA_DIR: "/data"
+  {{- range $key, $value := .Values.config }}
+  {{- if not (or (eq $key "HOST") (eq $key "PORT") (eq $key "DATA_DIR")) }}
+  {{ $key }}: {{ printf "%q" (print $value) }}
+  {{- end }}
+  {{- end }}
+  {{- range .Values.secrets.files }}
+  {{ .env }}: {{ printf "%q" (printf "/vault/secrets/%s" .file) }}
+  {{- end }}
+{{- end -}}
+
+{{- /* The same settings as a container's env list (12 spaces), for the migration Job. */ -}}
+{{- define "memory-layer.configEnv" }}
+            - name: HOST
+              value: "0.0.0.0"
+            - name: PORT
+              value: {{ printf "%q" (print .Values.api.port) }}
+            - name: DATA_DIR
+              value: "/data"
+            {{- range $key, $value := .Values.config }}
+            {{- if not (or (eq $key "HOST") (eq $key "PORT") (eq $key "DATA_DIR")) }}
+            - name: {{ $key }}
+              value: {{ printf "%q" (print $value) }}
+            {{- end }}
+            {{- end }}
+            {{- range .Values.secrets.files }}
+            - name: {{ .env }}
+              value: {{ printf "%q" (printf "/vault/secrets/%s" .file) }}
+            {{- end }}
+{{- end -}}
+
+{{- /* Scratch volumes (8 spaces); workloads add the CSI secrets volume themselves. */ -}}
+{{- define "memory-layer.volumes" }}
+        - name: tmp
+          emptyDir:
+            sizeLimit: {{ .Values.volumes.tmpSizeLimit }}
+        - name: data
+          emptyDir:
+            sizeLimit: {{ .Values.volumes.dataSizeLimit }}
+{{- end -}}
+
+{{- define "memory-layer.volumeMounts" }}
+            - name: tmp
+              mountPath: /tmp
+            - name: data
+              mountPath: /data
+            {{- if eq .Values.secrets.provider "csi" }}
+            - name: vault-secrets
+              mountPath: /vault/secrets
+              readOnly: true
+            {{- end }}
+{{- end -}}
+
+{{- /*
+NetworkPolicy peers (8 spaces), from an object with `cidrs`, `namespaceLabels` and `podLabels`:
+one ipBlock per CIDR, and one selector peer when either label set is given. Namespace labels
+alone select every pod in those namespaces; pod labels alone, those pods in the release's
+namespace; both, those pods in those namespaces.
+*/ -}}
+{{- define "memory-layer.peers" }}
+        {{- range .cidrs }}
+        - ipBlock:
+            cidr: {{ printf "%q" . }}
+        {{- end }}
+        {{- if or .namespaceLabels .podLabels }}
+        - podSelector:
+            {{- if .podLabels }}
+            matchLabels:
+              {{- range $key, $value := .podLabels }}
+              {{ printf "%q" $key }}: {{ printf "%q" $value }}
+              {{- end }}
+            {{- else }}
+            matchLabels: {}
+            {{- end }}
+          {{- if .namespaceLabels }}
+          namespaceSelector:
+            matchLabels:
+              {{- range $key, $value := .namespaceLabels }}
+              {{ printf "%q" $key }}: {{ printf "%q" $value }}
+              {{- end }}
+          {{- end }}
+        {{- end }}
+{{- end -}}
+
+{{- define "memory-layer.tcpPorts" }}
+        {{- range .ports }}
+        - protocol: TCP
+          port: {{ . }}
+        {{- end }}
+{{- end -}}

@@ -1,0 +1,227 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as renderGoTemplate } from '@evertdespiegeleer/go-template';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+
+/**
+ * Renders the Helm chart under deploy/helm/memory-layer without Helm, with Go's own text/template
+ * engine (the standard library compiled to WebAssembly, from @evertdespiegeleer/go-template).
+ *
+ * The chart uses only Go's built-in template functions (no Sprig, no Helm-only functions), so
+ * this is the same engine and the same language Helm runs; what this file adds is what Helm
+ * adds around the engine: the values (values.yaml merged with overrides, as `helm --values`
+ * does), the built-in objects (.Release, .Chart, .Files), helpers in templates/_helpers.tpl
+ * visible to every template, and one manifest per YAML document. Missing keys fail the render
+ * (Go's missingkey=error, as `helm lint --strict` would flag them). CI also runs the real
+ * `helm template` and compares its output with this one (`render.ts --compare`).
+ */
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
+export const chartDir = join(repoRoot, 'deploy/helm/memory-layer');
+
+export type Values = Record<string, unknown>;
+
+export interface Release {
+  name: string;
+  namespace: string;
+  revision: number;
+  isInstall: boolean;
+}
+
+export interface Manifest {
+  /** Template file that produced it, e.g. `templates/deployment-api.yaml`. */
+  template: string;
+  doc: Record<string, unknown>;
+}
+
+export interface Rendered {
+  manifests: Manifest[];
+  notes: string;
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Helm's coalescing of values: maps merge key by key, anything else replaces; null deletes. */
+export function mergeValues(base: Values, override: Values): Values {
+  const out: Values = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    if (value === null) delete out[key];
+    else if (isMap(value) && isMap(out[key])) out[key] = mergeValues(out[key] as Values, value);
+    else out[key] = value;
+  }
+  return out;
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)],
+  );
+}
+
+export function chartMetadata() {
+  return parseYaml(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8')) as {
+    name: string;
+    version: string;
+    appVersion: string;
+    kubeVersion?: string;
+  };
+}
+
+export function defaultValues(): Values {
+  return parseYaml(readFileSync(join(chartDir, 'values.yaml'), 'utf8')) as Values;
+}
+
+/** Template files Helm renders into manifests (not partials), relative to the chart. */
+export function templateFiles(): string[] {
+  return readdirSync(join(chartDir, 'templates'))
+    .filter((f) => (f.endsWith('.yaml') || f.endsWith('.yml')) && !f.startsWith('_'))
+    .sort()
+    .map((f) => `templates/${f}`);
+}
+
+function helmObjects(values: Values, release: Release) {
+  const chart = chartMetadata();
+  // .Files: every chart file outside templates/ (Helm also leaves out Chart.yaml and values.yaml).
+  const files: Record<string, string> = {};
+  for (const file of listFiles(chartDir)) {
+    const rel = relative(chartDir, file);
+    if (rel.startsWith('templates/') || rel === 'Chart.yaml' || rel === 'values.yaml') continue;
+    files[rel] = readFileSync(file, 'utf8');
+  }
+  // Values go through JSON as in Helm, so numbers are float64 on the Go side there and here.
+  return {
+    Values: JSON.parse(JSON.stringify(values)),
+    Release: {
+      Name: release.name,
+      Namespace: release.namespace,
+      Service: 'Helm',
+      Revision: release.revision,
+      IsInstall: release.isInstall,
+      IsUpgrade: !release.isInstall,
+    },
+    Chart: {
+      Name: chart.name,
+      Version: chart.version,
+      AppVersion: chart.appVersion,
+      KubeVersion: chart.kubeVersion ?? '',
+    },
+    Files: files,
+    Capabilities: { KubeVersion: { Version: 'v1.33.0', Major: '1', Minor: '33' } },
+  };
+}
+
+async function renderTemplate(file: string, data: ReturnType<typeof helmObjects>): Promise<string> {
+  const helpers = readFileSync(join(chartDir, 'templates/_helpers.tpl'), 'utf8');
+  const body = readFileSync(join(chartDir, file), 'utf8');
+  let out: string;
+  try {
+    // Helm parses all templates into one set, so every file sees _helpers.tpl's definitions;
+    // a file of only {{ define }} blocks renders to whitespace, which is dropped.
+    out = await renderGoTemplate(`${helpers}${body}`, {
+      ...data,
+      Template: { Name: `${data.Chart.Name}/${file}`, BasePath: `${data.Chart.Name}/templates` },
+    });
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+  if (out.includes('<no value>')) throw new Error(`${file}: rendered "<no value>" (a missing value)`);
+  return out;
+}
+
+export const defaultRelease: Release = {
+  name: 'ml',
+  namespace: 'memory-layer',
+  revision: 1,
+  isInstall: true,
+};
+
+/** Renders every template with values.yaml merged with `overrides`. */
+export async function renderChart(
+  overrides: Values = {},
+  release: Release = defaultRelease,
+): Promise<Rendered> {
+  const data = helmObjects(mergeValues(defaultValues(), overrides), release);
+  const manifests: Manifest[] = [];
+  for (const template of templateFiles()) {
+    const text = await renderTemplate(template, data);
+    for (const doc of parseAllDocuments(text)) {
+      if (doc.errors.length > 0) {
+        throw new Error(`${template}: invalid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
+      }
+      const value = doc.toJS();
+      if (value === null || value === undefined) continue;
+      if (!isMap(value)) throw new Error(`${template}: a document is not a mapping`);
+      manifests.push({ template, doc: value });
+    }
+  }
+  const notes = await renderTemplate('templates/NOTES.txt', data);
+  return { manifests, notes };
+}
+
+/** The rendered chart as `helm template` prints it: one document per manifest with its source. */
+export async function renderChartText(
+  overrides: Values = {},
+  release: Release = defaultRelease,
+): Promise<string> {
+  const data = helmObjects(mergeValues(defaultValues(), overrides), release);
+  const parts: string[] = [];
+  for (const template of templateFiles()) {
+    for (const doc of (await renderTemplate(template, data)).split(/^---[ \t]*$/m)) {
+      const body = doc.replace(/^\s*\n/, '').trimEnd();
+      // Documents with nothing but comments are left out, as Helm does.
+      if (body.split('\n').every((l) => l.trim() === '' || l.trim().startsWith('#'))) continue;
+      parts.push(`---\n# Source: ${chartMetadata().name}/${template}\n${body}\n`);
+    }
+  }
+  return parts.join('');
+}
+
+/** Value sets the tests render: the defaults and every branch the templates have. */
+export const scenarios: Record<string, Values> = {
+  defaults: {},
+  'csi secrets, mTLS, auth files, all egress destinations': {
+    secrets: {
+      provider: 'csi',
+      env: ['DATABASE_URL', 'EMBEDDER_API_KEY'],
+    },
+    tls: { enabled: true, clientCA: true },
+    auth: {
+      identitiesJson: '{"services": {"agents-gateway": {"roles": ["writer"], "divisions": ["default"]}}}',
+      jwksJson: '{"keys": []}',
+      jwtIssuer: 'https://kernel.example',
+      jwtAudience: 'memory-layer',
+    },
+    config: {
+      EMBEDDER: 'openai',
+      EMBEDDER_URL: 'https://embeddings.example/v1',
+      EMBEDDER_MODEL: 'text-embedding-3-small',
+      EMBEDDER_DIMENSIONS: '1536',
+      AUDIT_SINK: 'nats',
+      NATS_URL: 'nats://nats.messaging.svc:4222',
+    },
+    networkPolicy: {
+      egress: {
+        postgres: { cidrs: ['10.20.0.0/16'], namespaceLabels: { 'kubernetes.io/metadata.name': 'db' } },
+        objectStore: { cidrs: ['203.0.113.0/24'] },
+        embedder: { namespaceLabels: { 'kubernetes.io/metadata.name': 'ml' }, podLabels: { app: 'tei' } },
+        nats: { namespaceLabels: { 'kubernetes.io/metadata.name': 'messaging' } },
+      },
+    },
+    metrics: { serviceMonitor: { clientCertSecret: 'prometheus-client-tls' } },
+  },
+  'TLS without client certificates, fixed replicas, monitoring off': {
+    tls: { enabled: true, clientCA: false },
+    api: { autoscaling: { enabled: false } },
+    worker: { autoscaling: { enabled: false } },
+    migration: { enabled: false },
+    serviceAccount: { create: false, name: 'existing-sa' },
+    metrics: {
+      serviceMonitor: { enabled: false },
+      prometheusRule: { enabled: false },
+      grafanaDashboard: { enabled: false },
+    },
+  },
+  'network policies off': { networkPolicy: { enabled: false } },
+};
