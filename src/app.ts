@@ -2,7 +2,9 @@ import { type Database, openDatabase } from './adapters/db/index.js';
 import { migrate } from './adapters/db/migrate.js';
 import { createEmbedder } from './adapters/embedders/index.js';
 import type { Embedder } from './adapters/embedders/port.js';
+import { createObjectStore, instrumentObjectStore } from './adapters/objects/index.js';
 import { createVectorIndex } from './adapters/vector/index.js';
+import { type ArchiveOptions, archiveAudit, createArchiveLoop, startOfUtcDay } from './audit/archive.js';
 import { appendAudit } from './audit/audit-log.js';
 import { createAuditService } from './audit/audit-service.js';
 import { createNatsSink } from './audit/nats-sink.js';
@@ -12,12 +14,14 @@ import type { Config } from './config.js';
 import { createLeaderElection } from './internal/leader.js';
 import { createLogger, type Logger } from './internal/logger.js';
 import { createMetrics } from './internal/metrics.js';
+import { createArtifactService } from './memory/artifacts.js';
+import { createBackpressure } from './memory/backpressure.js';
 import { createDivisionService } from './memory/divisions.js';
 import { reconcileIndex } from './memory/index-maintenance.js';
 import { createIndexingWorker } from './memory/indexing-worker.js';
 import { createJobsAdmin } from './memory/jobs-admin.js';
 import { createLegalHoldService } from './memory/legal-holds.js';
-import { createMemoryService } from './memory/memories.js';
+import { createMemoryService, INDEX_QUEUE } from './memory/memories.js';
 import { createRetentionSweeper, createSweeperLoop } from './memory/retention.js';
 import { createSearchService } from './memory/search.js';
 
@@ -38,6 +42,9 @@ export interface AppOptions {
 const FLUSH_INTERVAL_MS = 5_000;
 // One advisory lock key per job that must run in a single process at a time.
 const SWEEPER_LOCK_KEY = 727_000_002;
+// 727_000_003 is taken by archiveAudit itself (one archiver at a time).
+const ARCHIVE_LEADER_LOCK_KEY = 727_000_004;
+const ARCHIVE_INTERVAL_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
 
 /**
@@ -88,6 +95,12 @@ export async function createApp(config: Config, opts: AppOptions) {
   // A process without a worker still queues; a worker elsewhere picks the jobs up by polling.
   const onQueued = opts.worker ? () => worker.notify() : () => undefined;
 
+  const backpressure = createBackpressure({
+    db,
+    queue: INDEX_QUEUE,
+    maxBacklog: config.MAX_QUEUE_BACKLOG,
+    retryAfterSeconds: config.QUEUE_RETRY_AFTER_SECONDS,
+  });
   const memories = createMemoryService({
     db,
     index,
@@ -97,6 +110,7 @@ export async function createApp(config: Config, opts: AppOptions) {
     maxJobAttempts: config.JOB_MAX_ATTEMPTS,
     defaultTtlDays: config.DEFAULT_TTL_DAYS,
     onQueued,
+    backpressure,
   });
   const divisions = createDivisionService(db);
   const search = createSearchService({ db, embedder, index, metrics, auditPiiReads: memories.auditPiiReads });
@@ -108,6 +122,37 @@ export async function createApp(config: Config, opts: AppOptions) {
     dataDir: config.DATA_DIR,
   });
   const audit = createAuditService({ db, signer });
+  const objects = instrumentObjectStore(createObjectStore(config), (op, seconds, outcome) => {
+    metrics.objectStoreSeconds.observe({ op }, seconds);
+    if (outcome === 'error') metrics.objectStoreErrors.inc({ op });
+  });
+  const artifacts = createArtifactService({
+    db,
+    store: objects,
+    appendAudit,
+    maxBytes: config.ARTIFACT_MAX_BYTES,
+    logger: logger.child({ component: 'artifacts' }),
+  });
+  const archiveLogger = logger.child({ component: 'audit-archive' });
+  const archiveDeps = {
+    db,
+    store: objects,
+    signer,
+    retentionDays: config.AUDIT_ARCHIVE_RETENTION_DAYS,
+    logger: archiveLogger,
+  };
+  // Daily archives of complete UTC days, by one elected process; on demand: app.archiveAudit().
+  const archiveLoop = createArchiveLoop({
+    run: () => archiveAudit(archiveDeps, { until: startOfUtcDay(new Date()) }),
+    leader: createLeaderElection({
+      db,
+      lockKey: ARCHIVE_LEADER_LOCK_KEY,
+      retryMs: 30_000,
+      logger: logger.child({ component: 'leader' }),
+    }),
+    intervalMs: ARCHIVE_INTERVAL_MS,
+    logger: archiveLogger,
+  });
   const auditLogger = logger.child({ component: 'audit' });
   // Only processes that run the worker publish, so API-only replicas need no broker connection.
   const publishes = opts.worker && config.AUDIT_SINK === 'nats';
@@ -141,7 +186,10 @@ export async function createApp(config: Config, opts: AppOptions) {
     worker.start();
     publisher.start(config.WORKER_POLL_MS);
   }
-  if (opts.sweeper ?? opts.worker) sweeperLoop.start();
+  if (opts.sweeper ?? opts.worker) {
+    sweeperLoop.start();
+    archiveLoop.start();
+  }
   const headSigner = setInterval(() => {
     audit.signChangedHeads().catch((err) => logger.error({ err }, 'signing audit heads failed'));
   }, config.AUDIT_SIGN_INTERVAL_MS);
@@ -160,6 +208,7 @@ export async function createApp(config: Config, opts: AppOptions) {
     embedder,
     index,
     worker,
+    backpressure,
     memories,
     divisions,
     search,
@@ -169,12 +218,16 @@ export async function createApp(config: Config, opts: AppOptions) {
     signer,
     sweeper,
     publisher,
+    objects,
+    artifacts,
+    archiveAudit: (o?: ArchiveOptions) => archiveAudit(archiveDeps, o),
     async close() {
       if (closed) return;
       closed = true;
       clearInterval(flusher);
       clearInterval(headSigner);
       await sweeperLoop.stop();
+      await archiveLoop.stop();
       await publisher.stop();
       await worker.stop();
       await index.flush();

@@ -57,10 +57,29 @@ const schema = z
     BODY_LIMIT_BYTES: int(1024, 512 * 1024 * 1024).default(16 * 1024 * 1024),
     WAIT_TIMEOUT_MS: int(0, 600_000).default(10_000),
 
+    OBJECT_STORE: z.enum(['local', 's3']).default('local'),
+    S3_ENDPOINT: z.url().optional(),
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    S3_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+      .optional(),
+    S3_FORCE_PATH_STYLE: z
+      .enum(['true', 'false'])
+      .transform((v) => v === 'true')
+      .default(false),
+    S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    ARTIFACT_MAX_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(50 * 1024 * 1024),
+    AUDIT_ARCHIVE_RETENTION_DAYS: int(0, 36_500).default(2_555),
+
     WORKER_POLL_MS: int(10, 60_000).default(500),
     JOB_MAX_ATTEMPTS: int(1, 100).default(5),
     JOB_BACKOFF_MS: int(0, 3_600_000).default(1_000),
     JOB_LEASE_MS: int(1_000, 3_600_000).default(5 * 60_000),
+    /** Index jobs waiting or running past which writes are refused with 503 (0: no limit). */
+    MAX_QUEUE_BACKLOG: int(0, 1_000_000_000).default(100_000),
+    QUEUE_RETRY_AFTER_SECONDS: int(1, 3_600).default(5),
   })
   .superRefine((c, ctx) => {
     const tls = [c.TLS_CERT, c.TLS_KEY].filter((v) => v !== undefined).length;
@@ -81,6 +100,16 @@ const schema = z
         code: 'custom',
         path: ['JWT_AUDIENCE'],
         message: 'JWT_ISSUER and JWT_AUDIENCE are required with token keys',
+      });
+    }
+    if (c.OBJECT_STORE === 's3' && c.S3_BUCKET === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'required when OBJECT_STORE=s3' });
+    }
+    if ((c.S3_ACCESS_KEY_ID === undefined) !== (c.S3_SECRET_ACCESS_KEY === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['S3_ACCESS_KEY_ID'],
+        message: 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together',
       });
     }
     if (c.EMBEDDER === 'openai') {

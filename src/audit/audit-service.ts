@@ -3,6 +3,7 @@ import type { JWK } from 'jose';
 import type { Database, Queryable } from '../adapters/db/port.js';
 import { appendAudit, auditHead, listAudit } from './audit-log.js';
 import { BUNDLE_FORMAT, type BundleMemory, type ProofBundle } from './bundle.js';
+import { bundleArtifacts } from './bundle-artifacts.js';
 import { type ChainHead, canonicalJson } from './chain.js';
 import { type AuditSigner, parseHeadJws, type SignedHead } from './signer.js';
 import type { AuditEvent } from './types.js';
@@ -204,7 +205,8 @@ export function createAuditService(deps: { db: Database; signer: AuditSigner }) 
            FROM memory_nodes WHERE division_id = $1 ORDER BY created_at, id`,
           [divisionId],
         );
-        return { head, events, memories: memories.rows };
+        const artifacts = await bundleArtifacts(tx, divisionId);
+        return { head, events, memories: memories.rows, artifacts };
       });
       const bundle: ProofBundle = {
         format: BUNDLE_FORMAT,
@@ -212,7 +214,7 @@ export function createAuditService(deps: { db: Database; signer: AuditSigner }) 
         exportedAt: new Date().toISOString(),
         includesPii: opts.includePii,
         memories: snapshot.memories.map((r) => toBundleMemory(r, opts.includePii)),
-        artifacts: [],
+        artifacts: snapshot.artifacts,
         auditEvents: snapshot.events,
         head: snapshot.head,
         signedHead: await signed(divisionId, snapshot.head),

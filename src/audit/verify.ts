@@ -1,6 +1,7 @@
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { textChecksum } from '../memory/text.js';
 import { BUNDLE_FORMAT, type BundleMemory, type ProofBundle } from './bundle.js';
+import { checkBundleArtifacts } from './bundle-artifacts.js';
 import { GENESIS_HASH, verifyChain } from './chain.js';
 import { type SignedHead, verifySignedHead } from './signer.js';
 import type { AuditEvent } from './types.js';
@@ -227,6 +228,13 @@ export async function verifyBundle(
     ok(`memory texts: ${checked} match their checksums (${notCheckable} redacted or purged, not checkable)`);
   }
   if (createdOk) ok(`memories: all ${b.memories.length} have a memory.create audit event`);
+
+  // Artifacts: each one's checksum is the one its artifact.create event recorded.
+  if (b.artifacts.length > 0) {
+    const artifacts = checkBundleArtifacts(b.artifacts, events as AuditEvent[]);
+    checks.push(...artifacts.checks);
+    firstBroken ??= artifacts.broken[0];
+  }
   return result();
 }
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
 import { describeBroken, verifyBundle } from '../audit/verify.js';
+import { detectAuditFile, runArchiveVerify } from './audit-archive.js';
 
 /** A trusted key file: one public JWK, or a JWK set (`{"keys": [...]}`). */
 async function readTrustedKeys(file: string): Promise<JWK[]> {
@@ -25,9 +26,14 @@ async function readTrustedKeys(file: string): Promise<JWK[]> {
  */
 export async function runAuditVerify(
   file: string,
-  opts: { key?: string },
+  opts: { key?: string; manifest?: string; previous?: string },
   out: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
 ): Promise<void> {
+  const kind = detectAuditFile(await readFile(file));
+  if (kind === 'archive' || kind === 'archive-manifest') {
+    const trustedKeys = opts.key ? await readTrustedKeys(opts.key) : undefined;
+    return runArchiveVerify(file, { manifest: opts.manifest, previous: opts.previous, trustedKeys }, out);
+  }
   let bundle: unknown;
   try {
     bundle = JSON.parse(await readFile(file, 'utf8'));

@@ -216,3 +216,18 @@ async function scanFile(file: string, prefixLines: number): Promise<{ lines: num
   }
   return { lines: n, prefix: hash.digest('hex') };
 }
+
+export async function runAuditArchive(opts: { division?: string; day?: string }) {
+  await withApp(async (app) => {
+    const { archives, objectLock } = await app.archiveAudit({ divisionId: opts.division, day: opts.day });
+    for (const a of archives) {
+      process.stdout.write(`${a.key}: seq ${a.fromSeq}-${a.toSeq} (${a.count} events) sha256 ${a.sha256}\n`);
+    }
+    if (archives.length === 0) process.stdout.write('nothing new to archive\n');
+    if (!objectLock) {
+      process.stdout.write(
+        'warning: the object store has no object lock; archives are not retention-locked\n',
+      );
+    }
+  });
+}

@@ -2,7 +2,15 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
 import { startServer, startWorker, stopOnSignals } from '../start/server.js';
 import { runAuditVerify } from './audit.js';
-import { runIndexRebuild, runIngest, runJobsDead, runJobsRetry, runMigrate, runSearch } from './commands.js';
+import {
+  runAuditArchive,
+  runIndexRebuild,
+  runIngest,
+  runJobsDead,
+  runJobsRetry,
+  runMigrate,
+  runSearch,
+} from './commands.js';
 
 const int = (name: string, min: number, max: number) => (v: string) => {
   const n = Number(v);
@@ -63,10 +71,22 @@ index
 const audit = program.command('audit').description('the audit trail');
 audit
   .command('verify')
-  .description('verify a proof bundle offline (no database): chain, signed head, memory checksums')
-  .argument('<bundle>', 'a bundle from POST /v1/exports')
+  .description(
+    'verify a proof bundle or an audit archive offline (no database): chain, signed head, checksums',
+  )
+  .argument('<file>', 'a bundle from POST /v1/exports, or an audit archive (.jsonl.gz) or its manifest')
   .option('--key <file>', 'trusted public key (JWK or JWK set) the head must be signed with')
-  .action((file: string, opts: { key?: string }) => runAuditVerify(file, opts));
+  .option('--manifest <file>', "the archive's manifest (default: <name>.manifest.json next to it)")
+  .option('--previous <file>', "the previous archive's manifest: check that this archive continues it")
+  .action((file: string, opts: { key?: string; manifest?: string; previous?: string }) =>
+    runAuditVerify(file, opts),
+  );
+audit
+  .command('archive')
+  .description('write the audit trail not yet archived to the object store (gzip JSONL + signed manifest)')
+  .option('-d, --division <id>', 'only this division')
+  .option('--day <yyyy-mm-dd>', 'only up to the end of this UTC day (default: up to now)')
+  .action(runAuditArchive);
 
 const jobs = program.command('jobs').description('the job queue');
 jobs

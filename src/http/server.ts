@@ -14,6 +14,7 @@ import { AppError, ErrorCode } from '../internal/errors.js';
 import { findNul } from '../memory/text.js';
 import { installAuth } from './auth.js';
 import { sendProblem, toProblem } from './problem.js';
+import { artifactRoutes } from './routes/artifacts.js';
 import { divisionRoutes } from './routes/divisions.js';
 import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
@@ -110,6 +111,7 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   server.setErrorHandler((err, req, reply) => {
     const problem = toProblem(err as Error, req);
     if (problem.status === 401) reply.header('www-authenticate', 'Bearer');
+    if (err instanceof AppError) reply.headers(err.headers);
     if (problem.status >= 500) req.log.error({ err }, 'request failed');
     return sendProblem(reply, problem);
   });
@@ -156,5 +158,6 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   await server.register(divisionRoutes(app));
   await server.register(jobRoutes(app));
   await server.register(governanceRoutes(app));
+  await server.register(artifactRoutes(app));
   return server;
 }

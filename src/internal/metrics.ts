@@ -68,6 +68,19 @@ export function createMetrics() {
       labelNames: ['stage'] as const,
       registers: r,
     }),
+    objectStoreSeconds: new Histogram({
+      name: 'memory_layer_object_store_duration_seconds',
+      help: 'Object store operation latency (uploads: until stored), by operation',
+      labelNames: ['op'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30, 120],
+      registers: r,
+    }),
+    objectStoreErrors: new Counter({
+      name: 'memory_layer_object_store_errors_total',
+      help: 'Object store operations that failed (the store, not a refused upload), by operation',
+      labelNames: ['op'] as const,
+      registers: r,
+    }),
     httpSeconds: new Histogram({
       name: 'memory_layer_http_request_duration_seconds',
       help: 'HTTP request latency',

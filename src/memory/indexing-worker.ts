@@ -52,6 +52,9 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
   let running = false;
   let wake: (() => void) | null = null;
   let loop: Promise<void> | null = null;
+  // The embedder's health as this worker last saw it (for /readyz).
+  let embedError: { at: Date; message: string } | null = null;
+  let embedOkAt: Date | null = null;
 
   async function markFailed(jobs: IndexJob[], error: unknown, stage: string) {
     const message = error instanceof Error ? error.message : String(error);
@@ -100,7 +103,9 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
         const out = await embedder.embed(toEmbed.map((n) => normaliseText(n.text)));
         for (const [i, n] of toEmbed.entries()) vectors.set(n.checksum, vectorToBytes(out[i]));
         metrics.embeddingsComputed.inc(toEmbed.length);
+        embedOkAt = new Date();
       } catch (err) {
+        embedError = { at: new Date(), message: err instanceof Error ? err.message : String(err) };
         const lost = missing.filter((n) => !vectors.has(n.checksum));
         failed = new Set(lost.map((n) => n.id));
         await markFailed(
@@ -236,6 +241,10 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
   return {
     events,
     runOnce,
+    /** The embedder's last failure and last success seen by this worker (null: none yet). */
+    status() {
+      return { embedder: { lastError: embedError, lastSuccessAt: embedOkAt } };
+    },
     /** Wakes an idle worker at once (after a write in this process). */
     notify() {
       wake?.();

@@ -7,6 +7,7 @@ import type { AppendAudit, AuditEventInput } from '../audit/types.js';
 import { AppError, ErrorCode, type FieldError, notFound } from '../internal/errors.js';
 import { enqueue } from '../internal/queue/jobs.js';
 import { type Access, accessSql, heldSql, visibleSql } from './access.js';
+import type { Backpressure } from './backpressure.js';
 import { assertAgentExists, divisionTtlDays } from './divisions.js';
 import { type IdempotencyKey, runIdempotent } from './idempotency.js';
 import { detectPii, PATTERN_FLAGS, redactText } from './pii.js';
@@ -65,6 +66,8 @@ export interface MemoryServiceDeps {
   defaultTtlDays: number;
   /** Called after a commit that queued work, to wake an in-process worker. */
   onQueued: () => void;
+  /** The bound on the indexing queue; absent: writes are never refused for backlog. */
+  backpressure?: Pick<Backpressure, 'check'>;
 }
 
 interface PreparedMemory {
@@ -242,6 +245,25 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     }
   }
 
+  /**
+   * Refuses (503, Retry-After) a write that would queue `jobs` index jobs past the backlog limit,
+   * before its transaction starts, so it writes nothing. A retry whose Idempotency-Key already
+   * holds an answer is let through: it queues nothing and gets its first answer back.
+   */
+  async function admit(jobs: number, key?: IdempotencyKey) {
+    const refusal = await deps.backpressure?.check(jobs);
+    if (!refusal) return;
+    if (key) {
+      const prior = await db.query(
+        `SELECT 1 FROM idempotency_keys
+         WHERE division_id = $1 AND key = $2 AND request_hash = $3 AND response IS NOT NULL`,
+        [key.divisionId, key.key, key.requestHash],
+      );
+      if (prior.rows.length > 0) return;
+    }
+    throw refusal;
+  }
+
   async function idempotentWrite<T>(key: IdempotencyKey | undefined, work: (tx: Queryable) => Promise<T>) {
     const out = await runIdempotent(db, key, work);
     if (!out.replayed) deps.onQueued();
@@ -303,6 +325,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       opts: { idempotency?: IdempotencyKey } = {},
     ) {
       const item = prepare(access, input, '');
+      await admit(1, opts.idempotency);
       const { result, replayed } = await idempotentWrite(opts.idempotency, async (tx) => {
         await checkAgents(tx, divisionId, [item], '');
         const [memory] = await insert(tx, access, divisionId, [item]);
@@ -319,6 +342,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       opts: { idempotency?: IdempotencyKey } = {},
     ) {
       const items = inputs.map((input, i) => prepare(access, input, `items[${i}]`));
+      await admit(items.length, opts.idempotency);
       const { result, replayed } = await idempotentWrite(opts.idempotency, async (tx) => {
         await checkAgents(tx, divisionId, items, 'items');
         return insert(tx, access, divisionId, items);
@@ -334,6 +358,8 @@ export function createMemoryService(deps: MemoryServiceDeps) {
 
     async update(access: Access, id: string, patch: MemoryPatch, opts: { expectedVersion?: number } = {}) {
       const text = patch.text === undefined ? undefined : checkText(patch.text, 'text');
+      // A new text queues a re-embedding job.
+      if (text !== undefined) await admit(1);
       let reembed = false;
       const updated = await db.transaction(async (tx) => {
         const row = await findRow(tx, access, id, { lock: true });

@@ -122,7 +122,11 @@ describe.each(backends)('memories API on %s', (backend) => {
       expect(health.json()).toEqual({ status: 'ok' });
       const ready = await inject({ method: 'GET', url: '/readyz' });
       expect(ready.statusCode).toBe(200);
-      expect(ready.json()).toEqual({ status: 'ready', checks: { database: 'ok', vectorIndex: 'ok' } });
+      expect(ready.json()).toMatchObject({
+        status: 'ready',
+        checks: { database: 'ok', vectorIndex: 'ok' },
+        objectLock: 'unsupported',
+      });
     });
 
     it('exports search latency and queue depth in /metrics', async () => {

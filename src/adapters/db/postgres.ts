@@ -38,6 +38,14 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
     exec: wrap(pool).exec,
     async transaction(fn) {
       const client = await pool.connect();
+      // The pool listens for errors only on idle clients: a connection dropped mid-transaction
+      // (failover, pg_terminate_backend) would emit an unhandled 'error' and crash the process.
+      // The failing query rejects anyway; the broken client is destroyed, not pooled again.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn(wrap(client));
@@ -47,7 +55,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(broken);
       }
     },
     async reserve() {

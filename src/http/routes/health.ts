@@ -1,6 +1,35 @@
 import type { FastifyInstance } from 'fastify';
+import { objectStoreReadiness } from '../../adapters/objects/index.js';
 import type { App } from '../../app.js';
 import { queueDepth } from '../../internal/queue/jobs.js';
+
+/** An embedder failure this recent, with no success since, reports the embedder degraded. */
+const EMBEDDER_WINDOW_MS = 60_000;
+
+/**
+ * The parts that degrade without making the service unready: writes are still accepted (or
+ * refused with Retry-After) and queued. Reported only when degraded.
+ */
+async function degradedParts(app: App): Promise<Record<string, string>> {
+  const parts: Record<string, string> = {};
+  const limit = app.backpressure.limit;
+  if (limit > 0) {
+    // Counted afresh (one count per probe). When the database is down its own check says so.
+    const backlog = await app.backpressure.backlog(0).catch(() => undefined);
+    if (backlog !== undefined && backlog >= limit) {
+      parts.queue = `backlog ${backlog} ${backlog > limit ? 'over' : 'at'} limit ${limit}`;
+    }
+  }
+  const { lastError, lastSuccessAt } = app.worker.status().embedder;
+  if (
+    lastError &&
+    Date.now() - lastError.at.getTime() < EMBEDDER_WINDOW_MS &&
+    (!lastSuccessAt || lastSuccessAt < lastError.at)
+  ) {
+    parts.embedder = `degraded: ${lastError.message} (at ${lastError.at.toISOString()})`;
+  }
+  return parts;
+}
 
 export function healthRoutes(app: App) {
   return async (server: FastifyInstance) => {
@@ -8,7 +37,11 @@ export function healthRoutes(app: App) {
       status: 'ok',
     }));
 
-    /** Ready when the database and the vector index both answer. */
+    /**
+     * Ready (200) when the database and the vector index both answer; 503 naming the one that
+     * does not. A full queue or a failing embedder keeps 200 (writes are still taken, or refused
+     * with Retry-After) with status `degraded` and the part named.
+     */
     server.get('/readyz', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => {
       const checks: Record<string, string> = {};
       await Promise.all([
@@ -30,7 +63,19 @@ export function healthRoutes(app: App) {
         ),
       ]);
       const ready = Object.values(checks).every((v) => v === 'ok');
-      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', checks });
+      const degraded = await degradedParts(app);
+      const objects = await objectStoreReadiness(app.objects);
+      if (objects.store !== 'ok') degraded.objectStore = `degraded: ${objects.store}`;
+      Object.assign(checks, degraded);
+      const status = !ready ? 'unavailable' : Object.keys(degraded).length > 0 ? 'degraded' : 'ready';
+      return reply.status(ready ? 200 : 503).send({
+        status,
+        checks,
+        objectLock: objects.objectLock,
+        ...(objects.objectLock === 'unsupported'
+          ? { warnings: ['the object store has no object lock: audit archives are not retention-locked'] }
+          : {}),
+      });
     });
 
     server.get('/metrics', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => {

@@ -1,0 +1,417 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Database, Queryable } from '../adapters/db/port.js';
+import {
+  ObjectChecksumMismatchError,
+  type ObjectStore,
+  ObjectTooLargeError,
+  SHA256_HEX,
+} from '../adapters/objects/port.js';
+import { ARTIFACT_CREATE, artifactCreateChange } from '../audit/bundle-artifacts.js';
+import type { AppendAudit } from '../audit/types.js';
+import { AppError, ErrorCode, notFound } from '../internal/errors.js';
+import type { Logger } from '../internal/logger.js';
+import { type Access, accessSql, heldSql, visibleSql } from './access.js';
+import { assertDivisionExists } from './divisions.js';
+
+/** A stored file, as the API shows it. */
+export interface Artifact {
+  id: string;
+  divisionId: string;
+  /** The agent whose token uploaded it; null for services. */
+  agentId: string | null;
+  /** SHA-256 (hex) of the bytes. Also the download's ETag. */
+  sha256: string;
+  size: number;
+  contentType: string;
+  createdBy: string;
+  createdAt: string;
+}
+
+/** The stored row: the artifact and where its bytes are. */
+export interface ArtifactRecord extends Artifact {
+  objectKey: string;
+  versionId: string | null;
+}
+
+export interface UploadOptions {
+  /** The request's Content-Type (default application/octet-stream). */
+  contentType?: string;
+  /** The SHA-256 the caller expects (hex, or base64 as in `x-amz-checksum-sha256`). */
+  sha256?: string;
+  /** The request's Content-Length, when given: refused at once past the limit. */
+  contentLength?: number;
+}
+
+export type ArtifactService = ReturnType<typeof createArtifactService>;
+
+interface ArtifactRow {
+  id: string;
+  division_id: string;
+  agent_id: string | null;
+  sha256: string;
+  size: number | string;
+  content_type: string;
+  object_key: string;
+  object_version: string | null;
+  created_by: string;
+  created_at: Date | string;
+}
+
+const COLUMNS =
+  'a.id, a.division_id, a.agent_id, a.sha256, a.size, a.content_type, a.object_key, a.object_version, a.created_by, a.created_at';
+
+const toRecord = (r: ArtifactRow): ArtifactRecord => ({
+  id: r.id,
+  divisionId: r.division_id,
+  agentId: r.agent_id,
+  sha256: r.sha256,
+  size: Number(r.size),
+  contentType: r.content_type,
+  createdBy: r.created_by,
+  createdAt: new Date(r.created_at).toISOString(),
+  objectKey: r.object_key,
+  versionId: r.object_version,
+});
+
+/** The API view: where the bytes are stored is the service's business. */
+export const publicArtifact = ({ objectKey: _k, versionId: _v, ...a }: ArtifactRecord): Artifact => a;
+
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+// type/subtype and parameters (RFC 9110 tokens); stored as sent, at most 255 characters.
+const MEDIA_TYPE =
+  /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\\\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
+const BASE64_SHA256 = /^[A-Za-z0-9+/]{43}=$/;
+
+const checksumField = 'X-Checksum-SHA256';
+
+/** The expected checksum as lower-case hex, from hex or base64. */
+export function parseExpectedSha256(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (SHA256_HEX.test(v.toLowerCase())) return v.toLowerCase();
+  if (BASE64_SHA256.test(v)) return Buffer.from(v, 'base64').toString('hex');
+  throw new AppError(
+    400,
+    ErrorCode.validation,
+    `${checksumField} must be a SHA-256 in hex (64 digits) or base64`,
+    [{ field: checksumField, message: 'not a SHA-256 digest' }],
+  );
+}
+
+function parseContentType(value: string | undefined): string {
+  if (value === undefined || value.trim() === '') return DEFAULT_CONTENT_TYPE;
+  const v = value.trim();
+  if (v.length > 255 || !MEDIA_TYPE.test(v)) {
+    throw new AppError(400, ErrorCode.validation, 'Content-Type is not a media type', [
+      { field: 'Content-Type', message: 'expected type/subtype, e.g. application/pdf' },
+    ]);
+  }
+  return v;
+}
+
+/** The bytes of a download did not match the artifact's recorded size or SHA-256. */
+export class ArtifactCorruptError extends Error {
+  constructor(
+    readonly artifactId: string,
+    reason: string,
+  ) {
+    super(`artifact ${artifactId} is corrupt in the object store: ${reason}`);
+    this.name = 'ArtifactCorruptError';
+  }
+}
+
+/**
+ * Passes a download through while hashing it, holding back its last chunk until the end: when the
+ * size or SHA-256 differs from the record the stream fails instead of completing, so a client never
+ * receives a whole, wrong body (with Content-Length set, the response is visibly cut short).
+ */
+export class VerifyingStream extends Transform {
+  private readonly hash = createHash('sha256');
+  private held: Buffer | undefined;
+  private size = 0;
+
+  constructor(
+    private readonly artifactId: string,
+    private readonly expected: { sha256: string; size: number },
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.expected.size) {
+      done(new ArtifactCorruptError(this.artifactId, `more than the recorded ${this.expected.size} bytes`));
+      return;
+    }
+    this.hash.update(chunk);
+    const previous = this.held;
+    this.held = chunk;
+    done(null, previous);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.size !== this.expected.size) {
+      done(
+        new ArtifactCorruptError(
+          this.artifactId,
+          `${this.size} bytes, not the recorded ${this.expected.size}`,
+        ),
+      );
+      return;
+    }
+    const actual = this.hash.digest('hex');
+    if (actual !== this.expected.sha256) {
+      done(
+        new ArtifactCorruptError(
+          this.artifactId,
+          `SHA-256 is ${actual}, not the recorded ${this.expected.sha256}`,
+        ),
+      );
+      return;
+    }
+    done(null, this.held);
+  }
+}
+
+const legalHold = (memoryId: string) =>
+  new AppError(
+    409,
+    ErrorCode.legalHold,
+    `memory ${memoryId} is under legal hold: its artifacts cannot be unlinked`,
+  );
+
+/**
+ * Artifacts: files uploaded once, streamed to the object store under `artifacts/<division>/<id>`
+ * (a new upload is a new object; nothing is overwritten), described in PostgreSQL with their
+ * SHA-256, size and content type, recorded in the audit trail (`artifact.create`), linkable from
+ * memories, and verified against their checksum on every download.
+ */
+export function createArtifactService(deps: {
+  db: Database;
+  store: ObjectStore;
+  appendAudit: AppendAudit;
+  /** ARTIFACT_MAX_BYTES: larger uploads are refused (413) and nothing is stored. */
+  maxBytes: number;
+  logger?: Pick<Logger, 'warn' | 'error'>;
+}) {
+  const { db, store, appendAudit, maxBytes, logger } = deps;
+
+  const tooLarge = () =>
+    new AppError(
+      413,
+      ErrorCode.payloadTooLarge,
+      `artifacts are limited to ${maxBytes} bytes (ARTIFACT_MAX_BYTES)`,
+    );
+
+  async function find(q: Queryable, access: Access, id: string): Promise<ArtifactRecord> {
+    const params: unknown[] = [id];
+    const res = await q.query<ArtifactRow>(
+      `SELECT ${COLUMNS} FROM artifacts a WHERE a.id = $1 AND ${accessSql(access, params, 'a')}`,
+      params,
+    );
+    const row = res.rows[0];
+    if (!row) throw notFound(ErrorCode.notFound, `no artifact ${id}`);
+    return toRecord(row);
+  }
+
+  /** A memory the caller may see; its division, and whether a legal hold covers it. */
+  async function findMemory(q: Queryable, access: Access, memoryId: string, lock = false) {
+    const params: unknown[] = [memoryId];
+    const res = await q.query<{ division_id: string; held: boolean }>(
+      `SELECT n.division_id, ${heldSql('n')} AS held FROM memory_nodes n
+       WHERE n.id = $1 AND ${visibleSql('n')} AND ${accessSql(access, params)}${lock ? ' FOR UPDATE OF n' : ''}`,
+      params,
+    );
+    const row = res.rows[0];
+    if (!row) throw notFound(ErrorCode.memoryNotFound, `no memory ${memoryId}`);
+    return row;
+  }
+
+  return {
+    maxBytes,
+
+    /**
+     * Streams `body` to the object store (SHA-256 computed on the way), then records the artifact
+     * and its `artifact.create` event in one transaction. Too large: 413 and nothing stored; a
+     * checksum other than the expected one: 400 and nothing stored; a failed transaction removes
+     * the object again.
+     */
+    async upload(
+      access: Access,
+      divisionId: string,
+      body: Readable,
+      opts: UploadOptions = {},
+    ): Promise<ArtifactRecord> {
+      if (access.divisions !== '*' && !access.divisions.includes(divisionId)) {
+        throw new AppError(403, ErrorCode.forbidden, 'this caller may not use this division');
+      }
+      const expected = parseExpectedSha256(opts.sha256);
+      const contentType = parseContentType(opts.contentType);
+      if (opts.contentLength !== undefined && opts.contentLength > maxBytes) throw tooLarge();
+      await assertDivisionExists(db, divisionId);
+
+      const id = randomUUID();
+      const objectKey = `artifacts/${divisionId}/${id}`;
+      let stored: Awaited<ReturnType<ObjectStore['put']>>;
+      try {
+        stored = await store.put(objectKey, body, { contentType, sha256: expected, maxBytes });
+      } catch (err) {
+        if (err instanceof ObjectTooLargeError) throw tooLarge();
+        if (err instanceof ObjectChecksumMismatchError) {
+          throw new AppError(
+            400,
+            ErrorCode.validation,
+            `the body's SHA-256 is ${err.actual}, not ${err.expected}`,
+            [{ field: checksumField, message: 'does not match the body' }],
+          );
+        }
+        throw err;
+      }
+      const record: ArtifactRecord = {
+        id,
+        divisionId,
+        agentId: access.agentId ?? null,
+        sha256: stored.sha256,
+        size: stored.size,
+        contentType,
+        createdBy: access.actor,
+        createdAt: new Date().toISOString(),
+        objectKey,
+        versionId: stored.versionId ?? null,
+      };
+      try {
+        await db.transaction(async (tx) => {
+          const res = await tx.query<{ created_at: Date | string }>(
+            `INSERT INTO artifacts (id, division_id, agent_id, sha256, size, content_type, object_key, object_version, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING created_at`,
+            [
+              id,
+              divisionId,
+              record.agentId,
+              record.sha256,
+              record.size,
+              contentType,
+              objectKey,
+              record.versionId,
+              access.actor,
+            ],
+          );
+          record.createdAt = new Date(res.rows[0].created_at).toISOString();
+          await appendAudit(tx, [
+            {
+              divisionId,
+              actor: access.actor,
+              action: ARTIFACT_CREATE,
+              resourceType: 'artifact',
+              resourceId: id,
+              manifestSignatureId: access.manifestSignatureId,
+              change: artifactCreateChange(record),
+            },
+          ]);
+        });
+      } catch (err) {
+        await store.delete(objectKey, stored.versionId).catch((gcErr: unknown) => {
+          logger?.error({ err: gcErr, objectKey }, 'could not remove the object of a failed artifact upload');
+        });
+        throw err;
+      }
+      return record;
+    },
+
+    /** An artifact's record (404 when the caller may not see it). */
+    async get(access: Access, id: string): Promise<ArtifactRecord> {
+      return find(db, access, id);
+    },
+
+    /**
+     * The artifact and its bytes as a stream that fails, before its last chunk, when the bytes are
+     * not the recorded ones (ArtifactCorruptError).
+     */
+    async open(access: Access, id: string): Promise<{ artifact: ArtifactRecord; body: Readable }> {
+      const artifact = await find(db, access, id);
+      const object = await store.get(artifact.objectKey);
+      if (object.size !== artifact.size) {
+        object.body.destroy();
+        const err = new ArtifactCorruptError(id, `${object.size} bytes stored, ${artifact.size} recorded`);
+        logger?.error({ err, artifactId: id }, 'artifact corrupt in the object store');
+        throw err;
+      }
+      const verifying = new VerifyingStream(id, artifact);
+      // pipeline: a failure or an early close on either side (a client gone) ends both.
+      pipeline(object.body, verifying, (err) => {
+        if (err instanceof ArtifactCorruptError) {
+          logger?.error({ err, artifactId: id }, 'artifact corrupt in the object store');
+        }
+      });
+      return { artifact, body: verifying };
+    },
+
+    /** Links an artifact to a memory of the same division (idempotent; audited once). */
+    async link(access: Access, memoryId: string, artifactId: string): Promise<{ linked: boolean }> {
+      return db.transaction(async (tx) => {
+        const memory = await findMemory(tx, access, memoryId, true);
+        const artifact = await find(tx, access, artifactId);
+        if (artifact.divisionId !== memory.division_id) {
+          throw notFound(ErrorCode.notFound, `no artifact ${artifactId} in the memory's division`);
+        }
+        const res = await tx.query(
+          `INSERT INTO memory_artifacts (memory_id, artifact_id, division_id, created_by)
+           VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING artifact_id`,
+          [memoryId, artifactId, memory.division_id, access.actor],
+        );
+        if (res.rows.length === 0) return { linked: false };
+        await appendAudit(tx, [
+          {
+            divisionId: memory.division_id,
+            actor: access.actor,
+            action: 'memory.artifact.link',
+            resourceType: 'memory',
+            resourceId: memoryId,
+            manifestSignatureId: access.manifestSignatureId,
+            change: { artifactId, sha256: artifact.sha256 },
+          },
+        ]);
+        return { linked: true };
+      });
+    },
+
+    /** Removes a link (not the artifact). Refused (409) while a legal hold covers the memory. */
+    async unlink(access: Access, memoryId: string, artifactId: string): Promise<{ unlinked: boolean }> {
+      return db.transaction(async (tx) => {
+        const memory = await findMemory(tx, access, memoryId, true);
+        if (memory.held) throw legalHold(memoryId);
+        const res = await tx.query(
+          'DELETE FROM memory_artifacts WHERE memory_id = $1 AND artifact_id = $2 RETURNING artifact_id',
+          [memoryId, artifactId],
+        );
+        if (res.rows.length === 0) return { unlinked: false };
+        await appendAudit(tx, [
+          {
+            divisionId: memory.division_id,
+            actor: access.actor,
+            action: 'memory.artifact.unlink',
+            resourceType: 'memory',
+            resourceId: memoryId,
+            manifestSignatureId: access.manifestSignatureId,
+            change: { artifactId },
+          },
+        ]);
+        return { unlinked: true };
+      });
+    },
+
+    /** The artifacts linked to a memory, oldest link first. */
+    async listForMemory(access: Access, memoryId: string): Promise<ArtifactRecord[]> {
+      await findMemory(db, access, memoryId);
+      const params: unknown[] = [memoryId];
+      const res = await db.query<ArtifactRow>(
+        `SELECT ${COLUMNS} FROM memory_artifacts l JOIN artifacts a ON a.id = l.artifact_id
+         WHERE l.memory_id = $1 AND ${accessSql(access, params, 'a')}
+         ORDER BY l.created_at, a.id`,
+        params,
+      );
+      return res.rows.map(toRecord);
+    },
+  };
+}
