@@ -14,6 +14,7 @@ import type { Config } from './config.js';
 import { createLeaderElection } from './internal/leader.js';
 import { createLogger, type Logger } from './internal/logger.js';
 import { createMetrics } from './internal/metrics.js';
+import { createStatisticsKeeper } from './internal/statistics.js';
 import { createArtifactService } from './memory/artifacts.js';
 import { createBackpressure } from './memory/backpressure.js';
 import { createDivisionService } from './memory/divisions.js';
@@ -63,6 +64,9 @@ export async function createApp(config: Config, opts: AppOptions) {
     }));
   const applied = await migrate(db);
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+
+  const statistics = createStatisticsKeeper({ db, logger, intervalMs: 15_000 });
+  await statistics.start();
 
   const embedder = opts.embedder ?? (await createEmbedder(config));
   const model = embedder.model;
@@ -225,6 +229,7 @@ export async function createApp(config: Config, opts: AppOptions) {
       if (closed) return;
       closed = true;
       clearInterval(flusher);
+      await statistics.stop();
       clearInterval(headSigner);
       await sweeperLoop.stop();
       await archiveLoop.stop();

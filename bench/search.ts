@@ -1,0 +1,202 @@
+/** Search over HTTP: latency percentiles (client-side, request sent → JSON parsed) and recall@k. */
+import { clusteredVectors, queryText, rng } from './data.js';
+import { log, type Server, sumMetric } from './harness.js';
+import { type Dataset, namespaceOf, RARE_NAMESPACE } from './ingest.js';
+import { exactTopK, mean, recall, type Summary, summarise } from './stats.js';
+
+interface SearchResponse {
+  hits: { id: string }[];
+  pending: number;
+  timings: { embedMs: number; totalMs: number };
+}
+
+export interface ModeResult {
+  name: string;
+  queries: number;
+  latency: Summary;
+  /** The server's own timing (timings.totalMs): without HTTP, JSON and validation. */
+  serverMs: Summary;
+  /** timings.embedMs: query embedding by the built-in model (0 when cached or a vector is given). */
+  embedMs: Summary;
+  recall?: number;
+  minRecall?: number;
+  /** Queries answered with fewer than k hits. */
+  short: number;
+  meanHits: number;
+  exactFallbacks?: number;
+}
+
+export interface SearchOptions {
+  queries: number;
+  warmup: number;
+  filteredQueries: number;
+  hybridTexts: number;
+  keywordQueries: number;
+  k: number;
+  seed: number;
+  label: string;
+}
+
+async function timedSearch(s: Server, body: Record<string, unknown>) {
+  const json = JSON.stringify(body);
+  const t = performance.now();
+  const res = await s.post<SearchResponse>('/v1/search', json);
+  const ms = performance.now() - t;
+  if (res.status !== 200) throw new Error(`search answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return { ms, res: res.body };
+}
+
+/** Runs `bodies` in order; the first `warmup` are not measured. Truth (row indices) gives recall. */
+async function runMode(
+  s: Server,
+  name: string,
+  bodies: Record<string, unknown>[],
+  warmup: number,
+  k: number,
+  rowOf: Map<string, number>,
+  truth?: (i: number) => number[],
+): Promise<ModeResult> {
+  const lat: number[] = [];
+  const server: number[] = [];
+  const embed: number[] = [];
+  const recalls: number[] = [];
+  let short = 0;
+  let hits = 0;
+  const fallbacksBefore = sumMetric(await s.metrics(), 'memory_layer_search_exact_fallbacks_total');
+  for (let i = 0; i < bodies.length; i++) {
+    const { ms, res } = await timedSearch(s, bodies[i]);
+    if (i < warmup) continue;
+    lat.push(ms);
+    server.push(res.timings.totalMs);
+    embed.push(res.timings.embedMs);
+    hits += res.hits.length;
+    if (res.hits.length < k) short++;
+    if (truth) {
+      const found = res.hits.map((h) => rowOf.get(h.id) ?? -1);
+      recalls.push(recall(found, truth(i - warmup)));
+    }
+  }
+  const fallbacks =
+    sumMetric(await s.metrics(), 'memory_layer_search_exact_fallbacks_total') - fallbacksBefore;
+  const out: ModeResult = {
+    name,
+    queries: lat.length,
+    latency: summarise(lat),
+    serverMs: summarise(server),
+    embedMs: summarise(embed),
+    recall: truth ? mean(recalls) : undefined,
+    minRecall: truth ? Math.min(...recalls) : undefined,
+    short,
+    meanHits: hits / lat.length,
+    exactFallbacks: fallbacks,
+  };
+  log(
+    `  ${name}: p50 ${out.latency.p50.toFixed(2)} / p95 ${out.latency.p95.toFixed(2)} / p99 ${out.latency.p99.toFixed(2)} ms` +
+      (truth ? `, recall@${k} ${out.recall?.toFixed(4)}` : '') +
+      (short ? `, ${short} short answers` : ''),
+  );
+  return out;
+}
+
+/** Query vectors, their clusters and the exact answers for rows [0, n): computed once per size. */
+export interface QuerySet {
+  n: number;
+  k: number;
+  warmup: number;
+  queries: number;
+  vectors: Float32Array;
+  clusterOf: Uint16Array;
+  truth: number[][];
+  rareTruth: number[][];
+  rareRows: number;
+}
+
+export function prepareQueries(d: Dataset, n: number, o: Omit<SearchOptions, 'label'>): QuerySet {
+  const { k } = o;
+  const vo = { dims: d.dims, clusters: d.clusters, noise: d.noise, seed: o.seed };
+  const total = o.warmup + o.queries;
+  const { vectors, clusterOf } = clusteredVectors(vo, d.centroids, total, o.seed + 100);
+  const q = (i: number) => vectors.subarray(i * d.dims, (i + 1) * d.dims);
+  log(`${n}: exact top-${k} for ${o.queries} queries over ${n} vectors (ground truth)`);
+  const prefix = n * d.dims === d.vectors.length ? d.vectors : d.vectors.subarray(0, n * d.dims);
+  const truth = Array.from({ length: o.queries }, (_, i) => exactTopK(prefix, d.dims, q(o.warmup + i), k));
+  const rare = Int32Array.from({ length: n }, (_, i) => i).filter((i) => namespaceOf(i) === RARE_NAMESPACE);
+  const fq = Math.min(o.filteredQueries, o.queries);
+  const rareTruth = Array.from({ length: fq }, (_, i) => exactTopK(prefix, d.dims, q(o.warmup + i), k, rare));
+  return {
+    n,
+    k,
+    warmup: o.warmup,
+    queries: o.queries,
+    vectors,
+    clusterOf,
+    truth,
+    rareTruth,
+    rareRows: rare.length,
+  };
+}
+
+/** Every search scenario against a server holding rows [0, n) of the data set. */
+export async function searchScenarios(
+  s: Server,
+  d: Dataset,
+  qs: QuerySet,
+  rowOf: Map<string, number>,
+  o: SearchOptions,
+): Promise<ModeResult[]> {
+  const { k, n, truth, rareTruth } = qs;
+  const total = o.warmup + o.queries;
+  const qc = qs.clusterOf;
+  const q = (i: number) => qs.vectors.subarray(i * d.dims, (i + 1) * d.dims);
+  const asList = (i: number) => Array.from(q(i), (x) => Math.round(x * 1e6) / 1e6);
+  const rare = { length: qs.rareRows };
+  const fq = rareTruth.length;
+
+  const results: ModeResult[] = [];
+  const vectorBodies = Array.from({ length: total }, (_, i) => ({ mode: 'vector', vector: asList(i), k }));
+  results.push(await runMode(s, 'vector', vectorBodies, o.warmup, k, rowOf, (i) => truth[i]));
+
+  const filteredBodies = Array.from({ length: Math.min(o.warmup, 20) + fq }, (_, i) => ({
+    mode: 'vector',
+    vector: asList(i < Math.min(o.warmup, 20) ? i : o.warmup + i - Math.min(o.warmup, 20)),
+    namespace: RARE_NAMESPACE,
+    k,
+  }));
+  results.push(
+    await runMode(
+      s,
+      `vector, namespace filter (${rare.length} rows, ${((rare.length / n) * 100).toFixed(1)} %)`,
+      filteredBodies,
+      Math.min(o.warmup, 20),
+      k,
+      rowOf,
+      (i) => rareTruth[i],
+    ),
+  );
+
+  // Query texts: 2 topic words of the query vector's cluster + 1 common word.
+  const rand = rng(o.seed + 200);
+  const texts = Array.from({ length: o.hybridTexts }, (_, i) => queryText(d.vocabulary, qc[i], rand));
+  // First sight of each text: the server embeds it (cold), which is what a new question costs.
+  const coldBodies = texts.map((query) => ({ mode: 'hybrid', query, k }));
+  results.push(
+    await runMode(s, 'hybrid, query embedded (first sight of each text)', coldBodies, 0, k, rowOf),
+  );
+  // The same texts again, cycled: their embeddings are cached, so this is the search alone.
+  const cachedBodies = Array.from({ length: total }, (_, i) => ({
+    mode: 'hybrid',
+    query: texts[i % texts.length],
+    k,
+  }));
+  results.push(
+    await runMode(s, 'hybrid, query embedding cached (repeated texts)', cachedBodies, o.warmup, k, rowOf),
+  );
+  const keywordWarmup = Math.min(20, o.warmup);
+  const keywordBodies = Array.from({ length: keywordWarmup + o.keywordQueries }, (_, i) => ({
+    mode: 'keyword',
+    query: texts[i % texts.length],
+    k,
+  }));
+  results.push(await runMode(s, 'keyword (BM25 alone)', keywordBodies, keywordWarmup, k, rowOf));
+  return results;
+}
