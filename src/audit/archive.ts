@@ -9,6 +9,7 @@ import type { LeaderElection } from '../internal/leader.js';
 import type { Logger } from '../internal/logger.js';
 import { auditHead, listAudit } from './audit-log.js';
 import { canonicalJson, eventHash, GENESIS_HASH } from './chain.js';
+import { isHash, isObject, isSeq, malformedEventField } from './event-shape.js';
 import { type AuditSigner, type SignedHead, verifySignedHead } from './signer.js';
 import type { AuditEvent } from './types.js';
 import type { BrokenLink } from './verify.js';
@@ -387,31 +388,6 @@ export interface ArchiveVerification {
   events?: AuditEvent[];
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-const isHash = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
-const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-
-const EVENT_FIELDS: Record<keyof AuditEvent, (v: unknown) => boolean> = {
-  divisionId: (v) => typeof v === 'string',
-  seq: isSeq,
-  at: (v) => typeof v === 'string',
-  actor: (v) => typeof v === 'string',
-  action: (v) => typeof v === 'string',
-  resourceType: (v) => typeof v === 'string',
-  resourceId: (v) => typeof v === 'string',
-  manifestSignatureId: (v) => v === null || typeof v === 'string',
-  digest: isHash,
-  prevHash: isHash,
-  hash: isHash,
-};
-
-function malformedField(e: unknown): string | undefined {
-  if (!isObject(e)) return '(not an object)';
-  for (const [key, ok] of Object.entries(EVENT_FIELDS)) if (!ok(e[key])) return key;
-  return Object.keys(e).find((k) => !(k in EVENT_FIELDS));
-}
-
 /**
  * Verifies an audit archive offline (no database): the archive's SHA-256 and size are the
  * manifest's; every line is an event of the division; seqs run fromSeq…toSeq without gaps; each
@@ -498,7 +474,7 @@ export async function verifyArchive(
       fail({ what: `line ${index + 1}`, index, reason: 'not JSON' });
       return result();
     }
-    const field = malformedField(e);
+    const field = malformedEventField(e);
     const label = isObject(e) && isSeq(e.seq) ? `audit event seq ${e.seq}` : `line ${index + 1}`;
     if (field !== undefined) {
       fail({ what: label, index, reason: `malformed (field ${field})` });
