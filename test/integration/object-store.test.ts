@@ -175,9 +175,10 @@ describe.each(['local', 's3'] as const)('object store contract: %s', (kind) => {
       sha256 = put.sha256;
     });
     expect(sha256).toBe(source.digest());
-    // Never the whole body in memory: S3 holds a few 5 MiB parts (filling one, two in flight; freed
-    // buffers are released lazily), local a few 64 KiB chunks.
-    expect(growth).toBeLessThan(kind === 's3' ? 48 * MIB : 16 * MIB);
+    // Never the whole body in memory: S3 holds a few 8 MiB parts (filling one, two in flight; freed
+    // buffers are released lazily), local a few 64 KiB chunks. The bound is half the body, not a
+    // tight figure: heap sampling in a shared test process is noisy (GC timing, other suites).
+    expect(growth).toBeLessThan(total / 2);
 
     const got = await store.get(key);
     expect(got.size).toBe(total);
