@@ -1,8 +1,8 @@
 /** Renders BENCHMARKS.md from the measured results. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus, release, totalmem } from 'node:os';
+import { join } from 'node:path';
 import type { ApiEmbedResult, ImportResult, RawEmbedResult } from './ingest.js';
 import type { LoadReport } from './load.js';
 import type { BenchOptions } from './options.js';
@@ -42,10 +42,14 @@ export interface Results {
   codeChangedDuringRun?: boolean;
 }
 
-const require = createRequire(import.meta.url);
+/** Installed version of a package (read from node_modules: some export maps hide package.json). */
 const version = (pkg: string) => {
   try {
-    return (require(`${pkg}/package.json`) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(join(process.cwd(), 'node_modules', pkg, 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
   } catch {
     return '?';
   }
