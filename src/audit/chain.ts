@@ -53,11 +53,13 @@ export type ChainResult = { ok: true } | { ok: false; index: number; seq: number
  */
 export function verifyChain(
   events: readonly AuditEvent[],
-  opts: { expectedHead?: ChainHead } = {},
+  opts: { expectedHead?: ChainHead; start?: ChainHead } = {},
 ): ChainResult {
-  let prev = GENESIS_HASH;
+  // `start`: the head the events continue from (checking a long chain page by page).
+  const startSeq = opts.start?.seq ?? 0;
+  let prev = opts.start?.hash ?? GENESIS_HASH;
   for (const [index, e] of events.entries()) {
-    const expectedSeq = index + 1;
+    const expectedSeq = startSeq + index + 1;
     if (e.seq !== expectedSeq) {
       return {
         ok: false,
@@ -72,7 +74,7 @@ export function verifyChain(
         index,
         seq: e.seq,
         reason:
-          index === 0
+          expectedSeq === 1
             ? 'prevHash is not the genesis hash'
             : `prevHash does not match the hash of seq ${expectedSeq - 1}`,
       };
@@ -84,7 +86,7 @@ export function verifyChain(
   }
   const head = opts.expectedHead;
   if (head) {
-    const last: ChainHead = { seq: events.length, hash: prev };
+    const last: ChainHead = { seq: startSeq + events.length, hash: prev };
     if (head.seq !== last.seq || head.hash !== last.hash) {
       return {
         ok: false,

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
 import { startServer, startWorker, stopOnSignals } from '../start/server.js';
 import { runAuditVerify } from './audit.js';
+import { runBackup, runIndexLoad, runRestore } from './backup.js';
 import {
   runAuditArchive,
   runIndexRebuild,
@@ -66,7 +67,26 @@ const index = program.command('index').description('vector index maintenance');
 index
   .command('rebuild')
   .description('rebuild the vector index from the vectors kept in PostgreSQL (no re-embedding)')
-  .action(runIndexRebuild);
+  .option('--from-snapshot <id>', "load it from a snapshot's vectors instead (see `backup`)")
+  .option('--store-dir <dir>', 'read the snapshot from this directory instead of the object store')
+  .action((opts: { fromSnapshot?: string; storeDir?: string }) =>
+    opts.fromSnapshot ? runIndexLoad(opts.fromSnapshot, opts) : runIndexRebuild(),
+  );
+
+program
+  .command('backup')
+  .description('write a consistent snapshot (tables, vectors, signed audit heads) to the object store')
+  .option('--list', 'list the complete snapshots instead')
+  .option('--store-dir <dir>', 'write to (or list) this directory instead of the configured object store')
+  .action(runBackup);
+
+program
+  .command('restore')
+  .description('rebuild an empty installation from a snapshot; verifies checksums and audit chains first')
+  .argument('<snapshot>', 'snapshot id, as printed by `backup` (e.g. 20261124T213000123Z-1a2b3c)')
+  .option('--store-dir <dir>', 'read the snapshot from this directory instead of the configured object store')
+  .option('--key <file>', "trusted public key (JWK) the snapshot's audit heads must be signed with")
+  .action(runRestore);
 
 const audit = program.command('audit').description('the audit trail');
 audit

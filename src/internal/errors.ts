@@ -25,6 +25,9 @@ export const ErrorCode = {
   rateLimited: 'rate_limited',
   unavailable: 'service_unavailable',
   embedderFailed: 'embedder_failed',
+  invalidSnapshot: 'invalid_snapshot',
+  snapshotCorrupt: 'snapshot_corrupt',
+  restoreTargetNotEmpty: 'restore_target_not_empty',
   internal: 'internal_error',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -32,10 +32,16 @@ export interface TestApp {
  */
 export async function startTestApp(
   backend: Backend,
-  opts: { env?: Record<string, string>; embedder?: Embedder; worker?: boolean } = {},
+  opts: {
+    env?: Record<string, string>;
+    embedder?: Embedder;
+    worker?: boolean;
+    /** An existing database and data directory (e.g. restored from a snapshot); closed with the app. */
+    existing?: { t: TestDatabase; dataDir: string };
+  } = {},
 ): Promise<TestApp> {
-  const t = await openTestDatabase(backend);
-  const dataDir = mkdtempSync(join(tmpdir(), 'ml-test-'));
+  const t = opts.existing?.t ?? (await openTestDatabase(backend));
+  const dataDir = opts.existing?.dataDir ?? mkdtempSync(join(tmpdir(), 'ml-test-'));
   const config = loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', WORKER_POLL_MS: '50', ...opts.env });
   const app = await createApp(config, {
     worker: opts.worker ?? true,

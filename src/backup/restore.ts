@@ -1,0 +1,222 @@
+import { loadMigrations, migrate } from '../adapters/db/migrate.js';
+import type { Database, Queryable } from '../adapters/db/port.js';
+import type { ObjectStore } from '../adapters/objects/port.js';
+import type { VectorIndex } from '../adapters/vector/port.js';
+import { listAudit } from '../audit/audit-log.js';
+import { type ChainHead, GENESIS_HASH, verifyChain } from '../audit/chain.js';
+import { type SignedHead, verifySignedHead } from '../audit/signer.js';
+import { AppError, ErrorCode } from '../internal/errors.js';
+import { countIndexable } from '../memory/index-maintenance.js';
+import { readJsonLines, verifyPart } from './jsonl-objects.js';
+import { readManifest, type SnapshotManifest, snapshotError } from './manifest.js';
+import { insertRows, quoteIdent, restoreSequence, snapshotTables, type TableShape } from './tables.js';
+import { loadVectorSnapshot } from './vector-snapshot.js';
+
+export interface RestoreDeps {
+  db: Database;
+  store: ObjectStore;
+  index: VectorIndex;
+}
+
+export interface RestoreOptions {
+  /** A public JWK the snapshot's signed heads must verify with (else: the manifest's own key). */
+  trustedKey?: Record<string, unknown>;
+  onStep?: (step: string) => void;
+}
+
+export interface RestoreResult {
+  snapshot: string;
+  tables: { name: string; rows: number }[];
+  vectors: number;
+  auditHeads: (ChainHead & { divisionId: string })[];
+  /** Artifacts whose bytes are not in the object store (restore the bucket too, or re-upload). */
+  missingArtifacts: string[];
+}
+
+const AUDIT_PAGE = 1000;
+
+/**
+ * Rebuilds an empty installation from a snapshot. Nothing is written until every part matches the
+ * manifest's checksums; the rows are then loaded in one transaction that also checks every
+ * division's audit chain against the signed heads, so a failed restore leaves the database as
+ * empty as it was. Only then is the vector index loaded from the vector snapshot.
+ */
+export async function restoreSnapshot(
+  deps: RestoreDeps,
+  snapshotId: string,
+  opts: RestoreOptions = {},
+): Promise<RestoreResult> {
+  const { db, store, index } = deps;
+  const step = opts.onStep ?? (() => undefined);
+  const manifest = await readManifest(store, snapshotId);
+
+  step('verifying checksums');
+  for (const part of [...manifest.tables, ...manifest.vectors]) await verifyPart(store, part);
+  step('verifying signed audit heads');
+  await verifySignedHeads(manifest, opts.trustedKey);
+
+  step('preparing the schema');
+  const known = loadMigrations();
+  await migrateToSnapshot(db, manifest, known);
+  await assertEmpty(db);
+
+  step('loading rows');
+  const tables = await db.transaction(async (tx) => {
+    // The only row a fresh installation has is the seeded default division; the snapshot has its own.
+    await tx.query('DELETE FROM divisions');
+    const shapes = new Map((await snapshotTables(tx)).map((t) => [t.name, t]));
+    const loaded: { name: string; rows: number }[] = [];
+    for (const part of manifest.tables) {
+      const shape = shapes.get(part.name);
+      if (!shape) throw corrupt(`the snapshot has table ${part.name}, which this schema does not`);
+      const table: TableShape = { ...shape, columns: part.columns };
+      let rows = 0;
+      for await (const page of readJsonLines(store, part)) {
+        await insertRows(tx, table, page);
+        rows += page.length;
+      }
+      if (rows !== part.rows) throw corrupt(`${part.key} holds ${rows} rows, not ${part.rows}`);
+      loaded.push({ name: part.name, rows });
+    }
+    for (const s of manifest.sequences) await restoreSequence(tx, s);
+    await verifyRestoredAudit(tx, manifest);
+    return loaded;
+  });
+
+  step('applying newer migrations');
+  await migrate(db, known);
+
+  step('loading the vector index');
+  const vectors = await loadVectorSnapshot(index, store, manifest);
+  for (const part of manifest.vectors) {
+    const model = { name: part.model, version: part.version, dimensions: part.dimensions };
+    const expected = await countIndexable(db, model);
+    if (expected !== part.count) {
+      throw corrupt(
+        `${part.model}@${part.version}: ${part.count} vectors in the snapshot, ${expected} in the rows`,
+      );
+    }
+  }
+
+  return {
+    snapshot: manifest.id,
+    tables,
+    vectors,
+    auditHeads: manifest.audit.heads,
+    missingArtifacts: await missingArtifacts(db, store),
+  };
+}
+
+const corrupt = (message: string) => snapshotError(422, ErrorCode.snapshotCorrupt, message);
+
+async function verifySignedHeads(manifest: SnapshotManifest, trustedKey?: Record<string, unknown>) {
+  const key = trustedKey ?? manifest.audit.publicKey;
+  for (const head of manifest.audit.heads) {
+    const signed = manifest.audit.signedHeads.find((s) => s.divisionId === head.divisionId) as
+      | SignedHead
+      | undefined;
+    if (!signed || signed.seq !== head.seq || signed.hash !== head.hash) {
+      throw corrupt(`no signed head for division ${head.divisionId} at seq ${head.seq}`);
+    }
+    const check = await verifySignedHead(signed, key);
+    if (!check.ok) throw corrupt(`signed head of division ${head.divisionId}: ${check.reason}`);
+  }
+}
+
+/**
+ * Brings the schema to exactly the snapshot's migrations, so that its rows fit. A database that is
+ * already past them (or a snapshot from a newer release) cannot take the rows.
+ */
+async function migrateToSnapshot(
+  db: Database,
+  manifest: SnapshotManifest,
+  known: ReturnType<typeof loadMigrations>,
+) {
+  for (const m of manifest.migrations) {
+    const k = known.find((x) => x.version === m.version);
+    if (!k || k.name !== m.name) {
+      throw snapshotError(
+        422,
+        ErrorCode.invalidSnapshot,
+        `the snapshot needs migration ${m.name}, which this release does not have: restore with the release that took it or a newer one`,
+      );
+    }
+  }
+  const upTo = Math.max(0, ...manifest.migrations.map((m) => m.version));
+  const exists = await db.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+  if (exists.rows[0].t) {
+    const applied = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
+    if (applied.rows.some((r) => Number(r.version) > upTo)) {
+      throw new AppError(
+        409,
+        ErrorCode.restoreTargetNotEmpty,
+        'the database has migrations newer than the snapshot: restore into a database that has not been started yet',
+        [{ field: 'database', message: 'migrated past the snapshot' }],
+      );
+    }
+  }
+  await migrate(
+    db,
+    known.filter((m) => m.version <= upTo),
+  );
+}
+
+/** Restore only fills an installation that holds nothing but the seeded default division. */
+async function assertEmpty(db: Database) {
+  for (const t of await snapshotTables(db)) {
+    const where = t.name === 'divisions' ? "WHERE id <> 'default'" : '';
+    const res = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${quoteIdent(t.name)} ${where} LIMIT 1) x`,
+    );
+    if (res.rows[0].n > 0) {
+      throw new AppError(
+        409,
+        ErrorCode.restoreTargetNotEmpty,
+        `table ${t.name} is not empty: restore only into an empty installation (nothing is changed)`,
+        [{ field: 'database', message: `${t.name} has rows` }],
+      );
+    }
+  }
+}
+
+/** Every division's restored chain links up and ends at the snapshot's head; no event is extra. */
+async function verifyRestoredAudit(tx: Queryable, manifest: SnapshotManifest) {
+  for (const head of manifest.audit.heads) {
+    let at: ChainHead = { seq: 0, hash: GENESIS_HASH };
+    for (;;) {
+      const events = await listAudit(tx, head.divisionId, { afterSeq: at.seq, limit: AUDIT_PAGE });
+      if (events.length === 0) break;
+      const check = verifyChain(events, { start: at });
+      if (!check.ok)
+        throw corrupt(`audit chain of division ${head.divisionId} at seq ${check.seq}: ${check.reason}`);
+      at = { seq: events[events.length - 1].seq, hash: events[events.length - 1].hash };
+    }
+    if (at.seq !== head.seq || at.hash !== head.hash) {
+      throw corrupt(
+        `audit chain of division ${head.divisionId} ends at seq ${at.seq}, not at the head ${head.seq}`,
+      );
+    }
+  }
+  const heads = await tx.query<{ division_id: string; seq: number | string; hash: string }>(
+    'SELECT division_id, seq, hash FROM audit_heads',
+  );
+  const events = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
+  const expected = manifest.audit.heads.reduce((n, h) => n + h.seq, 0);
+  const sameHeads =
+    heads.rows.length === manifest.audit.heads.length &&
+    heads.rows.every((r) =>
+      manifest.audit.heads.some(
+        (h) => h.divisionId === r.division_id && h.seq === Number(r.seq) && h.hash === r.hash,
+      ),
+    );
+  if (!sameHeads || events.rows[0].n !== expected) {
+    throw corrupt('the restored audit heads or event count differ from the manifest');
+  }
+}
+
+async function missingArtifacts(db: Database, store: ObjectStore): Promise<string[]> {
+  const rows = await db.query<{ object_key: string }>('SELECT object_key FROM artifacts ORDER BY object_key');
+  if (rows.rows.length === 0) return [];
+  const present = new Set((await store.list('artifacts/')).map((o) => o.key));
+  return rows.rows.map((r) => r.object_key).filter((k) => !present.has(k));
+}
