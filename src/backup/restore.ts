@@ -79,6 +79,11 @@ export async function restoreSnapshot(
       loaded.push({ name: part.name, rows });
     }
     for (const s of manifest.sequences) await restoreSequence(tx, s);
+    // Workers of the old installation are gone: their claimed jobs go back to the queue at once
+    // rather than after the lease runs out.
+    await tx.query(
+      "UPDATE jobs SET status = 'queued', locked_at = NULL, locked_by = NULL, run_at = now() WHERE status = 'running'",
+    );
     await verifyRestoredAudit(tx, manifest);
     return loaded;
   });
