@@ -5,7 +5,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { Database } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
-import type { LeaderElection } from '../internal/leader.js';
+import { createLeaderLoop, type LeaderElection } from '../internal/leader.js';
 import type { Logger } from '../internal/logger.js';
 import { auditHead, listAudit } from './audit-log.js';
 import { canonicalJson, eventHash, GENESIS_HASH } from './chain.js';
@@ -638,55 +638,18 @@ export function createArchiveLoop(deps: {
   intervalMs: number;
   logger: Pick<Logger, 'error' | 'warn'>;
 }) {
-  const { run, leader, intervalMs, logger } = deps;
-  let timer: NodeJS.Timeout | null = null;
-  let current: Promise<void> = Promise.resolve();
-  let active = false;
   let warned = false;
-
-  const clear = () => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-  };
-  const schedule = (delay: number) => {
-    clear();
-    if (!active) return;
-    timer = setTimeout(() => {
-      timer = null;
-      current = once().finally(() => schedule(intervalMs));
-    }, delay);
-    timer.unref?.();
-  };
-  async function once() {
-    if (!active || !leader.isLeader()) return;
-    try {
-      const result = await run();
+  return createLeaderLoop({
+    name: 'audit archive',
+    leader: deps.leader,
+    intervalMs: deps.intervalMs,
+    logger: deps.logger,
+    async task() {
+      const result = await deps.run();
       if (!result.objectLock && !warned) {
         warned = true;
-        logger.warn('audit archives are not retention-locked: the object store has no object lock');
+        deps.logger.warn('audit archives are not retention-locked: the object store has no object lock');
       }
-    } catch (err) {
-      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'audit archive failed');
-    }
-  }
-  return {
-    start() {
-      leader.start(
-        () => {
-          active = true;
-          schedule(0);
-        },
-        () => {
-          active = false;
-          clear();
-        },
-      );
     },
-    async stop() {
-      active = false;
-      clear();
-      await current;
-      await leader.stop();
-    },
-  };
+  });
 }

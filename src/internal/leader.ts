@@ -129,3 +129,65 @@ export function createLeaderElection(deps: LeaderElectionDeps): LeaderElection {
     },
   };
 }
+
+/**
+ * Runs `task` at once and then every `intervalMs` while this process is the elected leader, so
+ * that exactly one replica runs it. Runs never overlap (the next is scheduled when one ends);
+ * a failure is logged and the task runs again at the next interval. `stop()` waits for a run in
+ * progress, then gives up the leadership.
+ */
+export function createLeaderLoop(deps: {
+  name: string;
+  task: () => Promise<unknown>;
+  leader: LeaderElection;
+  intervalMs: number;
+  logger: Pick<Logger, 'error'>;
+}) {
+  const { name, task, leader, intervalMs, logger } = deps;
+  let timer: NodeJS.Timeout | null = null;
+  let current: Promise<void> = Promise.resolve();
+  let active = false;
+
+  const clear = () => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+  };
+  const schedule = (delay: number) => {
+    clear();
+    if (!active) return;
+    timer = setTimeout(() => {
+      timer = null;
+      current = runOnce().finally(() => schedule(intervalMs));
+    }, delay);
+    timer.unref?.();
+  };
+  async function runOnce() {
+    if (!active || !leader.isLeader()) return;
+    try {
+      await task();
+    } catch (err) {
+      logger.error({ err: err instanceof Error ? err.message : String(err) }, `${name} failed`);
+    }
+  }
+
+  return {
+    start() {
+      leader.start(
+        () => {
+          active = true;
+          schedule(0);
+        },
+        () => {
+          active = false;
+          clear();
+        },
+      );
+    },
+    async stop() {
+      active = false;
+      clear();
+      await current;
+      await leader.stop();
+    },
+  };
+}
