@@ -29,6 +29,7 @@ import {
 } from '../../src/memory/artifacts.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
+import { appError } from '../helpers/errors.js';
 
 const MIB = 1024 * 1024;
 const LIMIT = 2 * MIB;
@@ -46,17 +47,6 @@ const access = (divisions: string[] | '*', extra: Partial<Access> = {}): Access 
   piiRead: false,
   ...extra,
 });
-
-/** Rejects with the AppError a call throws (or fails the test). */
-async function appError(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
-  throw new Error('expected an AppError');
-}
 
 /** The HTTP layer as buildHttpServer sets it up (auth hook, problem+json errors), with only these routes. */
 async function artifactServer(artifacts: ArtifactService): Promise<FastifyInstance> {

@@ -17,9 +17,9 @@ import {
 } from '../../src/backup/manifest.js';
 import { restoreSnapshot } from '../../src/backup/restore.js';
 import { loadConfig } from '../../src/config.js';
-import { AppError } from '../../src/internal/errors.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { type Backend, backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { appError } from '../helpers/errors.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
 
 const TOPICS = [
@@ -65,16 +65,6 @@ async function head(t: TestApp, divisionId: string): Promise<{ seq: number; hash
   expect(res.statusCode, res.body).toBe(200);
   const { seq, hash } = res.json();
   return { seq, hash };
-}
-
-async function appError(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
-  throw new Error('expected an AppError');
 }
 
 /** An empty installation: a database nobody has migrated, a new data directory. */
