@@ -18,6 +18,10 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
     max: opts.max ?? 10,
     options: opts.schema ? `-c search_path=${opts.schema},public` : undefined,
   });
+  // An idle pooled connection that the server closes (failover, restart, pg_terminate_backend)
+  // makes the pool emit 'error'; unhandled, that event would crash the process. The pool has
+  // already dropped that client, and the next query opens a new connection.
+  pool.on('error', () => undefined);
   // Fail at start, with the driver's message, rather than on the first request.
   const probe = await pool.connect();
   probe.release();
