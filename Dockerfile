@@ -7,8 +7,9 @@
 #   docker run --rm -p 8080:8080 -v memory-layer-data:/data memory-layer            # API + worker, embedded PGlite
 #   docker run --rm -e DATABASE_URL=postgres://… memory-layer worker                 # a worker only
 #
-# No HEALTHCHECK: Kubernetes ignores it (the chart has probes), `worker` serves no HTTP, and with
-# client certificates required a plain check could not connect. Use /healthz and /readyz.
+# No HEALTHCHECK: Kubernetes ignores it (the chart has probes), and with client certificates
+# required a plain check could not connect. Use /healthz and /readyz (`worker` serves them, with
+# /metrics, on WORKER_HTTP_PORT, 9464).
 
 ARG NODE_IMAGE=node:20-bookworm
 

@@ -1,7 +1,8 @@
 import { type Database, openDatabase } from './adapters/db/index.js';
 import { migrate } from './adapters/db/migrate.js';
 import { createEmbedder } from './adapters/embedders/index.js';
-import type { Embedder } from './adapters/embedders/port.js';
+import { type Embedder, modelKey } from './adapters/embedders/port.js';
+import { createEmbedderRegistry, loadModelSpecs } from './adapters/embedders/registry.js';
 import { createObjectStore, instrumentObjectStore } from './adapters/objects/index.js';
 import { createVectorIndex } from './adapters/vector/index.js';
 import { type ArchiveOptions, archiveAudit, createArchiveLoop, startOfUtcDay } from './audit/archive.js';
@@ -15,14 +16,18 @@ import { createLeaderElection } from './internal/leader.js';
 import { createLogger, type Logger } from './internal/logger.js';
 import { createMetrics } from './internal/metrics.js';
 import { createStatisticsKeeper } from './internal/statistics.js';
+import { createTracing } from './internal/tracing.js';
+import { resolverOf } from './memory/active-model.js';
 import { createArtifactService } from './memory/artifacts.js';
 import { createBackpressure } from './memory/backpressure.js';
 import { createDivisionService } from './memory/divisions.js';
-import { reconcileIndex } from './memory/index-maintenance.js';
+import { modelsInUse, reconcileIndex } from './memory/index-maintenance.js';
 import { createIndexingWorker } from './memory/indexing-worker.js';
 import { createJobsAdmin } from './memory/jobs-admin.js';
 import { createLegalHoldService } from './memory/legal-holds.js';
 import { createMemoryService, INDEX_QUEUE } from './memory/memories.js';
+import { createReembedService } from './memory/reembed.js';
+import { createReembedRunner } from './memory/reembed-runner.js';
 import { createRetentionSweeper, createSweeperLoop } from './memory/retention.js';
 import { createSearchService } from './memory/search.js';
 
@@ -55,25 +60,51 @@ const DAY_MS = 86_400_000;
 export async function createApp(config: Config, opts: AppOptions) {
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   const metrics = createMetrics();
-  const db =
+  // Read first: a bad models file stops the start before anything is opened.
+  const modelSpecs = config.EMBEDDING_MODELS_FILE
+    ? loadModelSpecs(config.EMBEDDING_MODELS_FILE, process.env)
+    : [];
+  // Off unless OTEL_* variables ask for it; then the database, embedder and index are wrapped so
+  // that traced requests and worker batches get a span per query, embedding call and index write.
+  const tracing = await createTracing(config, logger.child({ component: 'tracing' }));
+  const db = tracing.database(
     opts.database ??
-    (await openDatabase({
-      databaseUrl: config.DATABASE_URL,
-      dataDir: config.DATA_DIR,
-      schema: config.DATABASE_SCHEMA,
-    }));
+      (await openDatabase({
+        databaseUrl: config.DATABASE_URL,
+        dataDir: config.DATA_DIR,
+        schema: config.DATABASE_SCHEMA,
+      })),
+  );
   const applied = await migrate(db);
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
 
   const statistics = createStatisticsKeeper({ db, logger, intervalMs: 15_000 });
   await statistics.start();
 
-  const embedder = opts.embedder ?? (await createEmbedder(config));
+  const embedder = tracing.embedder(opts.embedder ?? (await createEmbedder(config)));
   const model = embedder.model;
-  const index = await createVectorIndex(config.VECTOR_INDEX, { db, dataDir: config.DATA_DIR });
-  await index.ensureSpace(model);
-  if (!opts.skipReconcile && (await reconcileIndex(db, index, model))) {
-    logger.warn({ index: index.name }, 'vector index did not match PostgreSQL; rebuilt it');
+  // Every model a division may use: the configured one (the default), the built-in one, and
+  // those of EMBEDDING_MODELS_FILE (re-embedding targets); each created on first use.
+  const embedders = createEmbedderRegistry({
+    default: embedder,
+    specs: modelSpecs,
+    env: process.env,
+    timeoutMs: config.EMBEDDER_TIMEOUT_MS,
+    batchSize: config.EMBEDDER_BATCH_SIZE,
+    wrap: (e) => tracing.embedder(e),
+  });
+  const resolveModel = resolverOf(embedders);
+  const index = tracing.vectorIndex(
+    await createVectorIndex(config.VECTOR_INDEX, { db, dataDir: config.DATA_DIR }),
+  );
+  for (const inUse of await modelsInUse(db, resolveModel)) {
+    await index.ensureSpace(inUse);
+    if (!opts.skipReconcile && (await reconcileIndex(db, index, inUse))) {
+      logger.warn(
+        { index: index.name, model: modelKey(inUse) },
+        'vector index did not match PostgreSQL; rebuilt it',
+      );
+    }
   }
   logger.info(
     {
@@ -87,7 +118,8 @@ export async function createApp(config: Config, opts: AppOptions) {
 
   const worker = createIndexingWorker({
     db,
-    embedder,
+    embedders,
+    resolveModel,
     index,
     logger: logger.child({ component: 'indexing-worker' }),
     metrics,
@@ -95,6 +127,7 @@ export async function createApp(config: Config, opts: AppOptions) {
     pollMs: config.WORKER_POLL_MS,
     leaseMs: config.JOB_LEASE_MS,
     backoffMs: config.JOB_BACKOFF_MS,
+    tracing,
   });
   // A process without a worker still queues; a worker elsewhere picks the jobs up by polling.
   const onQueued = opts.worker ? () => worker.notify() : () => undefined;
@@ -108,7 +141,7 @@ export async function createApp(config: Config, opts: AppOptions) {
   const memories = createMemoryService({
     db,
     index,
-    model,
+    resolveModel,
     appendAudit,
     maxTextBytes: config.MAX_TEXT_BYTES,
     maxJobAttempts: config.JOB_MAX_ATTEMPTS,
@@ -117,7 +150,38 @@ export async function createApp(config: Config, opts: AppOptions) {
     backpressure,
   });
   const divisions = createDivisionService(db);
-  const search = createSearchService({ db, embedder, index, metrics, auditPiiReads: memories.auditPiiReads });
+  const search = createSearchService({
+    db,
+    embedders,
+    resolveModel,
+    index,
+    metrics,
+    auditPiiReads: memories.auditPiiReads,
+  });
+  const reembedRunner = createReembedRunner({
+    db,
+    index,
+    embedders,
+    resolveModel,
+    appendAudit,
+    metrics,
+    logger: logger.child({ component: 'reembed' }),
+    batchSize: config.REEMBED_BATCH_SIZE,
+    pauseMs: config.REEMBED_PAUSE_MS,
+    pollMs: config.WORKER_POLL_MS,
+    leaseMs: config.JOB_LEASE_MS,
+    backoffMs: config.JOB_BACKOFF_MS,
+    maxAttempts: config.JOB_MAX_ATTEMPTS,
+  });
+  const reembed = createReembedService({
+    db,
+    models: embedders,
+    resolveModel,
+    appendAudit,
+    // Processes without the worker leave runs to one that has it (it polls).
+    onRequested: opts.worker ? () => reembedRunner.notify() : () => undefined,
+  });
+  metrics.setReembedSource(() => reembed.progress());
   const jobs = createJobsAdmin(db, onQueued);
   const holds = createLegalHoldService({ db, appendAudit });
 
@@ -170,6 +234,7 @@ export async function createApp(config: Config, opts: AppOptions) {
     db,
     index,
     model,
+    resolveModel,
     appendAudit,
     purgeGraceMs: config.PURGE_GRACE_DAYS * DAY_MS,
     logger: logger.child({ component: 'retention' }),
@@ -189,6 +254,7 @@ export async function createApp(config: Config, opts: AppOptions) {
   if (opts.worker) {
     worker.start();
     publisher.start(config.WORKER_POLL_MS);
+    reembedRunner.start();
   }
   if (opts.sweeper ?? opts.worker) {
     sweeperLoop.start();
@@ -207,11 +273,15 @@ export async function createApp(config: Config, opts: AppOptions) {
   return {
     config,
     logger,
+    tracing,
     metrics,
     db,
     embedder,
+    embedders,
     index,
     worker,
+    reembed,
+    reembedRunner,
     backpressure,
     memories,
     divisions,
@@ -234,11 +304,15 @@ export async function createApp(config: Config, opts: AppOptions) {
       await sweeperLoop.stop();
       await archiveLoop.stop();
       await publisher.stop();
+      await reembedRunner.stop();
       await worker.stop();
       await index.flush();
       await index.close();
+      await embedders.close();
       if (!opts.embedder) await embedder.close();
       if (!opts.database) await db.close();
+      // Last, so that the spans of everything above are exported.
+      await tracing.shutdown();
     },
   };
 }

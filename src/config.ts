@@ -29,6 +29,11 @@ const schema = z
     EMBEDDER_API_KEY: z.string().min(1).optional(),
     EMBEDDER_BATCH_SIZE: int(1, 2048).default(32),
     EMBEDDER_TIMEOUT_MS: int(100, 600_000).default(30_000),
+    /** JSON list of extra models (OpenAI-compatible endpoints) divisions can be re-embedded with. */
+    EMBEDDING_MODELS_FILE: z.string().min(1).optional(),
+    /** Re-embedding throttle: texts per batch, and a pause between batches. */
+    REEMBED_BATCH_SIZE: int(1, 2048).default(32),
+    REEMBED_PAUSE_MS: int(0, 600_000).default(100),
 
     VECTOR_INDEX: z.enum(['auto', 'pgvector', 'usearch']).default('auto'),
 
@@ -74,12 +79,28 @@ const schema = z
     AUDIT_ARCHIVE_RETENTION_DAYS: int(0, 36_500).default(2_555),
 
     WORKER_POLL_MS: int(10, 60_000).default(500),
+    /** `worker` processes serve /healthz, /readyz and /metrics here, on HOST (0: no HTTP at all). */
+    WORKER_HTTP_PORT: int(0, 65535).default(9464),
     JOB_MAX_ATTEMPTS: int(1, 100).default(5),
     JOB_BACKOFF_MS: int(0, 3_600_000).default(1_000),
     JOB_LEASE_MS: int(1_000, 3_600_000).default(5 * 60_000),
     /** Index jobs waiting or running past which writes are refused with 503 (0: no limit). */
     MAX_QUEUE_BACKLOG: int(0, 1_000_000_000).default(100_000),
     QUEUE_RETRY_AFTER_SECONDS: int(1, 3_600).default(5),
+
+    // OpenTelemetry tracing, by the standard variables (src/internal/tracing.ts says when it is on).
+    // The SDK reads the rest itself (sampler, batching, OTLP headers, timeout, compression).
+    OTEL_SDK_DISABLED: z
+      .string()
+      .optional()
+      .transform((v) => v?.toLowerCase() === 'true'),
+    OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+    OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json']).optional(),
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(['http/protobuf', 'http/json']).optional(),
+    OTEL_SERVICE_NAME: z.string().min(1).optional(),
+    OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
   })
   .superRefine((c, ctx) => {
     const tls = [c.TLS_CERT, c.TLS_KEY].filter((v) => v !== undefined).length;

@@ -4,14 +4,19 @@ import { createInterface } from 'node:readline';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import cliProgress from 'cli-progress';
+import { type Database, openDatabase } from '../adapters/db/index.js';
+import { migrate } from '../adapters/db/migrate.js';
+import { modelKey } from '../adapters/embedders/port.js';
 import { type App, createApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import { newMemoryItem } from '../http/schemas.js';
 import { AppError } from '../internal/errors.js';
 import { createLogger } from '../internal/logger.js';
 import { systemAccess } from '../memory/access.js';
+import { resolverOf } from '../memory/active-model.js';
 import { requestHash } from '../memory/idempotency.js';
-import { rebuildIndex } from '../memory/index-maintenance.js';
+import { modelsInUse, rebuildIndex } from '../memory/index-maintenance.js';
+import { createJobsAdmin } from '../memory/jobs-admin.js';
 import type { NewMemory } from '../memory/memories.js';
 import type { SearchMode } from '../memory/search.js';
 import { findNul } from '../memory/text.js';
@@ -30,9 +35,32 @@ async function withApp<T>(fn: (app: App) => Promise<T>, opts: { worker?: boolean
   }
 }
 
+/**
+ * Only the database: no embedding model, vector index, signing key or object store. Enough for
+ * commands that read and write rows (migrations, the dead-letter queue), which then start in a
+ * second or two and fit in a small pod (the chart's pre-install migration Job).
+ */
+async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const db = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    schema: config.DATABASE_SCHEMA,
+  });
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
 export async function runMigrate() {
-  await withApp(async () => {
-    process.stdout.write('migrations are up to date\n');
+  await withDatabase(async (db) => {
+    const applied = await migrate(db);
+    for (const name of applied) process.stdout.write(`applied ${name}\n`);
+    process.stdout.write(
+      applied.length > 0 ? `${applied.length} migrations applied\n` : 'migrations are up to date\n',
+    );
   });
 }
 
@@ -67,22 +95,29 @@ export async function runSearch(
 export async function runIndexRebuild() {
   await withApp(async (app) => {
     const bar = new cliProgress.SingleBar(
-      { format: 'rebuild [{bar}] {value}/{total} vectors' },
+      { format: 'rebuild {model} [{bar}] {value}/{total} vectors' },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(1, 0);
-    const n = await rebuildIndex(app.db, app.index, app.embedder.model, (done, total) => {
-      bar.setTotal(Math.max(total, 1));
-      bar.update(done);
-    });
-    bar.stop();
+    let n = 0;
+    // Every space in use: the default model's, the ones divisions use, re-embeddings under way.
+    for (const model of await modelsInUse(app.db, resolverOf(app.embedders))) {
+      bar.start(1, 0, { model: modelKey(model) });
+      n += await rebuildIndex(app.db, app.index, model, (done, total) => {
+        bar.setTotal(Math.max(total, 1));
+        bar.update(done);
+      });
+      bar.stop();
+    }
     process.stdout.write(`rebuilt the ${app.index.name} index: ${n} vectors\n`);
   });
 }
 
+// No worker runs in a CLI process: a retried job is picked up by the running workers' polling.
+const jobsAdmin = (db: Database) => createJobsAdmin(db, () => undefined);
+
 export async function runJobsDead(opts: { limit: number; json?: boolean }) {
-  await withApp(async (app) => {
-    const dead = await app.jobs.listDead({ limit: opts.limit });
+  await withDatabase(async (db) => {
+    const dead = await jobsAdmin(db).listDead({ limit: opts.limit });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(dead, null, 2)}\n`);
       return;
@@ -97,8 +132,8 @@ export async function runJobsDead(opts: { limit: number; json?: boolean }) {
 }
 
 export async function runJobsRetry(id: number) {
-  await withApp(async (app) => {
-    await app.jobs.retry(id);
+  await withDatabase(async (db) => {
+    await jobsAdmin(db).retry(id);
     process.stdout.write(`job ${id} queued again\n`);
   });
 }

@@ -12,6 +12,8 @@ import {
   runMigrate,
   runSearch,
 } from './commands.js';
+import { runAuditSign, runKeysRotate, runKeysShow } from './keys.js';
+import { runReembed } from './reembed.js';
 
 const int = (name: string, min: number, max: number) => (v: string) => {
   const n = Number(v);
@@ -63,6 +65,17 @@ program
   .option('--json', 'print the raw JSON answer')
   .action(runSearch);
 
+program
+  .command('reembed')
+  .description(
+    "re-embed memories with another model, with a progress bar; each division's search switches once its memories are done",
+  )
+  .option('--to <model@version>', 'the model to move to (see EMBEDDING_MODELS_FILE)')
+  .option('-d, --division <id>', 'only this division (default: every division)')
+  .option('--status', "show each division's model and its latest re-embedding, then exit")
+  .option('--json', 'with --status: print JSON')
+  .action(runReembed);
+
 const index = program.command('index').description('vector index maintenance');
 index
   .command('rebuild')
@@ -107,6 +120,25 @@ audit
   .option('-d, --division <id>', 'only this division')
   .option('--day <yyyy-mm-dd>', 'only up to the end of this UTC day (default: up to now)')
   .action(runAuditArchive);
+audit
+  .command('sign')
+  .description("sign every division's audit head with the configured key now (after `keys rotate`)")
+  .action(runAuditSign);
+
+const keys = program.command('keys').description('the audit signing key');
+keys
+  .command('rotate')
+  .description('write a new Ed25519 signing key and its public JWK (never overwrites; changes no setting)')
+  .option(
+    '-o, --out <file>',
+    'where to write the private key (default: DATA_DIR/keys/audit-signing-key-<time>.pem)',
+  )
+  .action(runKeysRotate);
+keys
+  .command('show')
+  .description('the key id and public JWK of the configured audit signing key')
+  .option('--jwk', 'print only the public JWK (to pin: `audit verify --key`)')
+  .action(runKeysShow);
 
 const jobs = program.command('jobs').description('the job queue');
 jobs

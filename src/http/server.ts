@@ -20,7 +20,9 @@ import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { memoryRoutes } from './routes/memories.js';
+import { reembedRoutes } from './routes/reembed.js';
 import { searchRoutes } from './routes/search.js';
+import { traceRequests } from './tracing.js';
 
 /**
  * Two validators: bodies are checked strictly (a string is never coerced into a number, unknown
@@ -77,6 +79,8 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
   });
+  // First, so that the span covers every later hook (auth refusals included).
+  traceRequests(server, app.tracing);
   const ajv = validators();
   server.setValidatorCompiler(({ schema, httpPart }) =>
     (httpPart === 'querystring' || httpPart === 'params' || httpPart === 'headers'
@@ -159,5 +163,6 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   await server.register(jobRoutes(app));
   await server.register(governanceRoutes(app));
   await server.register(artifactRoutes(app));
+  await server.register(reembedRoutes(app));
   return server;
 }

@@ -1,5 +1,12 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+/** One division's latest re-embedding, as the progress gauge reports it. */
+export interface ReembedProgress {
+  division: string;
+  model: string;
+  ratio: number;
+}
+
 /**
  * Every metric the service exports, on a registry of its own (no global state: tests build
  * several apps in one process). Names are part of the operator contract: alert rules and
@@ -9,8 +16,33 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'memory_layer_' });
   const r = [registry];
+  // Read from PostgreSQL at scrape time, so that every replica reports runs wherever they execute.
+  let reembedSource: (() => Promise<ReembedProgress[]>) | null = null;
   return {
     registry,
+    /** Where the re-embedding progress gauge reads from (the app sets it once it has a database). */
+    setReembedSource(source: () => Promise<ReembedProgress[]>) {
+      reembedSource = source;
+    },
+    reembedProgress: new Gauge({
+      name: 'memory_layer_reembed_progress_ratio',
+      help: "Share of a division's live memories with a vector of the model it is being re-embedded to (latest run per division; 1 once switched)",
+      labelNames: ['division', 'model'] as const,
+      registers: r,
+      async collect() {
+        if (!reembedSource) return;
+        const rows = await reembedSource().catch(() => null);
+        if (!rows) return; // keep the last values rather than fail the scrape
+        this.reset();
+        for (const p of rows) this.set({ division: p.division, model: p.model }, p.ratio);
+      },
+    }),
+    reembedMemories: new Counter({
+      name: 'memory_layer_reembed_memories_total',
+      help: 'Vectors written by re-embedding runs (computed, or reused from identical texts)',
+      labelNames: ['division', 'model'] as const,
+      registers: r,
+    }),
     memoriesIngested: new Counter({
       name: 'memory_layer_memories_ingested_total',
       help: 'Memories accepted for storage',
@@ -79,6 +111,12 @@ export function createMetrics() {
       name: 'memory_layer_object_store_errors_total',
       help: 'Object store operations that failed (the store, not a refused upload), by operation',
       labelNames: ['op'] as const,
+      registers: r,
+    }),
+    storageBytes: new Gauge({
+      name: 'memory_layer_storage_bytes',
+      help: 'Storage in use, read at scrape time: database (tables and indexes of the schema), vector_index, artifacts',
+      labelNames: ['part'] as const,
       registers: r,
     }),
     httpSeconds: new Histogram({

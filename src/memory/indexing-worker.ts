@@ -1,18 +1,22 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Database } from '../adapters/db/port.js';
-import type { Embedder } from '../adapters/embedders/port.js';
+import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorEntry, VectorIndex } from '../adapters/vector/port.js';
 import type { Logger } from '../internal/logger.js';
 import type { Metrics } from '../internal/metrics.js';
 import { claim, complete, enqueue, fail, type Job } from '../internal/queue/jobs.js';
+import { noTracing, type Tracing } from '../internal/tracing.js';
+import { type ModelResolver, refOf } from './active-model.js';
 import { INDEX_QUEUE } from './memories.js';
 import { normaliseText } from './text.js';
 
 export interface IndexingWorkerDeps {
   db: Database;
-  embedder: Embedder;
+  /** The embedder of each model (the registry): a memory is embedded with its division's model. */
+  embedders: { get(model: EmbeddingModel): Promise<Embedder> };
+  resolveModel: ModelResolver;
   index: VectorIndex;
   logger: Logger;
   metrics: Metrics;
@@ -20,6 +24,8 @@ export interface IndexingWorkerDeps {
   pollMs: number;
   leaseMs: number;
   backoffMs: number;
+  /** Spans per claimed batch and per job (default: none). */
+  tracing?: Tracing;
 }
 
 interface NodeRow {
@@ -32,19 +38,22 @@ interface NodeRow {
   embedding_model: string | null;
   embedding_model_version: string | null;
   deleted_at: Date | null;
+  /** The division's active model (null: the configured default). */
+  active_model: string | null;
+  active_model_version: string | null;
 }
 
 type IndexJob = Job<{ nodeId: string }>;
 
 /**
  * Makes pending memories searchable: claims index jobs in batches, embeds the texts that have no
- * vector for the active model (each distinct text once, reusing vectors of identical texts),
- * writes the vectors to PostgreSQL, then to the vector index, then marks the memories indexed.
- * Every step is idempotent, so a worker killed at any point leaves work the next claim redoes.
+ * vector for their division's active model (each distinct text once, reusing vectors of identical
+ * texts), writes the vectors to PostgreSQL, then to the vector index, then marks the memories
+ * indexed. Every step is idempotent, so a worker killed at any point leaves work the next claim
+ * redoes.
  */
 export function createIndexingWorker(deps: IndexingWorkerDeps) {
-  const { db, embedder, index, logger, metrics } = deps;
-  const model = embedder.model;
+  const { db, index, logger, metrics } = deps;
   const workerId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   /** Emits `indexed` with the ids of memories that became searchable. */
   const events = new EventEmitter();
@@ -77,12 +86,17 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
     );
   }
 
-  const hasActiveVector = (n: NodeRow) =>
+  const hasVectorOf = (n: NodeRow, model: EmbeddingModel) =>
     n.embedding !== null && n.embedding_model === model.name && n.embedding_model_version === model.version;
 
-  /** Fills in vectors for nodes lacking one; returns the nodes that now have one. */
-  async function embedMissing(nodes: NodeRow[], jobsByNode: Map<string, IndexJob[]>): Promise<NodeRow[]> {
-    const missing = nodes.filter((n) => !hasActiveVector(n));
+  /** Fills in vectors of the embedder's model for nodes lacking one; returns the nodes that now have one. */
+  async function embedMissing(
+    embedder: Embedder,
+    nodes: NodeRow[],
+    jobsByNode: Map<string, IndexJob[]>,
+  ): Promise<NodeRow[]> {
+    const model = embedder.model;
+    const missing = nodes.filter((n) => !hasVectorOf(n, model));
     if (missing.length === 0) return nodes;
     const checksums = [...new Set(missing.map((n) => n.checksum))];
     const reused = await db.query<{ checksum: string; embedding: Uint8Array }>(
@@ -124,12 +138,24 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       await db.transaction(async (tx) => {
         for (const n of filled) {
           // Guarded by checksum: if the text changed meanwhile, a newer job owns this memory and
-          // this vector must not reach the index.
+          // this vector must not reach the index. Guarded by the vector we saw too: if a
+          // re-embedding switched the division meanwhile, the memory holds its new model's vector.
           const res = await tx.query(
             `UPDATE memory_nodes SET embedding = $3, embedding_dim = $4, embedding_model = $5,
                embedding_model_version = $6, embedded_at = now()
-             WHERE id = $1 AND checksum = $2 AND deleted_at IS NULL`,
-            [n.id, n.checksum, vectors.get(n.checksum), model.dimensions, model.name, model.version],
+             WHERE id = $1 AND checksum = $2 AND deleted_at IS NULL
+               AND embedding_model IS NOT DISTINCT FROM $7::text
+               AND embedding_model_version IS NOT DISTINCT FROM $8::text`,
+            [
+              n.id,
+              n.checksum,
+              vectors.get(n.checksum),
+              model.dimensions,
+              model.name,
+              model.version,
+              n.embedding_model,
+              n.embedding_model_version,
+            ],
           );
           if (res.rowCount === 0) superseded.add(n.id);
         }
@@ -153,12 +179,18 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
   async function runOnce(): Promise<number> {
     const jobs = await claim<{ nodeId: string }>(db, INDEX_QUEUE, deps.batchSize, workerId, deps.leaseMs);
     if (jobs.length === 0) return 0;
+    return (deps.tracing ?? noTracing).traceBatch(INDEX_QUEUE, jobs, () => indexBatch(jobs));
+  }
+
+  async function indexBatch(jobs: IndexJob[]): Promise<number> {
     // A memory changed twice before the worker ran has two jobs: one embedding serves both.
     const jobsByNode = new Map<string, IndexJob[]>();
     for (const j of jobs) jobsByNode.set(j.payload.nodeId, [...(jobsByNode.get(j.payload.nodeId) ?? []), j]);
     const res = await db.query<NodeRow>(
-      `SELECT id, vector_key, division_id, text, checksum, embedding, embedding_model, embedding_model_version, deleted_at
-       FROM memory_nodes WHERE id = ANY($1::uuid[])`,
+      `SELECT n.id, n.vector_key, n.division_id, n.text, n.checksum, n.embedding, n.embedding_model,
+         n.embedding_model_version, n.deleted_at, d.embedding_model AS active_model,
+         d.embedding_model_version AS active_model_version
+       FROM memory_nodes n JOIN divisions d ON d.id = n.division_id WHERE n.id = ANY($1::uuid[])`,
       [[...jobsByNode.keys()]],
     );
     const live = res.rows.filter((n) => n.deleted_at === null);
@@ -170,23 +202,56 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       gone.map((j) => j.id),
     );
 
-    const ready = await embedMissing(live, jobsByNode);
-    if (ready.length === 0) return jobs.length;
+    // Each division is indexed with its own active model: one pass per model in the batch.
+    const byModel = new Map<string, NodeRow[]>();
+    for (const n of live) {
+      const key = n.active_model === null ? '' : `${n.active_model}@${n.active_model_version}`;
+      byModel.set(key, [...(byModel.get(key) ?? []), n]);
+    }
+    const indexed: string[] = [];
+    for (const nodes of byModel.values()) {
+      indexed.push(...(await indexWithModel(nodes, jobsByNode, jobs[0].maxAttempts)));
+    }
+    metrics.memoriesIndexed.inc(indexed.length);
+    events.emit('indexed', indexed);
+    return jobs.length;
+  }
+
+  /** Embeds, writes and indexes nodes of divisions that share one active model; returns the ids indexed. */
+  async function indexWithModel(
+    nodes: NodeRow[],
+    jobsByNode: Map<string, IndexJob[]>,
+    maxAttempts: number,
+  ): Promise<string[]> {
+    const jobsOf = (list: NodeRow[]) => list.flatMap((n) => jobsByNode.get(n.id) ?? []);
+    const ref = refOf(nodes[0].active_model, nodes[0].active_model_version);
+    const model = deps.resolveModel(ref);
+    let embedder: Embedder;
+    try {
+      if (!model) throw new Error(`the embedding model ${ref ? modelKey(ref) : '?'} is not configured`);
+      embedder = await deps.embedders.get(model);
+    } catch (err) {
+      embedError = { at: new Date(), message: err instanceof Error ? err.message : String(err) };
+      await markFailed(jobsOf(nodes), err, 'embed');
+      return [];
+    }
+    const ready = await embedMissing(embedder, nodes, jobsByNode);
+    if (ready.length === 0) return [];
     const entries: VectorEntry[] = ready.map((n) => ({
       key: Number(n.vector_key),
       divisionId: n.division_id,
       vector: bytesToVector(n.embedding as Uint8Array),
     }));
-    const readyJobs = ready.flatMap((n) => jobsByNode.get(n.id) ?? []);
+    const readyJobs = jobsOf(ready);
     try {
       const stop = metrics.vectorWriteSeconds.startTimer();
       await index.upsert(model, entries);
       stop();
     } catch (err) {
       await markFailed(readyJobs, err, 'vector-index');
-      return jobs.length;
+      return [];
     }
-    const indexed = await db.transaction(async (tx) => {
+    return db.transaction(async (tx) => {
       const res = await tx.query<{ id: string }>(
         `UPDATE memory_nodes n SET status = 'indexed'
          FROM unnest($1::uuid[], $2::text[]) AS r(id, checksum)
@@ -196,14 +261,15 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
         [ready.map((n) => n.id), ready.map((n) => n.checksum), model.name, model.version],
       );
       const done = new Set(res.rows.map((r) => r.id));
-      // The text changed after our vector was written: our upsert may have replaced the newer
-      // vector in the index, so index the memory once more from what PostgreSQL now holds.
+      // The text (or the division's model) changed after our vector was written: our upsert may
+      // have replaced the newer vector in the index, so index the memory once more from what
+      // PostgreSQL now holds.
       const raced = ready.filter((n) => !done.has(n.id) && n.deleted_at === null);
       await enqueue(
         tx,
         INDEX_QUEUE,
         raced.map((n) => ({ nodeId: n.id })),
-        jobs[0].maxAttempts,
+        maxAttempts,
       );
       await complete(
         tx,
@@ -211,9 +277,6 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       );
       return [...done];
     });
-    metrics.memoriesIndexed.inc(indexed.length);
-    events.emit('indexed', indexed);
-    return jobs.length;
   }
 
   async function run() {

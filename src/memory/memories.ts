@@ -1,15 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../adapters/db/port.js';
-import type { EmbeddingModel } from '../adapters/embedders/port.js';
+import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import { vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { AppendAudit, AuditEventInput } from '../audit/types.js';
 import { AppError, ErrorCode, type FieldError, notFound } from '../internal/errors.js';
 import { enqueue } from '../internal/queue/jobs.js';
 import { type Access, accessSql, heldSql, visibleSql } from './access.js';
+import { type ModelResolver, readDivisionModel, requireModel } from './active-model.js';
 import type { Backpressure } from './backpressure.js';
 import { assertAgentExists, divisionTtlDays } from './divisions.js';
 import { type IdempotencyKey, runIdempotent } from './idempotency.js';
+import { removeFromSpaces, spacesOf } from './index-maintenance.js';
 import { detectPii, PATTERN_FLAGS, redactText } from './pii.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
 import { purgeMemories } from './retention.js';
@@ -58,8 +60,8 @@ export interface ListQuery {
 export interface MemoryServiceDeps {
   db: Database;
   index: Pick<VectorIndex, 'remove'>;
-  /** The model whose vectors the index serves; precomputed vectors must match it. */
-  model: EmbeddingModel;
+  /** Each division's active model; precomputed vectors must come from it. */
+  resolveModel: ModelResolver;
   appendAudit: AppendAudit;
   maxTextBytes: number;
   maxJobAttempts: number;
@@ -82,6 +84,8 @@ interface PreparedMemory {
   metadata: Record<string, unknown>;
   piiFlags: string[];
   expiresAt: string | null | undefined;
+  /** A precomputed vector, checked against the division's model inside the write's transaction. */
+  supplied: { vector: number[]; model: string; field: (name: string) => string } | null;
   embedding: Buffer | null;
 }
 
@@ -101,7 +105,7 @@ const legalHoldError = (id: string) =>
   );
 
 export function createMemoryService(deps: MemoryServiceDeps) {
-  const { db, model } = deps;
+  const { db } = deps;
 
   function checkText(text: string, field: string): string {
     if (normaliseText(text) === '') {
@@ -119,7 +123,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     return text;
   }
 
-  function checkVector(input: NewMemory, field: (name: string) => string): Buffer | null {
+  function suppliedVector(input: NewMemory, field: (name: string) => string): PreparedMemory['supplied'] {
     if (input.vector === undefined && input.model === undefined) return null;
     const errors: FieldError[] = [];
     if (input.vector === undefined)
@@ -128,16 +132,22 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       errors.push({ field: field('model'), message: 'required when vector is given' });
     if (errors.length > 0)
       throw new AppError(400, ErrorCode.validation, 'vector and model go together', errors);
-    const [name, version] = (input.model as string).split('@');
+    return { vector: input.vector as number[], model: input.model as string, field };
+  }
+
+  /** A precomputed vector must come from the division's active model (checked under its lock). */
+  function checkVector(supplied: NonNullable<PreparedMemory['supplied']>, model: EmbeddingModel): Buffer {
+    const { field } = supplied;
+    const [name, version] = supplied.model.split('@');
     if (name !== model.name || (version !== undefined && version !== model.version)) {
       throw new AppError(
         422,
         ErrorCode.unknownModel,
-        `vectors must come from the configured model ${model.name}@${model.version}`,
-        [{ field: field('model'), message: `expected ${model.name} or ${model.name}@${model.version}` }],
+        `vectors for this division must come from its model ${modelKey(model)}`,
+        [{ field: field('model'), message: `expected ${model.name} or ${modelKey(model)}` }],
       );
     }
-    const vector = input.vector as number[];
+    const vector = supplied.vector;
     if (vector.length !== model.dimensions) {
       throw new AppError(
         422,
@@ -170,12 +180,19 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       metadata: input.metadata ?? {},
       piiFlags: flags,
       expiresAt: input.expiresAt,
-      embedding: checkVector(input, field),
+      supplied: suppliedVector(input, field),
+      embedding: null,
     };
   }
 
   async function insert(tx: Queryable, access: Access, divisionId: string, items: PreparedMemory[]) {
-    const ttlDays = (await divisionTtlDays(tx, divisionId)) ?? deps.defaultTtlDays;
+    // Locked so that a re-embedding cannot switch the division's model before this commits.
+    const division = await readDivisionModel(tx, divisionId, { lock: true });
+    const model = items.some((m) => m.supplied)
+      ? requireModel(deps.resolveModel, division.ref, divisionId)
+      : undefined;
+    for (const m of items) if (m.supplied && model) m.embedding = checkVector(m.supplied, model);
+    const ttlDays = division.defaultTtlDays ?? deps.defaultTtlDays;
     const defaultExpiry = ttlDays === 0 ? null : new Date(Date.now() + ttlDays * DAY_MS).toISOString();
     const cols = 17;
     const params: unknown[] = [];
@@ -190,9 +207,9 @@ export function createMemoryService(deps: MemoryServiceDeps) {
         m.checksum,
         m.tags,
         JSON.stringify(m.metadata),
-        m.embedding ? model.name : null,
-        m.embedding ? model.version : null,
-        m.embedding ? model.dimensions : null,
+        m.embedding && model ? model.name : null,
+        m.embedding && model ? model.version : null,
+        m.embedding && model ? model.dimensions : null,
         m.embedding,
         'pending',
         m.piiFlags,
@@ -362,6 +379,14 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       if (text !== undefined) await admit(1);
       let reembed = false;
       const updated = await db.transaction(async (tx) => {
+        // A new text must not straddle a re-embedding's switch of the division's model: lock the
+        // division first (the switch locks it before the memories, so the order is the same).
+        if (text !== undefined) {
+          await tx.query(
+            'SELECT 1 FROM divisions WHERE id = (SELECT division_id FROM memory_nodes WHERE id = $1) FOR KEY SHARE',
+            [id],
+          );
+        }
         const row = await findRow(tx, access, id, { lock: true });
         if ((row as MemoryRow & { held: boolean }).held) throw legalHoldError(id);
         checkVersion(row, opts.expectedVersion);
@@ -426,10 +451,12 @@ export function createMemoryService(deps: MemoryServiceDeps) {
      * already soft-deleted. Held memories refuse both with 409.
      */
     async remove(access: Access, id: string, opts: { expectedVersion?: number; purge?: boolean } = {}) {
-      const row = await db.transaction(async (tx) => {
+      const spaces = await db.transaction(async (tx) => {
         const found = await findRow(tx, access, id, { lock: true, includeDeleted: opts.purge });
         if ((found as MemoryRow & { held: boolean }).held) throw legalHoldError(id);
         checkVersion(found, opts.expectedVersion);
+        // Read before a purge erases the vectors: every space that may hold this memory.
+        const spaces = await spacesOf(tx, deps.resolveModel, [id]);
         if (opts.purge) {
           await purgeMemories(tx, [id]);
         } else {
@@ -443,9 +470,9 @@ export function createMemoryService(deps: MemoryServiceDeps) {
             version: found.version,
           }),
         ]);
-        return found;
+        return spaces;
       });
-      await deps.index.remove(model, [Number(row.vector_key)]).catch(() => undefined);
+      await removeFromSpaces(deps.index, spaces);
     },
 
     async list(access: Access, q: ListQuery): Promise<{ items: MemoryRecord[]; nextCursor: string | null }> {

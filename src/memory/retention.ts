@@ -1,10 +1,12 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
-import type { EmbeddingModel } from '../adapters/embedders/port.js';
+import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { AppendAudit, AuditEventInput } from '../audit/types.js';
 import { invalid } from '../internal/errors.js';
-import type { LeaderElection } from '../internal/leader.js';
+import { createLeaderLoop, type LeaderElection } from '../internal/leader.js';
 import type { Logger } from '../internal/logger.js';
+import { type ModelResolver, resolverOf } from './active-model.js';
+import { removeFromSpaces, type SpaceKeys, spacesOf } from './index-maintenance.js';
 
 /** The actor of every event the sweeper appends. */
 export const RETENTION_ACTOR = 'system:retention';
@@ -52,6 +54,12 @@ export async function purgeMemories(
      RETURNING n.id, n.vector_key, n.division_id, n.checksum, n.version`,
     [ids, now],
   );
+  // Vectors a re-embedding computed from the text are content too.
+  if (res.rows.length > 0) {
+    await tx.query('DELETE FROM reembed_vectors WHERE node_id = ANY($1::uuid[])', [
+      res.rows.map((r) => r.id),
+    ]);
+  }
   return res.rows.map((r) => ({ ...r, vector_key: Number(r.vector_key) }));
 }
 
@@ -84,8 +92,10 @@ export async function expiresAtFor(
 export interface RetentionSweeperDeps {
   db: Database;
   index: Pick<VectorIndex, 'remove'>;
-  /** The space whose index entries are removed (the one the index serves). */
+  /** The configured default model (the space of divisions that name no model). */
   model: EmbeddingModel;
+  /** Finds the other models divisions use (default: only `model` is known). */
+  resolveModel?: ModelResolver;
   appendAudit: AppendAudit;
   /** How long a soft-deleted memory keeps its content before it is purged. */
   purgeGraceMs: number;
@@ -122,12 +132,14 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
   const { db, index, model, appendAudit, logger } = deps;
   const batchSize = deps.batchSize ?? 500;
   const now = deps.now ?? (() => new Date());
+  const resolve =
+    deps.resolveModel ??
+    resolverOf({ default: { model }, find: (key) => (key === modelKey(model) ? model : undefined) });
 
-  async function removeFromIndex(keys: number[], stage: string) {
-    if (keys.length === 0) return;
-    await index.remove(model, keys).catch((err: unknown) => {
+  async function removeFromIndex(spaces: SpaceKeys[], stage: string) {
+    await removeFromSpaces(index, spaces, (err, space) => {
       logger.warn(
-        { stage, keys: keys.length, err: err instanceof Error ? err.message : String(err) },
+        { stage, space: modelKey(space), err: err instanceof Error ? err.message : String(err) },
         'could not remove vector index entries',
       );
     });
@@ -135,7 +147,7 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
 
   /** One batch of expiries; returns how many memories it soft-deleted. */
   async function expireBatch(at: Date): Promise<number> {
-    const rows = await db.transaction(async (tx) => {
+    const { rows, spaces } = await db.transaction(async (tx) => {
       const res = await tx.query<ExpiredRow>(
         `WITH due AS (
            SELECT n.id FROM memory_nodes n
@@ -169,12 +181,10 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
           ),
         );
       }
-      return expired;
+      const ids = expired.map((r) => r.id);
+      return { rows: expired, spaces: await spacesOf(tx, resolve, ids) };
     });
-    await removeFromIndex(
-      rows.map((r) => Number(r.vector_key)),
-      'expire',
-    );
+    await removeFromIndex(spaces, 'expire');
     return rows.length;
   }
 
@@ -190,6 +200,12 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
          FOR UPDATE OF n SKIP LOCKED`,
         [cutoff, batchSize],
       );
+      // Read before the purge erases the vectors; only the purged memories' entries go.
+      const before = await spacesOf(
+        tx,
+        resolve,
+        due.rows.map((r) => r.id),
+      );
       const rows = byDivisionAndId(
         await purgeMemories(
           tx,
@@ -197,6 +213,8 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
           at,
         ),
       );
+      const purgedKeys = new Set(rows.map((r) => r.vector_key));
+      const spaces = before.map((s) => ({ ...s, keys: s.keys.filter((k) => purgedKeys.has(k)) }));
       if (rows.length > 0) {
         await appendAudit(
           tx,
@@ -212,12 +230,9 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
           ),
         );
       }
-      return { rows, claimed: due.rows.length };
+      return { rows, claimed: due.rows.length, spaces };
     });
-    await removeFromIndex(
-      purged.rows.map((r) => r.vector_key),
-      'purge',
-    );
+    await removeFromIndex(purged.spaces, 'purge');
     return { done: purged.rows.length, claimed: purged.claimed };
   }
 
@@ -257,58 +272,5 @@ export interface SweeperLoopDeps {
  * at once on winning, and stops sweeping (after the sweep in progress) on losing.
  */
 export function createSweeperLoop(deps: SweeperLoopDeps) {
-  const { sweeper, leader, intervalMs, logger } = deps;
-  let timer: NodeJS.Timeout | null = null;
-  let current: Promise<void> = Promise.resolve();
-  let active = false;
-  let sweeping = false;
-
-  const clear = () => {
-    if (timer) clearTimeout(timer);
-    timer = null;
-  };
-
-  function schedule(delay: number) {
-    clear();
-    if (!active) return;
-    timer = setTimeout(() => {
-      timer = null;
-      if (sweeping) return schedule(intervalMs);
-      current = sweep().finally(() => schedule(intervalMs));
-    }, delay);
-    timer.unref?.();
-  }
-
-  async function sweep() {
-    if (sweeping || !active || !leader.isLeader()) return;
-    sweeping = true;
-    try {
-      await sweeper.runOnce();
-    } catch (err) {
-      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'retention sweep failed');
-    } finally {
-      sweeping = false;
-    }
-  }
-
-  return {
-    start() {
-      leader.start(
-        () => {
-          active = true;
-          schedule(0);
-        },
-        () => {
-          active = false;
-          clear();
-        },
-      );
-    },
-    async stop() {
-      active = false;
-      clear();
-      await current;
-      await leader.stop();
-    },
-  };
+  return createLeaderLoop({ name: 'retention sweep', task: () => deps.sweeper.runOnce(), ...deps });
 }

@@ -1,11 +1,11 @@
 import type { Database } from '../adapters/db/port.js';
-import type { Embedder } from '../adapters/embedders/port.js';
+import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import { bytesToVector, cosineDistance } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import { AppError, ErrorCode } from '../internal/errors.js';
 import type { Metrics } from '../internal/metrics.js';
 import type { Access } from './access.js';
-import { divisionTtlDays } from './divisions.js';
+import { type ModelResolver, readDivisionModel, requireModel } from './active-model.js';
 import { createKeywordSearch } from './keyword-search.js';
 import { MEMORY_COLUMNS, type MemoryRow, visibleText } from './records.js';
 import { filterSql, type MemoryFilter } from './search-filter.js';
@@ -58,7 +58,9 @@ const QUERY_CACHE_SIZE = 1000;
 
 export interface SearchDeps {
   db: Database;
-  embedder: Embedder;
+  /** The embedder of each model (the registry); a division is searched with its active model. */
+  embedders: { get(model: EmbeddingModel): Promise<Embedder> };
+  resolveModel: ModelResolver;
   index: Pick<VectorIndex, 'search'>;
   metrics: Metrics;
   /** Audits reads of personal data (hits shown unredacted to pii:read callers). */
@@ -68,13 +70,13 @@ export interface SearchDeps {
 export type SearchService = ReturnType<typeof createSearchService>;
 
 export function createSearchService(deps: SearchDeps) {
-  const { db, embedder, index, metrics } = deps;
-  const model = embedder.model;
+  const { db, index, metrics } = deps;
   const keywordSearch = createKeywordSearch(db);
   const queryVectors = new Map<string, Float32Array>();
 
-  async function embedQuery(text: string): Promise<Float32Array> {
-    const key = normaliseText(text);
+  async function embedQuery(model: EmbeddingModel, text: string): Promise<Float32Array> {
+    const normalised = normaliseText(text);
+    const key = `${modelKey(model)}\n${normalised}`;
     const hit = queryVectors.get(key);
     if (hit) {
       queryVectors.delete(key);
@@ -83,7 +85,8 @@ export function createSearchService(deps: SearchDeps) {
     }
     let vector: Float32Array;
     try {
-      [vector] = await embedder.embed([key]);
+      const embedder = await deps.embedders.get(model);
+      [vector] = await embedder.embed([normalised]);
     } catch (err) {
       throw new AppError(
         503,
@@ -97,7 +100,12 @@ export function createSearchService(deps: SearchDeps) {
   }
 
   /** Keeps the keys that pass the filters and have an active vector, in the given order. */
-  async function filterKeys(keys: number[], filter: MemoryFilter, access: Access): Promise<Set<number>> {
+  async function filterKeys(
+    keys: number[],
+    filter: MemoryFilter,
+    access: Access,
+    model: EmbeddingModel,
+  ): Promise<Set<number>> {
     if (keys.length === 0) return new Set();
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
@@ -113,7 +121,13 @@ export function createSearchService(deps: SearchDeps) {
   }
 
   /** Exact cosine over every filtered vector: the answer when the index cannot give k filtered matches. */
-  async function exactScan(vector: Float32Array, filter: MemoryFilter, access: Access, limit: number) {
+  async function exactScan(
+    vector: Float32Array,
+    filter: MemoryFilter,
+    access: Access,
+    limit: number,
+    model: EmbeddingModel,
+  ) {
     metrics.searchExactFallbacks.inc();
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
@@ -129,7 +143,7 @@ export function createSearchService(deps: SearchDeps) {
         key: Number(r.vector_key),
         distance: cosineDistance(vector, bytesToVector(r.embedding)),
       }))
-      .sort((a, b) => a.distance - b.distance || b.key - a.key)
+      .sort((a, b) => a.distance - b.distance || a.key - b.key)
       .slice(0, limit);
   }
 
@@ -137,7 +151,13 @@ export function createSearchService(deps: SearchDeps) {
    * Nearest filtered neighbours: ask the index for more than needed, keep those passing the
    * filters, widen once, then scan exactly. When `limit` matches exist, `limit` come back.
    */
-  async function vectorSearch(vector: Float32Array, filter: MemoryFilter, access: Access, limit: number) {
+  async function vectorSearch(
+    vector: Float32Array,
+    filter: MemoryFilter,
+    access: Access,
+    limit: number,
+    model: EmbeddingModel,
+  ) {
     let fetch = Math.min(Math.max(limit * 4, 40), 1000);
     for (let round = 0; round < 2; round++) {
       const hits = await index.search(model, filter.divisionId, vector, fetch);
@@ -145,6 +165,7 @@ export function createSearchService(deps: SearchDeps) {
         hits.map((h) => h.key),
         filter,
         access,
+        model,
       );
       const kept = hits.filter((h) => passing.has(h.key));
       if (kept.length >= limit) return kept.slice(0, limit);
@@ -153,7 +174,7 @@ export function createSearchService(deps: SearchDeps) {
       if (hits.length < fetch) break;
       fetch = Math.min(fetch * 16, 8000);
     }
-    return exactScan(vector, filter, access, limit);
+    return exactScan(vector, filter, access, limit, model);
   }
 
   async function hydrate(keys: number[]): Promise<Map<number, MemoryRow>> {
@@ -176,7 +197,6 @@ export function createSearchService(deps: SearchDeps) {
   }
 
   return {
-    model,
     async search(access: Access, q: SearchQuery): Promise<SearchResult> {
       const started = performance.now();
       const timer = metrics.searchSeconds.startTimer({ mode: q.mode });
@@ -190,7 +210,15 @@ export function createSearchService(deps: SearchDeps) {
           { field: 'query', message: 'required in keyword mode' },
         ]);
       }
-      if (q.vector !== undefined && q.vector.length !== model.dimensions) {
+      const useVector = q.mode !== 'keyword';
+      const useKeyword = q.mode !== 'vector' && q.query !== undefined;
+      // The division's active model: its vectors, its space, its embedder for the query.
+      const division = await readDivisionModel(db, q.divisionId);
+      const model =
+        useVector || q.vector !== undefined
+          ? requireModel(deps.resolveModel, division.ref, q.divisionId)
+          : undefined;
+      if (model && q.vector !== undefined && q.vector.length !== model.dimensions) {
         throw new AppError(
           422,
           ErrorCode.vectorDimensionMismatch,
@@ -198,22 +226,28 @@ export function createSearchService(deps: SearchDeps) {
           [{ field: 'vector', message: `expected ${model.dimensions} numbers` }],
         );
       }
-      await divisionTtlDays(db, q.divisionId);
 
-      const useVector = q.mode !== 'keyword';
-      const useKeyword = q.mode !== 'vector' && q.query !== undefined;
       const depth = useVector && useKeyword ? Math.max(q.k * 2, 50) : q.k;
       let embedMs = 0;
       const vectorPart = async () => {
-        if (!useVector) return [];
-        let vector: Float32Array;
-        if (q.vector !== undefined) vector = Float32Array.from(q.vector);
-        else {
-          const t = performance.now();
-          vector = await embedQuery(q.query as string);
-          embedMs = performance.now() - t;
+        if (!useVector || !model) return [];
+        let current = model;
+        for (let attempt = 0; ; attempt++) {
+          let vector: Float32Array;
+          if (q.vector !== undefined) vector = Float32Array.from(q.vector);
+          else {
+            const t = performance.now();
+            vector = await embedQuery(current, q.query as string);
+            embedMs += performance.now() - t;
+          }
+          const hits = await vectorSearch(vector, q, access, depth, current);
+          if (hits.length >= depth || q.vector !== undefined || attempt > 0) return hits;
+          // Short of hits: the division may have switched models while this query ran (its
+          // memories then hold the new model's vectors). Once more with the new model, if so.
+          const now = deps.resolveModel((await readDivisionModel(db, q.divisionId)).ref);
+          if (!now || modelKey(now) === modelKey(current)) return hits;
+          current = now;
         }
-        return vectorSearch(vector, q, access, depth);
       };
       const [vectorHits, keywordHits, pending] = await Promise.all([
         vectorPart(),

@@ -156,6 +156,7 @@ describe('Helm chart deploy/helm/memory-layer', () => {
         'Job/ml-migrate',
         'PrometheusRule/ml-alerts',
         'ServiceMonitor/ml-api',
+        'PodMonitor/ml-worker',
         'ConfigMap/ml-dashboard',
       ]),
     );
@@ -253,6 +254,34 @@ describe('Helm chart deploy/helm/memory-layer', () => {
     expect(exec.slice(0, 2)).toEqual(['node', '-e']);
     expect(exec[2]).toContain('e.TLS_CERT');
     expect(exec[2]).toContain('e.TLS_KEY');
+  });
+
+  it('probes the workers at /healthz and /readyz on the port their process opens (WORKER_HTTP_PORT)', async () => {
+    const worker = readFileSync(join(repoRoot, 'src/start/server.ts'), 'utf8');
+    expect(worker).toContain('config.WORKER_HTTP_PORT');
+    for (const [scenario, ms] of all()) {
+      const c = podTemplate(find(ms, 'Deployment', 'ml-worker')).spec.containers[0];
+      const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+      const port = c.ports?.find((p) => p.name === 'metrics');
+      expect(port, scenario).toEqual({ name: 'metrics', containerPort: 9464, protocol: 'TCP' });
+      // The variable the worker reads, validated as the service validates it.
+      expect(loadConfig({ WORKER_HTTP_PORT: env.WORKER_HTTP_PORT }).WORKER_HTTP_PORT, scenario).toBe(
+        port?.containerPort,
+      );
+      // Plain HTTP in every scenario, mTLS included: the worker port is not the API's, and the
+      // kubelet's httpGet needs no client certificate for it.
+      const probes = [c.startupProbe, c.livenessProbe, c.readinessProbe].map((p) => p?.httpGet);
+      expect(probes, scenario).toEqual([
+        { path: '/healthz', port: 'metrics', scheme: 'HTTP' },
+        { path: '/healthz', port: 'metrics', scheme: 'HTTP' },
+        { path: '/readyz', port: 'metrics', scheme: 'HTTP' },
+      ]);
+    }
+    // A different port, set in values, reaches both the container port and the variable.
+    const { manifests } = await renderChart({ worker: { port: 9100 } });
+    const c = podTemplate(find(manifests, 'Deployment', 'ml-worker')).spec.containers[0];
+    expect(c.ports?.[0].containerPort).toBe(9100);
+    expect(c.env).toContainEqual({ name: 'WORKER_HTTP_PORT', value: '9100' });
   });
 
   it('listens where the probes, the Service and the ConfigMap say', () => {
@@ -362,6 +391,19 @@ describe('Helm chart deploy/helm/memory-layer', () => {
         expect(selects(s.selector, meta(find(ms, 'Service', 'ml-api')).labels ?? {})).toBe(true);
         expect(s.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
       }
+      // Workers have no Service: a PodMonitor scrapes their pods, wherever the API is scraped.
+      expect(ofKind(ms, 'PodMonitor').length, scenario).toBe(ofKind(ms, 'ServiceMonitor').length);
+      for (const m of ofKind(ms, 'PodMonitor')) {
+        const s = spec<{ selector: Selector; podMetricsEndpoints: { port: string; path: string }[] }>(m);
+        for (const d of ofKind(ms, 'Deployment')) {
+          expect(selects(s.selector, podTemplate(d).metadata.labels), `${scenario} ${meta(d).name}`).toBe(
+            meta(d).name === 'ml-worker',
+          );
+        }
+        const ports = podTemplate(find(ms, 'Deployment', 'ml-worker')).spec.containers[0].ports;
+        expect(ports?.map((p) => p.name)).toContain(s.podMetricsEndpoints[0].port);
+        expect(s.podMetricsEndpoints[0]).toMatchObject({ path: '/metrics', scheme: 'http' });
+      }
     }
   });
 
@@ -427,9 +469,14 @@ describe('Helm chart deploy/helm/memory-layer', () => {
         for (const rule of p.egress ?? []) expect(rule.to?.length, scenario).toBeGreaterThan(0);
         for (const rule of p.ingress ?? []) expect(rule.from?.length, scenario).toBeGreaterThan(0);
       }
-      // Only the API port takes connections, and only from the configured peers.
-      expect(allowed('ml-worker', 'ingress')).toEqual([]);
+      // Only the API port and the workers' metrics port take connections, and only from the
+      // configured peers: metrics scrapers alone reach the workers.
       expect(allowed('ml-migrate', 'ingress')).toEqual([]);
+      const workerIngress = allowed('ml-worker', 'ingress');
+      expect(workerIngress.flatMap((r) => r.ports)).toEqual([{ protocol: 'TCP', port: 'metrics' }]);
+      expect(workerIngress.flatMap((r) => r.from).map((p) => p?.namespaceSelector?.matchLabels)).toEqual([
+        { 'kubernetes.io/metadata.name': 'monitoring' },
+      ]);
       const ingress = allowed('ml-api', 'ingress');
       expect(ingress.flatMap((r) => r.ports)).toEqual([{ protocol: 'TCP', port: 'http' }]);
       expect(ingress.flatMap((r) => r.from).map((p) => p?.namespaceSelector?.matchLabels)).toEqual([
@@ -446,7 +493,8 @@ describe('Helm chart deploy/helm/memory-layer', () => {
       }
       if (scenario === 'csi secrets, mTLS, auth files, all egress destinations') {
         expect(ports('ml-api')).toEqual(expect.arrayContaining([443, 9000]));
-        expect(ports('ml-worker')).toEqual(expect.arrayContaining([443, 9000, 4222]));
+        expect(ports('ml-worker')).toEqual(expect.arrayContaining([443, 9000, 4222, 4318]));
+        expect(ports('ml-api')).toContain(4318);
         expect(ports('ml-api')).not.toContain(4222);
         // Nothing reaches Vault from the pods with the CSI driver (the driver runs on the node).
         expect(ports('ml-api')).not.toContain(8200);
@@ -463,8 +511,22 @@ describe('Helm chart deploy/helm/memory-layer', () => {
         // Destinations left unconfigured get no rule at all, never an open one.
         expect(ports('ml-api')).not.toContain(443);
         expect(ports('ml-worker')).not.toContain(4222);
+        expect(ports('ml-worker')).not.toContain(4318);
         expect(ports('ml-api'), 'Vault Agent init container').toContain(8200);
       }
+    }
+  });
+
+  it('sends traces to tracing.endpoint when one is set, and is silent otherwise', () => {
+    for (const [scenario, ms] of all()) {
+      const config = find(ms, 'ConfigMap', 'ml-config').doc.data as Record<string, string>;
+      const endpoint = scenario === 'csi secrets, mTLS, auth files, all egress destinations';
+      expect(config.OTEL_EXPORTER_OTLP_ENDPOINT, scenario).toBe(
+        endpoint ? 'http://otel-collector.observability.svc:4318' : undefined,
+      );
+      expect(
+        Object.keys(config).filter((k) => k.startsWith('OTEL_') && k !== 'OTEL_EXPORTER_OTLP_ENDPOINT'),
+      ).toEqual([]);
     }
   });
 
@@ -620,7 +682,7 @@ describe('Helm chart deploy/helm/memory-layer', () => {
       ),
     ).spec.containers[0].env?.map((e) => e.name);
     expect(noClientCa).toEqual(['TLS_CERT', 'TLS_KEY']);
-    // Workers serve no HTTP: no certificate.
+    // Workers serve plain HTTP on their health and metrics port only: no certificate.
     expect(
       podTemplate(find(full(), 'Deployment', 'ml-worker')).spec.volumes?.map((v) => v.name),
     ).not.toContain('tls');

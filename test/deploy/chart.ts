@@ -207,9 +207,11 @@ export const scenarios: Record<string, Values> = {
         objectStore: { cidrs: ['203.0.113.0/24'] },
         embedder: { namespaceLabels: { 'kubernetes.io/metadata.name': 'ml' }, podLabels: { app: 'tei' } },
         nats: { namespaceLabels: { 'kubernetes.io/metadata.name': 'messaging' } },
+        otlp: { namespaceLabels: { 'kubernetes.io/metadata.name': 'observability' } },
       },
     },
     metrics: { serviceMonitor: { clientCertSecret: 'prometheus-client-tls' } },
+    tracing: { endpoint: 'http://otel-collector.observability.svc:4318' },
   },
   'TLS without client certificates, fixed replicas, monitoring off': {
     tls: { enabled: true, clientCA: false },

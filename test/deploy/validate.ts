@@ -1,4 +1,5 @@
 import {
+  PodMonitor,
   PrometheusRule,
   ServiceMonitor,
 } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
@@ -37,6 +38,7 @@ const models: Record<string, { prototype: { validate(): void } }> = {
   'v1/ServiceAccount': ServiceAccount,
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
 };
 
 const objectMeta = {

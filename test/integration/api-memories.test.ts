@@ -138,6 +138,14 @@ describe.each(backends)('memories API on %s', (backend) => {
       expect(text).toMatch(/memory_layer_search_duration_seconds_count\{mode="keyword"\} [1-9]/);
       expect(text).toContain('# TYPE memory_layer_queue_depth gauge');
       expect(text).toContain('memory_layer_http_request_duration_seconds');
+      // Storage use: the schema's tables hold at least the memories just written.
+      const bytes = (part: string) =>
+        Number(
+          new RegExp(`^memory_layer_storage_bytes\\{part="${part}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? -1,
+        );
+      expect(bytes('database')).toBeGreaterThan(100_000);
+      expect(bytes('vector_index')).toBeGreaterThanOrEqual(0);
+      expect(bytes('artifacts')).toBe(0);
     });
 
     it('publishes an OpenAPI 3.1 document with the memory and search paths', async () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -106,6 +106,42 @@ describe.each(backends)('memory-layer CLI on %s', (backend) => {
     const retry = await cli('jobs', 'retry', '999999');
     expect(retry.code).not.toBe(0);
     expect(retry.stderr).toContain('no dead job 999999');
+  });
+
+  it('migrates with nothing but the database: no model, vector index, signing key or object store', {
+    timeout: 120_000,
+  }, async () => {
+    const fresh = mkdtempSync(join(tmpdir(), 'ml-cli-migrate-'));
+    const db = backend === 'postgres' ? await openTestDatabase('postgres', { migrate: false }) : undefined;
+    const saved = env;
+    // An embedder that cannot be reached: building the application would fail (or hang) on it.
+    env = {
+      ...env,
+      DATA_DIR: fresh,
+      ...(db ? { DATABASE_SCHEMA: db.schema as string } : {}),
+      EMBEDDER: 'openai',
+      EMBEDDER_URL: 'http://127.0.0.1:9/v1',
+      EMBEDDER_MODEL: 'unreachable',
+      EMBEDDER_DIMENSIONS: '8',
+      OBJECT_STORE: 's3',
+      S3_BUCKET: 'no-such-bucket',
+      S3_ENDPOINT: 'http://127.0.0.1:9',
+    };
+    try {
+      const first = await cli('migrate');
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stdout).toMatch(/^applied 001_core\.sql$/m);
+      expect(first.stdout).toMatch(/^\d+ migrations applied$/m);
+      const again = await cli('migrate');
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toBe('migrations are up to date\n');
+      // What building the whole application leaves behind is not there.
+      expect(readdirSync(fresh).filter((f) => f !== 'pglite')).toEqual([]);
+    } finally {
+      env = saved;
+      await db?.drop();
+      rmSync(fresh, { recursive: true, force: true });
+    }
   });
 
   it('refuses a bad setting with a message naming the variable', async () => {

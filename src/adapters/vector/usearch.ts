@@ -185,7 +185,8 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       // the whole graph, which cannot miss a reachable node.
       if (res.keys.length < wanted) res = p.index.search(vector, Math.max(p.index.capacity(), size), 1);
       const hits: VectorHit[] = [];
-      for (let i = 0; i < res.keys.length; i++) hits.push({ key: Number(res.keys[i]), distance: res.distances[i] });
+      for (let i = 0; i < res.keys.length; i++)
+        hits.push({ key: Number(res.keys[i]), distance: res.distances[i] });
       // Equal distances in key order, as pgvector and the exact scan order them: the same index
       // contents answer the same, however the graph was built (a restore loads it in key order).
       return hits.sort((a, b) => a.distance - b.distance || a.key - b.key).slice(0, limit);

@@ -1,7 +1,9 @@
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { objectStoreReadiness } from '../../adapters/objects/index.js';
 import type { App } from '../../app.js';
 import { queueDepth } from '../../internal/queue/jobs.js';
+import { storageUsage } from '../../internal/storage-usage.js';
 
 /** An embedder failure this recent, with no success since, reports the embedder degraded. */
 const EMBEDDER_WINDOW_MS = 60_000;
@@ -84,6 +86,13 @@ export function healthRoutes(app: App) {
       for (const row of await queueDepth(app.db)) {
         app.metrics.queueDepth.set({ queue: row.queue, status: row.status }, row.count);
       }
+      const usage = await storageUsage(app.db, {
+        name: app.index.name,
+        dir: join(app.config.DATA_DIR, 'usearch'),
+      });
+      app.metrics.storageBytes.set({ part: 'database' }, usage.database);
+      app.metrics.storageBytes.set({ part: 'vector_index' }, usage.vectorIndex);
+      app.metrics.storageBytes.set({ part: 'artifacts' }, usage.artifacts);
       return reply.type(app.metrics.registry.contentType).send(await app.metrics.registry.metrics());
     });
   };

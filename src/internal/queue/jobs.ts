@@ -1,4 +1,5 @@
 import type { Queryable } from '../../adapters/db/port.js';
+import { traceCarrier } from '../tracing.js';
 
 /**
  * A PostgreSQL job queue (also our outbox): jobs are inserted in the same transaction as the
@@ -44,6 +45,10 @@ const toJob = <P>(r: JobRow): Job<P> => ({
   updatedAt: r.updated_at,
 });
 
+/**
+ * Inserts jobs (in the caller's transaction). When the caller is being traced, each payload also
+ * gets `trace`: the W3C context the worker continues the trace from (consumers ignore it).
+ */
 export async function enqueue(
   tx: Queryable,
   queue: string,
@@ -51,10 +56,11 @@ export async function enqueue(
   maxAttempts: number,
 ): Promise<void> {
   if (payloads.length === 0) return;
+  const trace = traceCarrier();
   await tx.query(
     `INSERT INTO jobs (queue, payload, max_attempts)
      SELECT $1, p, $3 FROM unnest($2::jsonb[]) AS p`,
-    [queue, payloads.map((p) => JSON.stringify(p)), maxAttempts],
+    [queue, payloads.map((p) => JSON.stringify(trace ? { ...p, trace } : p)), maxAttempts],
   );
 }
 

@@ -102,6 +102,9 @@ the embedded database), then replaces itself with the Node process. The argument
   {{- range .Values.secrets.files }}
   {{ .env }}: {{ printf "%q" (printf "/vault/secrets/%s" .file) }}
   {{- end }}
+  {{- if .Values.tracing.endpoint }}
+  OTEL_EXPORTER_OTLP_ENDPOINT: {{ printf "%q" .Values.tracing.endpoint }}
+  {{- end }}
 {{- end -}}
 
 {{- /* The same settings as a container's env list (12 spaces), for the migration Job. */ -}}
@@ -121,6 +124,10 @@ the embedded database), then replaces itself with the Node process. The argument
             {{- range .Values.secrets.files }}
             - name: {{ .env }}
               value: {{ printf "%q" (printf "/vault/secrets/%s" .file) }}
+            {{- end }}
+            {{- if .Values.tracing.endpoint }}
+            - name: OTEL_EXPORTER_OTLP_ENDPOINT
+              value: {{ printf "%q" .Values.tracing.endpoint }}
             {{- end }}
 {{- end -}}
 

@@ -1,0 +1,464 @@
+import { hostname } from 'node:os';
+import type { Database } from '../adapters/db/port.js';
+import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
+import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
+import type { VectorIndex } from '../adapters/vector/port.js';
+import type { AppendAudit } from '../audit/types.js';
+import type { Logger } from '../internal/logger.js';
+import type { Metrics } from '../internal/metrics.js';
+import { type ModelRef, type ModelResolver, refOf } from './active-model.js';
+import type { RunRow } from './reembed.js';
+import { normaliseText } from './text.js';
+
+export interface ReembedRunnerDeps {
+  db: Database;
+  index: Pick<VectorIndex, 'ensureSpace' | 'upsert' | 'remove' | 'count'>;
+  embedders: { get(model: EmbeddingModel): Promise<Embedder> };
+  resolveModel: ModelResolver;
+  appendAudit: AppendAudit;
+  metrics: Metrics;
+  logger: Logger;
+  /** Texts per batch, and the pause between batches: the throttle. */
+  batchSize: number;
+  pauseMs: number;
+  /** How often an idle runner looks for runs. */
+  pollMs: number;
+  /** A run whose runner has not renewed its lease for this long is claimed by another. */
+  leaseMs: number;
+  /** Retry delay after a failed batch (doubling), and how many failures in a row fail the run. */
+  backoffMs: number;
+  maxAttempts: number;
+}
+
+/** The actor of the audit event a switch appends. */
+export const REEMBED_ACTOR = 'system:reembed';
+
+/** Runner ids alive in this process. On PGlite (one process per database) any other holder is dead. */
+const liveRunners = new Set<string>();
+
+/** The run was cancelled, or another runner took it over: stop without touching it. */
+class LostRun extends Error {}
+
+/** Live memories of division $1 without a vector of model $2@$3 for their current text. */
+const MISSING = `n.division_id = $1 AND n.deleted_at IS NULL AND NOT EXISTS (
+  SELECT 1 FROM reembed_vectors v
+  WHERE v.node_id = n.id AND v.model = $2 AND v.model_version = $3 AND v.checksum = n.checksum)`;
+
+const PAGE = 2000;
+
+interface PageRow {
+  id: string;
+  vector_key: number;
+  text: string;
+  checksum: string;
+}
+
+/**
+ * Re-embeds divisions, one run at a time per process. A run pages through the division's live
+ * memories lacking a vector of the target model for their current text, embeds them in batches
+ * (throttled), puts them in the target model's vector space, then stores them in
+ * reembed_vectors; search keeps using the old model meanwhile. When nothing is missing, one
+ * transaction re-checks that under a lock on the division (new writes wait), copies the vectors
+ * into memory_nodes, switches the division's model and completes the run; then the division's
+ * entries leave the old space. A runner that dies leaves its vectors stored: whoever claims the
+ * run next continues from them.
+ */
+export function createReembedRunner(deps: ReembedRunnerDeps) {
+  const { db, index, metrics } = deps;
+  const logger = deps.logger;
+  const runnerId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  let running = false;
+  let loop: Promise<void> | null = null;
+  let abort = new AbortController();
+  let wakeIdle: (() => void) | null = null;
+
+  /** Sleeps `ms`; stop() ends it at once, and so does notify() when `idle`. */
+  function sleep(ms: number, idle = false): Promise<void> {
+    if (!running || ms <= 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        abort.signal.removeEventListener('abort', done);
+        if (idle) wakeIdle = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      abort.signal.addEventListener('abort', done);
+      if (idle) wakeIdle = done;
+    });
+  }
+
+  const lease = `lease_until = now() + make_interval(secs => $2::double precision / 1000)`;
+
+  async function staleLeases(): Promise<string[]> {
+    if (db.kind !== 'pglite') return [];
+    const res = await db.query<{ id: string; locked_by: string }>(
+      `SELECT id, locked_by FROM reembed_runs WHERE status = 'running' AND locked_by IS NOT NULL`,
+    );
+    return res.rows.filter((r) => !liveRunners.has(r.locked_by)).map((r) => r.id);
+  }
+
+  /** The oldest queued run, or a running one whose runner stopped renewing its lease. */
+  async function claim(): Promise<RunRow | null> {
+    const res = await db.query<RunRow>(
+      `UPDATE reembed_runs SET status = 'running', locked_by = $1, ${lease},
+         started_at = coalesce(started_at, now()), updated_at = now()
+       WHERE id = (
+         SELECT id FROM reembed_runs
+         WHERE status = 'queued'
+           OR (status = 'running' AND (lease_until IS NULL OR lease_until < now() OR id = ANY($3::uuid[])))
+         ORDER BY created_at, id LIMIT 1
+         FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [runnerId, deps.leaseMs, await staleLeases()],
+    );
+    return res.rows[0] ?? null;
+  }
+
+  /** Runs `sql` (which names $1 = run id, $2 = lease ms) only while the run is still ours. */
+  async function whileOurs(q: Pick<Database, 'query'>, run: RunRow, set: string, params: unknown[] = []) {
+    const res = await q.query(
+      `UPDATE reembed_runs SET ${set}, updated_at = now()
+       WHERE id = $1 AND locked_by = $3 AND status = 'running'`,
+      [run.id, deps.leaseMs, runnerId, ...params],
+    );
+    if (res.rowCount === 0) throw new LostRun();
+  }
+
+  async function recount(run: RunRow, target: EmbeddingModel): Promise<{ total: number; done: number }> {
+    const res = await db.query<{ total: number; done: number }>(
+      `SELECT count(*)::int AS total, count(v.node_id)::int AS done FROM memory_nodes n
+       LEFT JOIN reembed_vectors v ON v.node_id = n.id AND v.model = $2 AND v.model_version = $3
+         AND v.checksum = n.checksum
+       WHERE n.division_id = $1 AND n.deleted_at IS NULL`,
+      [run.division_id, target.name, target.version],
+    );
+    const counts = res.rows[0];
+    await whileOurs(db, run, `total = $4, done = $5, ${lease}`, [counts.total, counts.done]);
+    return counts;
+  }
+
+  async function missingPage(run: RunRow, target: EmbeddingModel, after: number): Promise<PageRow[]> {
+    const res = await db.query<PageRow>(
+      `SELECT n.id, n.vector_key, n.text, n.checksum FROM memory_nodes n
+       WHERE ${MISSING} AND n.vector_key > $4
+       ORDER BY n.vector_key LIMIT $5`,
+      [run.division_id, target.name, target.version, after, deps.batchSize],
+    );
+    return res.rows.map((r) => ({ ...r, vector_key: Number(r.vector_key) }));
+  }
+
+  /** Embeds one page (each distinct text once, reusing vectors of identical texts), indexes, stores. */
+  async function embedPage(run: RunRow, target: EmbeddingModel, embedder: Embedder, page: PageRow[]) {
+    const checksums = [...new Set(page.map((n) => n.checksum))];
+    const reused = await db.query<{ checksum: string; embedding: Uint8Array }>(
+      `SELECT DISTINCT ON (checksum) checksum, embedding FROM (
+         SELECT checksum, embedding FROM reembed_vectors
+         WHERE checksum = ANY($1) AND model = $2 AND model_version = $3
+         UNION ALL
+         SELECT checksum, embedding FROM memory_nodes
+         WHERE checksum = ANY($1) AND embedding_model = $2 AND embedding_model_version = $3 AND embedding IS NOT NULL
+       ) s ORDER BY checksum`,
+      [checksums, target.name, target.version],
+    );
+    const vectors = new Map<string, Buffer>(reused.rows.map((r) => [r.checksum, Buffer.from(r.embedding)]));
+    const toEmbed = checksums
+      .filter((c) => !vectors.has(c))
+      .map((c) => page.find((n) => n.checksum === c) as PageRow);
+    if (toEmbed.length > 0) {
+      const stop = metrics.embedSeconds.startTimer();
+      try {
+        const out = await embedder.embed(
+          toEmbed.map((n) => normaliseText(n.text)),
+          abort.signal,
+        );
+        for (const [i, n] of toEmbed.entries()) {
+          if (out[i]?.length !== target.dimensions)
+            throw new Error(`${modelKey(target)} returned a vector of ${out[i]?.length} dimensions`);
+          vectors.set(n.checksum, vectorToBytes(out[i]));
+        }
+      } finally {
+        stop();
+      }
+      metrics.embeddingsComputed.inc(toEmbed.length);
+    }
+    metrics.embeddingsReused.inc(page.length - toEmbed.length);
+
+    // The index first: a vector stored below is then always in the target space too.
+    await index.upsert(
+      target,
+      page.map((n) => ({
+        key: n.vector_key,
+        divisionId: run.division_id,
+        vector: bytesToVector(vectors.get(n.checksum) as Buffer),
+      })),
+    );
+    await db.transaction(async (tx) => {
+      await whileOurs(tx, run, `done = done + $4, embedded = embedded + $5, ${lease}`, [
+        page.length,
+        toEmbed.length,
+      ]);
+      const params: unknown[] = [target.name, target.version, run.division_id, target.dimensions];
+      const values = page.map((n) => {
+        params.push(n.id, n.checksum, vectors.get(n.checksum));
+        const p = params.length;
+        return `($${p - 2}::uuid, $1, $2, $3, $4, $${p - 1}, $${p})`;
+      });
+      await tx.query(
+        `INSERT INTO reembed_vectors (node_id, model, model_version, division_id, dim, checksum, embedding)
+         VALUES ${values.join(', ')}
+         ON CONFLICT (node_id, model, model_version) DO UPDATE
+         SET checksum = EXCLUDED.checksum, embedding = EXCLUDED.embedding, dim = EXCLUDED.dim, created_at = now()`,
+        params,
+      );
+    });
+    metrics.reembedMemories.inc({ division: run.division_id, model: modelKey(target) }, page.length);
+  }
+
+  /**
+   * Makes sure the target space holds every stored vector of the division before search may use
+   * it (its entries can be lost apart from PostgreSQL: unflushed files, a restore from backup).
+   */
+  async function verifySpace(run: RunRow, target: EmbeddingModel, stored: number) {
+    if ((await index.count(target, run.division_id)) >= stored) return;
+    logger.warn({ run: run.id, division: run.division_id }, 'target vector space incomplete; refilling it');
+    let after = 0;
+    for (;;) {
+      const res = await db.query<{ vector_key: number; embedding: Uint8Array }>(
+        `SELECT n.vector_key, v.embedding FROM reembed_vectors v JOIN memory_nodes n ON n.id = v.node_id
+         WHERE v.division_id = $1 AND v.model = $2 AND v.model_version = $3 AND n.deleted_at IS NULL
+           AND v.checksum = n.checksum AND n.vector_key > $4
+         ORDER BY n.vector_key LIMIT $5`,
+        [run.division_id, target.name, target.version, after, PAGE],
+      );
+      if (res.rows.length === 0) return;
+      await index.upsert(
+        target,
+        res.rows.map((r) => ({
+          key: Number(r.vector_key),
+          divisionId: run.division_id,
+          vector: bytesToVector(r.embedding),
+        })),
+      );
+      after = Number(res.rows[res.rows.length - 1].vector_key);
+    }
+  }
+
+  /**
+   * The switch, in one transaction: the division row locked FOR UPDATE (writes of new memories
+   * and new texts wait: they take FOR KEY SHARE), completeness re-checked, vectors copied into
+   * memory_nodes, the division's model set, the run completed, the audit event appended.
+   * Returns null when memories arrived since the last pass.
+   */
+  async function trySwitch(run: RunRow, target: EmbeddingModel) {
+    return db.transaction(async (tx) => {
+      const division = await tx.query<{
+        embedding_model: string | null;
+        embedding_model_version: string | null;
+      }>('SELECT embedding_model, embedding_model_version FROM divisions WHERE id = $1 FOR UPDATE', [
+        run.division_id,
+      ]);
+      const owner = await tx.query<{ status: string; locked_by: string | null }>(
+        'SELECT status, locked_by FROM reembed_runs WHERE id = $1 FOR UPDATE',
+        [run.id],
+      );
+      if (owner.rows[0]?.status !== 'running' || owner.rows[0]?.locked_by !== runnerId) throw new LostRun();
+      const params = [run.division_id, target.name, target.version];
+      const missing = await tx.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM memory_nodes n WHERE ${MISSING}`,
+        params,
+      );
+      if (missing.rows[0].n > 0) return null;
+      const copied = await tx.query(
+        `UPDATE memory_nodes n SET embedding = v.embedding, embedding_dim = v.dim, embedding_model = v.model,
+           embedding_model_version = v.model_version, embedded_at = now(), status = 'indexed'
+         FROM reembed_vectors v
+         WHERE v.node_id = n.id AND v.division_id = $1 AND v.model = $2 AND v.model_version = $3
+           AND n.deleted_at IS NULL AND v.checksum = n.checksum`,
+        params,
+      );
+      // Vectors of memories deleted during the run: their entries leave the target space.
+      const dead = await tx.query<{ vector_key: number }>(
+        `SELECT n.vector_key FROM reembed_vectors v JOIN memory_nodes n ON n.id = v.node_id
+         WHERE v.division_id = $1 AND v.model = $2 AND v.model_version = $3 AND n.deleted_at IS NOT NULL`,
+        params,
+      );
+      await tx.query(
+        'DELETE FROM reembed_vectors WHERE division_id = $1 AND model = $2 AND model_version = $3',
+        params,
+      );
+      await tx.query(
+        'UPDATE divisions SET embedding_model = $2, embedding_model_version = $3 WHERE id = $1',
+        params,
+      );
+      await tx.query(
+        `UPDATE reembed_runs SET status = 'completed', total = $2, done = $2, finished_at = now(),
+           updated_at = now(), locked_by = NULL, lease_until = NULL
+         WHERE id = $1`,
+        [run.id, copied.rowCount],
+      );
+      const from = refOf(division.rows[0].embedding_model, division.rows[0].embedding_model_version);
+      const fromModel = deps.resolveModel(from);
+      await deps.appendAudit(tx, [
+        {
+          divisionId: run.division_id,
+          actor: REEMBED_ACTOR,
+          action: 'division.model.switch',
+          resourceType: 'division',
+          resourceId: run.division_id,
+          change: {
+            runId: run.id,
+            from: fromModel ? modelKey(fromModel) : from && modelKey(from),
+            to: modelKey(target),
+            memories: copied.rowCount,
+          },
+        },
+      ]);
+      return {
+        memories: copied.rowCount,
+        from: fromModel,
+        deadKeys: dead.rows.map((r) => Number(r.vector_key)),
+      };
+    });
+  }
+
+  /** After the switch: the division's entries leave the old space (search no longer reads it there). */
+  async function clearOldSpace(run: RunRow, from: EmbeddingModel | undefined, target: EmbeddingModel) {
+    if (!from || modelKey(from) === modelKey(target)) return;
+    let after = 0;
+    for (;;) {
+      const res = await db.query<{ vector_key: number }>(
+        `SELECT vector_key FROM memory_nodes WHERE division_id = $1 AND vector_key > $2
+         ORDER BY vector_key LIMIT $3`,
+        [run.division_id, after, PAGE],
+      );
+      if (res.rows.length === 0) return;
+      const keys = res.rows.map((r) => Number(r.vector_key));
+      await index.remove(from, keys);
+      after = keys[keys.length - 1];
+    }
+  }
+
+  async function finish(run: RunRow, error: string) {
+    await db.query(
+      `UPDATE reembed_runs SET status = 'failed', error = $3, finished_at = now(), updated_at = now(),
+         locked_by = NULL, lease_until = NULL
+       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
+      [run.id, runnerId, error.slice(0, 2000)],
+    );
+  }
+
+  /** Gives the run back (stopping): another runner, or this one later, continues it at once. */
+  async function release(run: RunRow) {
+    await db.query(
+      `UPDATE reembed_runs SET locked_by = NULL, lease_until = NULL, updated_at = now()
+       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
+      [run.id, runnerId],
+    );
+  }
+
+  async function execute(run: RunRow) {
+    const ref: ModelRef = { name: run.model, version: run.model_version };
+    const log = logger.child({ run: run.id, division: run.division_id, model: modelKey(ref) });
+    const target = deps.resolveModel(ref);
+    if (!target) {
+      log.error('the target model is not configured; the run fails');
+      await finish(run, `the embedding model ${modelKey(ref)} is not configured`);
+      return;
+    }
+    log.info('re-embedding started');
+    let failures = 0;
+    let after = 0;
+    let counted = false;
+    while (running) {
+      try {
+        const embedder = await deps.embedders.get(target);
+        await index.ensureSpace(target);
+        if (!counted) {
+          await recount(run, target); // progress from where an earlier runner stopped
+          counted = true;
+        }
+        const page = await missingPage(run, target, after);
+        if (page.length > 0) {
+          await embedPage(run, target, embedder, page);
+          after = page[page.length - 1].vector_key;
+          failures = 0;
+          await sleep(deps.pauseMs);
+          continue;
+        }
+        // One more pass from the start: texts may have changed behind the cursor.
+        if (after > 0) {
+          after = 0;
+          continue;
+        }
+        const { done } = await recount(run, target);
+        await verifySpace(run, target, done);
+        const switched = await trySwitch(run, target);
+        if (!switched) continue; // memories arrived since the pass: another pass takes them
+        log.info({ memories: switched.memories }, 're-embedding complete; the division uses the new model');
+        await index.remove(target, switched.deadKeys).catch(() => undefined);
+        await clearOldSpace(run, switched.from, target).catch((err: unknown) => {
+          log.warn({ err: (err as Error).message }, 'could not clear the old vector space');
+        });
+        return;
+      } catch (err) {
+        if (err instanceof LostRun) {
+          log.info('the run was cancelled or taken over; stopping');
+          return;
+        }
+        if (!running) break;
+        failures++;
+        const message = err instanceof Error ? err.message : String(err);
+        metrics.workerErrors.inc({ stage: 'reembed' });
+        log.warn({ err: message, failures }, 're-embedding batch failed');
+        if (failures >= deps.maxAttempts) {
+          await finish(run, message);
+          return;
+        }
+        await sleep(Math.min(deps.backoffMs * 2 ** (failures - 1), 60_000));
+      }
+    }
+    await release(run).catch(() => undefined);
+  }
+
+  async function work() {
+    while (running) {
+      let run: RunRow | null = null;
+      try {
+        run = await claim();
+        if (run) await execute(run);
+      } catch (err) {
+        logger.error({ err }, 're-embedding runner failed');
+        if (run) await release(run).catch(() => undefined);
+        await sleep(deps.pollMs);
+      }
+      if (!run) await sleep(deps.pollMs, true);
+    }
+  }
+
+  return {
+    id: runnerId,
+    /** Wakes an idle runner (a run was just requested in this process). */
+    notify() {
+      wakeIdle?.();
+    },
+    start() {
+      if (running) return;
+      running = true;
+      abort = new AbortController();
+      liveRunners.add(runnerId);
+      loop = work();
+    },
+    /** Stops after aborting the batch in flight; the run is released for the next runner. */
+    async stop() {
+      if (!running) return;
+      running = false;
+      abort.abort();
+      await loop;
+      loop = null;
+      liveRunners.delete(runnerId);
+    },
+  };
+}
+
+export type ReembedRunner = ReturnType<typeof createReembedRunner>;
