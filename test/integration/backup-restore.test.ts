@@ -18,6 +18,7 @@ import {
 import { restoreSnapshot } from '../../src/backup/restore.js';
 import { loadConfig } from '../../src/config.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { runCli } from '../helpers/cli.js';
 import { type Backend, backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { appError } from '../helpers/errors.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
@@ -407,15 +408,10 @@ describe.each(backends)('backup while writes go on (%s)', (backend) => {
 });
 
 describe('backup, restore and index load through the CLI (pglite)', () => {
-  const BIN = join(import.meta.dirname, '../../bin/memory-layer.js');
   const cli = async (env: Record<string, string>, ...args: string[]) => {
-    const { execFile } = await import('node:child_process');
-    const { promisify } = await import('node:util');
-    const out = await promisify(execFile)(process.execPath, [BIN, ...args], {
-      env: { ...process.env, DATABASE_URL: '', LOG_LEVEL: 'error', ...env },
-      timeout: 180_000,
-    });
-    return out.stdout;
+    const res = await runCli({ DATABASE_URL: '', LOG_LEVEL: 'error', ...env }, args, 180_000);
+    expect(res.code, res.stderr).toBe(0);
+    return res.stdout;
   };
 
   it('backs up a data directory, restores it into another, and both answer alike', async () => {

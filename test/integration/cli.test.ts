@@ -1,14 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../src/adapters/db/pglite.js';
+import { runCli } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
-
-const run = promisify(execFile);
-const BIN = join(import.meta.dirname, '../../bin/memory-layer.js');
 
 /** The real CLI in a child process, as an operator runs it. */
 describe.each(backends)('memory-layer CLI on %s', (backend) => {
@@ -16,18 +12,7 @@ describe.each(backends)('memory-layer CLI on %s', (backend) => {
   let t: TestDatabase | undefined;
   let env: Record<string, string>;
 
-  const cli = async (...args: string[]) => {
-    try {
-      const out = await run(process.execPath, [BIN, ...args], {
-        env: { ...process.env, ...env },
-        timeout: 120_000,
-      });
-      return { code: 0, stdout: out.stdout, stderr: out.stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const cli = (...args: string[]) => runCli(env, args, 120_000);
   const count = async (sql: string): Promise<number> => {
     if (t) return (await t.db.query<{ n: number }>(sql)).rows[0].n;
     const db = await openPglite(join(dir, 'pglite'));

@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { verifyBundle } from '../../src/audit/verify.js';
@@ -10,10 +8,8 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/internal/logger.js';
 import { systemAccess } from '../../src/memory/access.js';
 import { localEmbedder } from '../helpers/app.js';
+import { runCli } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
-
-const run = promisify(execFile);
-const BIN = join(import.meta.dirname, '../../bin/memory-layer.js');
 
 /** Rotating the audit signing key with the CLI, as the key-compromise runbook does. */
 describe.each(backends)('audit signing key rotation on %s', (backend) => {
@@ -21,18 +17,7 @@ describe.each(backends)('audit signing key rotation on %s', (backend) => {
   let t: TestDatabase | undefined;
   let env: Record<string, string>;
 
-  const cli = async (...args: string[]) => {
-    try {
-      const res = await run(process.execPath, [BIN, ...args], {
-        env: { ...process.env, ...env },
-        timeout: 60_000,
-      });
-      return { code: 0, stdout: res.stdout, stderr: res.stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const cli = (...args: string[]) => runCli(env, args, 60_000);
   /** A proof bundle of `default`, exported by the application with the configured key. */
   const exportBundle = async () => {
     const app = await createApp(loadConfig(env), {

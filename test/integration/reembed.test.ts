@@ -1,8 +1,7 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder, EmbeddingModel } from '../../src/adapters/embedders/port.js';
@@ -12,10 +11,8 @@ import { type EmbeddingsServer, startEmbeddingsServer } from '../../src/http/emb
 import { buildHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/internal/logger.js';
 import { localEmbedder } from '../helpers/app.js';
+import { CLI_BIN, runCli } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
-
-const run = promisify(execFile);
-const BIN = join(import.meta.dirname, '../../bin/memory-layer.js');
 
 const USE_LITE: EmbeddingModel = { name: 'use-lite', version: '0.2.0', dimensions: 512 };
 const REMOTE: EmbeddingModel = { name: 'use-lite-remote', version: '2', dimensions: 512 };
@@ -521,18 +518,7 @@ describe.each(backends)('re-embedding on %s', (backend) => {
         DATABASE_SCHEMA: cliDb.schema as string,
       };
     } else env = { ...env, DATABASE_URL: '' };
-    const cli = async (...args: string[]) => {
-      try {
-        const out = await run(process.execPath, [BIN, ...args], {
-          env: { ...process.env, ...env },
-          timeout: 120_000,
-        });
-        return { code: 0, stdout: out.stdout, stderr: out.stderr };
-      } catch (err) {
-        const e = err as { code: number; signal?: string; stdout: string; stderr: string };
-        return { code: e.code, signal: e.signal, stdout: e.stdout, stderr: e.stderr };
-      }
-    };
+    const cli = (...args: string[]) => runCli(env, args, 120_000);
     try {
       const texts = textsFor('cli', 8);
       const file = join(cliDir, 'memories.jsonl');
@@ -546,7 +532,7 @@ describe.each(backends)('re-embedding on %s', (backend) => {
 
       // Killed (SIGKILL: no clean-up at all) while its third batch is being embedded.
       const held = holdAt(texts[4]);
-      const child = spawn(process.execPath, [BIN, 'reembed', '--to', REMOTE_KEY], {
+      const child = spawn(process.execPath, [CLI_BIN, 'reembed', '--to', REMOTE_KEY], {
         env: { ...process.env, ...env },
         stdio: 'ignore',
       });
