@@ -43,6 +43,8 @@ COPY src ./src
 COPY migrations ./migrations
 USER 10001:10001
 VOLUME ["/data"]
+# The API (PORT); the health, readiness and metrics port of `worker` (WORKER_HTTP_PORT).
 EXPOSE 8080
+EXPOSE 9464
 ENTRYPOINT ["node", "bin/memory-layer.js"]
 CMD ["serve"]

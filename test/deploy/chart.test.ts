@@ -1,11 +1,23 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { createEmbedder } from '../../src/adapters/embedders/index.js';
+import type { Embedder } from '../../src/adapters/embedders/port.js';
+import { createEmbedderRegistry, loadModelSpecs } from '../../src/adapters/embedders/registry.js';
 import { loadConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/internal/metrics.js';
 import { INDEX_QUEUE } from '../../src/memory/memories.js';
-import { chartMetadata, defaultValues, type Manifest, renderChart, repoRoot, scenarios } from './chart.js';
+import {
+  chartMetadata,
+  defaultValues,
+  type Manifest,
+  renderChart,
+  repoRoot,
+  scenarios,
+  scenarioValues,
+} from './chart.js';
 import { validateManifest } from './validate.js';
 
 // Shapes of the parts of manifests the assertions read.
@@ -70,8 +82,23 @@ const find = (ms: Manifest[], kind: string, name: string) => {
   return m;
 };
 const ofKind = (ms: Manifest[], kind: string) => ms.filter((m) => m.doc.kind === kind);
-const podTemplate = (m: Manifest) => spec<{ template: PodTemplate }>(m).template;
-const workloads = (ms: Manifest[]) => ms.filter((m) => m.doc.kind === 'Deployment' || m.doc.kind === 'Job');
+/** The pod template of a Deployment or Job, or of the Jobs a CronJob creates. */
+const podTemplate = (m: Manifest) =>
+  m.doc.kind === 'CronJob'
+    ? spec<{ jobTemplate: { spec: { template: PodTemplate } } }>(m).jobTemplate.spec.template
+    : spec<{ template: PodTemplate }>(m).template;
+const workloads = (ms: Manifest[]) =>
+  ms.filter((m) => m.doc.kind === 'Deployment' || m.doc.kind === 'Job' || m.doc.kind === 'CronJob');
+/** Scenario values as the templates saw them. */
+interface ChartValues {
+  serviceAccount: { create: boolean; name: string };
+  secrets: { provider: string; env: string[]; files: { env: string; key: string; file: string }[] };
+  config: Record<string, string>;
+  backup: { enabled: boolean; schedule: string; timeZone: string };
+  embeddingModels: Record<string, unknown>[];
+}
+const valuesOf = (scenario: string) => scenarioValues(scenario) as unknown as ChartValues;
+const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
 
 /** Whether a label selector selects a set of labels (matchLabels and the In/Exists operators). */
 function selects(selector: Selector, labels: Record<string, string>): boolean {
@@ -83,6 +110,9 @@ function selects(selector: Selector, labels: Record<string, string>): boolean {
   }
   return true;
 }
+
+const scratch = mkdtempSync(join(tmpdir(), 'memory-layer-chart-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const rendered: Record<string, Manifest[]> = {};
 beforeAll(async () => {
@@ -161,11 +191,30 @@ describe('Helm chart deploy/helm/memory-layer', () => {
       ]),
     );
     expect(full().map((m) => `${m.doc.kind}/${meta(m).name}`)).toContain('SecretProviderClass/ml-vault');
+    // Backups and further embedding models only when asked for.
+    for (const [scenario, ms] of all()) {
+      const { backup, embeddingModels } = valuesOf(scenario);
+      expect(
+        ofKind(ms, 'CronJob').map((m) => meta(m).name),
+        scenario,
+      ).toEqual(backup.enabled ? ['ml-backup'] : []);
+      expect(
+        ofKind(ms, 'ConfigMap').some((m) => meta(m).name === 'ml-embedding-models'),
+        scenario,
+      ).toBe(embeddingModels.length > 0);
+    }
+    expect(defaultValues()).toMatchObject({ backup: { enabled: false }, embeddingModels: [] });
   });
 
-  it('runs the API as `serve --no-worker`, the workers as `worker` and the Job as `migrate`, commands the CLI has', () => {
+  it('runs the API as `serve --no-worker`, the workers as `worker`, the Job as `migrate` and backups as `backup`, commands the CLI has', () => {
     const cli = readFileSync(join(repoRoot, 'src/cli/main.ts'), 'utf8');
-    for (const command of ["command('serve')", "'--no-worker'", "command('worker')", "command('migrate')"]) {
+    for (const command of [
+      "command('serve')",
+      "'--no-worker'",
+      "command('worker')",
+      "command('migrate')",
+      "command('backup')",
+    ]) {
       expect(cli).toContain(command);
     }
     for (const [scenario, ms] of all()) {
@@ -175,6 +224,7 @@ describe('Helm chart deploy/helm/memory-layer', () => {
       expect(args['ml-api'], scenario).toEqual(['serve', '--no-worker']);
       expect(args['ml-worker'], scenario).toEqual(['worker']);
       if (args['ml-migrate']) expect(args['ml-migrate'], scenario).toEqual(['migrate']);
+      expect(args['ml-backup'], scenario).toEqual(valuesOf(scenario).backup.enabled ? ['backup'] : undefined);
     }
   });
 
@@ -316,7 +366,7 @@ describe('Helm chart deploy/helm/memory-layer', () => {
     for (const [scenario, ms] of all()) {
       const config = find(ms, 'ConfigMap', 'ml-config').doc.data as Record<string, string>;
       for (const key of Object.keys(config)) expect(known, `${scenario}: ${key}`).toContain(key);
-      for (const m of ofKind(ms, 'Deployment')) {
+      for (const m of [...ofKind(ms, 'Deployment'), ...ofKind(ms, 'CronJob')]) {
         const c = podTemplate(m).spec.containers[0];
         const env: Record<string, string> = {
           ...config,
@@ -350,13 +400,12 @@ describe('Helm chart deploy/helm/memory-layer', () => {
       for (const m of workloads(ms)) {
         const pod = podTemplate(m).spec;
         const sa = pod.serviceAccountName ?? 'default';
-        if (
-          m.doc.kind === 'Job' ||
-          scenario !== 'TLS without client certificates, fixed replicas, monitoring off'
-        ) {
+        // The migration hook brings its own; the others use the release's, or the one named.
+        const { serviceAccount } = valuesOf(scenario);
+        if (m.doc.kind === 'Job' || serviceAccount.create) {
           expect(names('ServiceAccount'), `${scenario} ${meta(m).name}`).toContain(sa);
         } else {
-          expect(sa).toBe('existing-sa');
+          expect(sa, `${scenario} ${meta(m).name}`).toBe(serviceAccount.name);
         }
         for (const c of pod.containers) {
           for (const from of c.envFrom ?? []) {
@@ -472,6 +521,7 @@ describe('Helm chart deploy/helm/memory-layer', () => {
       // Only the API port and the workers' metrics port take connections, and only from the
       // configured peers: metrics scrapers alone reach the workers.
       expect(allowed('ml-migrate', 'ingress')).toEqual([]);
+      expect(allowed('ml-backup', 'ingress')).toEqual([]);
       const workerIngress = allowed('ml-worker', 'ingress');
       expect(workerIngress.flatMap((r) => r.ports)).toEqual([{ protocol: 'TCP', port: 'metrics' }]);
       expect(workerIngress.flatMap((r) => r.from).map((p) => p?.namespaceSelector?.matchLabels)).toEqual([
@@ -485,12 +535,24 @@ describe('Helm chart deploy/helm/memory-layer', () => {
       ]);
       const ports = (pod: string) =>
         allowed(pod, 'egress').flatMap((r) => (r.ports ?? []).map((p) => p.port));
-      for (const pod of ['ml-api', 'ml-worker', 'ml-migrate']) {
+      for (const pod of ['ml-api', 'ml-worker', 'ml-migrate', 'ml-backup']) {
         if (!pods[pod]) continue;
         expect(ports(pod), `${scenario} ${pod}: DNS and PostgreSQL`).toEqual(
           expect.arrayContaining([53, 5432]),
         );
       }
+      // Backups reach PostgreSQL and the object store (besides DNS, and Vault for the injector's
+      // init container): no embedder, NATS or collector.
+      if (pods['ml-backup']) {
+        const backupPolicies = policies
+          .filter((p) => selects(spec<NetworkPolicySpec>(p).podSelector, pods['ml-backup']))
+          .map((p) => meta(p).name);
+        const vault = valuesOf(scenario).secrets.provider === 'vault-agent' ? ['ml-allow-vault'] : [];
+        expect(backupPolicies.sort(), scenario).toEqual(
+          ['ml-default-deny', 'ml-allow-dns', 'ml-allow-postgres', 'ml-allow-object-store', ...vault].sort(),
+        );
+      }
+      const embedding = () => spec<NetworkPolicySpec>(find(ms, 'NetworkPolicy', 'ml-allow-embedder'));
       if (scenario === 'csi secrets, mTLS, auth files, all egress destinations') {
         expect(ports('ml-api')).toEqual(expect.arrayContaining([443, 9000]));
         expect(ports('ml-worker')).toEqual(expect.arrayContaining([443, 9000, 4222, 4318]));
@@ -498,6 +560,16 @@ describe('Helm chart deploy/helm/memory-layer', () => {
         expect(ports('ml-api')).not.toContain(4222);
         // Nothing reaches Vault from the pods with the CSI driver (the driver runs on the node).
         expect(ports('ml-api')).not.toContain(8200);
+        // The embedder's peers, then the further models' destinations (one rule each).
+        expect(embedding().egress?.map((r) => r.to)).toEqual([
+          [
+            {
+              podSelector: { matchLabels: { app: 'tei' } },
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ml' } },
+            },
+          ],
+          [{ ipBlock: { cidr: '198.51.100.0/24' } }],
+        ]);
         const postgres = spec<NetworkPolicySpec>(find(ms, 'NetworkPolicy', 'ml-allow-postgres')).egress?.[0]
           .to;
         expect(postgres).toEqual([
@@ -507,6 +579,20 @@ describe('Helm chart deploy/helm/memory-layer', () => {
             namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'db' } },
           },
         ]);
+      } else if (scenario === 'backups and embedding models, Vault Agent, existing service account') {
+        // The further model's endpoint alone (no embedder configured), for the API and workers.
+        expect(embedding()).toEqual({
+          podSelector: expect.anything(),
+          policyTypes: ['Egress'],
+          egress: [
+            { to: [{ ipBlock: { cidr: '198.51.100.20/32' } }], ports: [{ protocol: 'TCP', port: 443 }] },
+          ],
+        });
+        for (const pod of ['ml-api', 'ml-worker']) {
+          expect(ports(pod), pod).toEqual(expect.arrayContaining([443, 9000, 8200]));
+          expect(ports(pod), pod).not.toContain(4222);
+        }
+        expect(ports('ml-backup')).not.toContain(443);
       } else {
         // Destinations left unconfigured get no rule at all, never an open one.
         expect(ports('ml-api')).not.toContain(443);
@@ -562,8 +648,9 @@ describe('Helm chart deploy/helm/memory-layer', () => {
         ).toBe(true);
 
         const command = pod.spec.containers[0].command ?? [];
-        const provider = scenario.startsWith('csi') ? 'csi' : 'vault-agent';
-        const envSecrets = provider === 'csi' ? ['DATABASE_URL', 'EMBEDDER_API_KEY'] : ['DATABASE_URL'];
+        const { provider, env: envSecrets } = valuesOf(scenario).secrets;
+        expect(provider).toBe(scenario.startsWith('csi') ? 'csi' : 'vault-agent');
+        expect(envSecrets).toContain('DATABASE_URL');
         for (const name of envSecrets) {
           expect(command[2], `${scenario} ${meta(m).name}`).toContain(
             `${name}="$(cat /vault/secrets/${name})"; export ${name}`,
@@ -686,5 +773,213 @@ describe('Helm chart deploy/helm/memory-layer', () => {
     expect(
       podTemplate(find(full(), 'Deployment', 'ml-worker')).spec.volumes?.map((v) => v.name),
     ).not.toContain('tls');
+  });
+  it("runs `memory-layer backup` on a schedule, with the workers' image, settings, secrets and service account", () => {
+    const backups = all().filter(([scenario]) => valuesOf(scenario).backup.enabled);
+    expect(backups.map(([scenario]) => scenario)).toEqual([
+      'csi secrets, mTLS, auth files, all egress destinations',
+      'backups and embedding models, Vault Agent, existing service account',
+    ]);
+    for (const [scenario, ms] of backups) {
+      const values = valuesOf(scenario);
+      const cron = find(ms, 'CronJob', 'ml-backup');
+      const s = spec<{
+        schedule: string;
+        timeZone?: string;
+        concurrencyPolicy: string;
+        successfulJobsHistoryLimit: number;
+        failedJobsHistoryLimit: number;
+        jobTemplate: { spec: { backoffLimit: number; activeDeadlineSeconds: number } };
+      }>(cron);
+      expect(s, scenario).toMatchObject({
+        schedule: values.backup.schedule,
+        concurrencyPolicy: 'Forbid',
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: { spec: { backoffLimit: 2, activeDeadlineSeconds: 3600 } },
+      });
+      expect(s.timeZone, scenario).toBe(values.backup.timeZone || undefined);
+      // Not a hook: nothing of the migration's, and the CronJob stays between releases.
+      expect(meta(cron).annotations, scenario).toBeUndefined();
+
+      const pod = podTemplate(cron);
+      const c = pod.spec.containers[0];
+      expect(pod.spec.restartPolicy).toBe('Never');
+      expect(pod.metadata.labels['app.kubernetes.io/component']).toBe('backup');
+      expect(c.args).toEqual(['backup']);
+      // A run ends by itself: no probes, no ports.
+      expect([c.startupProbe, c.livenessProbe, c.readinessProbe, c.ports]).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
+      // The workers' image, command wrapper, settings and service account.
+      const worker = podTemplate(find(ms, 'Deployment', 'ml-worker')).spec;
+      expect(c.image).toBe(worker.containers[0].image);
+      expect(c.command).toEqual(worker.containers[0].command);
+      expect(c.envFrom).toEqual([{ configMapRef: { name: 'ml-config' } }]);
+      expect(c.env).toBeUndefined();
+      expect(pod.spec.serviceAccountName, scenario).toBe(
+        values.serviceAccount.create ? 'ml' : values.serviceAccount.name,
+      );
+      expect(pod.spec.serviceAccountName).toBe(worker.serviceAccountName);
+      expect(pod.spec.securityContext).toEqual(worker.securityContext);
+      expect(c.securityContext).toEqual(worker.containers[0].securityContext);
+      expect(c.resources).toEqual({
+        requests: { cpu: '250m', memory: '512Mi' },
+        limits: { cpu: '1', memory: '1Gi' },
+      });
+      // Vault: the same injector annotations, or the same CSI volume, as the workers.
+      const vault = (a?: Record<string, string>) =>
+        Object.fromEntries(Object.entries(a ?? {}).filter(([k]) => k.startsWith('vault.hashicorp.com/')));
+      const workerPod = podTemplate(find(ms, 'Deployment', 'ml-worker'));
+      expect(vault(pod.metadata.annotations)).toEqual(vault(workerPod.metadata.annotations));
+      const csi = (p: PodSpec) => p.volumes?.find((v) => v.name === 'vault-secrets');
+      expect(csi(pod.spec)).toEqual(csi(worker));
+      if (values.secrets.provider === 'csi') {
+        expect(csi(pod.spec)).toMatchObject({
+          csi: { volumeAttributes: { secretProviderClass: 'ml-vault' } },
+        });
+        expect(c.volumeMounts).toContainEqual({
+          name: 'vault-secrets',
+          mountPath: '/vault/secrets',
+          readOnly: true,
+        });
+      } else {
+        expect(Object.keys(vault(pod.metadata.annotations))).toContain('vault.hashicorp.com/agent-inject');
+      }
+      // The snapshots go to S3, whose settings the service accepts.
+      const config = find(ms, 'ConfigMap', 'ml-config').doc.data as Record<string, string>;
+      expect(config.OBJECT_STORE).toBe('s3');
+      expect(loadConfig({ ...config, DATABASE_URL: 'postgres://vault-provided@db/memory' }).S3_BUCKET).toBe(
+        'memory-layer',
+      );
+    }
+  });
+
+  it('refuses to schedule backups to a local object store, saying why', async () => {
+    const message = /backup\.enabled needs config\.OBJECT_STORE=s3 .*inside the backup pod/;
+    await expect(renderChart({ backup: { enabled: true } })).rejects.toThrow(message);
+    await expect(
+      renderChart({ backup: { enabled: true }, config: { OBJECT_STORE: 'local' } }),
+    ).rejects.toThrow(message);
+    const { manifests } = await renderChart({
+      backup: { enabled: true },
+      config: { OBJECT_STORE: 's3', S3_BUCKET: 'b' },
+    });
+    expect(ofKind(manifests, 'CronJob')).toHaveLength(1);
+    // No CronJob, no check: the API and workers may keep a local store (one pod, or a volume).
+    await expect(renderChart({ config: { OBJECT_STORE: 'local' } })).resolves.toBeDefined();
+  });
+
+  it('mounts embeddingModels as EMBEDDING_MODELS_FILE in API and worker pods, in a form the service accepts', async () => {
+    const withModels = all().filter(([scenario]) => valuesOf(scenario).embeddingModels.length > 0);
+    expect(withModels).toHaveLength(2);
+    for (const [scenario, ms] of all()) {
+      const values = valuesOf(scenario);
+      const file = '/etc/memory-layer/embedding-models/models.json';
+      for (const m of workloads(ms)) {
+        const pod = podTemplate(m).spec;
+        const c = pod.containers[0];
+        // API (searches) and workers (embedding) only; migrate and backup open no model.
+        const uses = values.embeddingModels.length > 0 && m.doc.kind === 'Deployment';
+        expect(envOf(c).EMBEDDING_MODELS_FILE, `${scenario} ${meta(m).name}`).toBe(uses ? file : undefined);
+        const volume = pod.volumes?.find((v) => v.name === 'embedding-models');
+        const mount = c.volumeMounts?.find((v) => v.name === 'embedding-models');
+        if (!uses) {
+          expect([volume, mount], `${scenario} ${meta(m).name}`).toEqual([undefined, undefined]);
+          continue;
+        }
+        expect(volume).toEqual({ name: 'embedding-models', configMap: { name: 'ml-embedding-models' } });
+        expect(mount).toEqual({
+          name: 'embedding-models',
+          mountPath: '/etc/memory-layer/embedding-models',
+          readOnly: true,
+        });
+      }
+      if (values.embeddingModels.length === 0) continue;
+
+      // The file as the pods see it, read by the service's own loader.
+      const data = find(ms, 'ConfigMap', 'ml-embedding-models').doc.data as Record<string, string>;
+      expect(Object.keys(data)).toEqual(['models.json']);
+      const path = join(scratch, `${Object.keys(scenarios).indexOf(scenario)}-models.json`);
+      writeFileSync(path, data['models.json']);
+      // Keys come from Vault through the wrapper: every secrets.env variable is set in the pod.
+      const secretEnv = Object.fromEntries(values.secrets.env.map((name) => [name, 'from-vault']));
+      const specs = loadModelSpecs(path, secretEnv);
+      expect(specs, scenario).toEqual(values.embeddingModels);
+      for (const s of specs) if (s.apiKeyEnv) expect(values.secrets.env).toContain(s.apiKeyEnv);
+      // Without the keys the service would refuse to start: the check above is not vacuous.
+      if (specs.some((s) => s.apiKeyEnv)) expect(() => loadModelSpecs(path, {})).toThrow(/is not set/);
+
+      // And the registry the API and workers build takes them beside the configured model.
+      const config = loadConfig({
+        ...(find(ms, 'ConfigMap', 'ml-config').doc.data as Record<string, string>),
+        ...envOf(podTemplate(find(ms, 'Deployment', 'ml-api')).spec.containers[0]),
+        DATABASE_URL: 'postgres://vault-provided@db/memory',
+      });
+      expect(config.EMBEDDING_MODELS_FILE).toBe(file);
+      const configured: Embedder =
+        config.EMBEDDER === 'openai'
+          ? await createEmbedder(config)
+          : {
+              model: { name: 'use-lite', version: '0.2.0', dimensions: 512 },
+              embed: async () => [],
+              close: async () => {},
+            };
+      const registry = createEmbedderRegistry({ default: configured, specs, timeoutMs: 1000, batchSize: 8 });
+      for (const s of specs) expect(registry.find(`${s.name}@${s.version}`)?.dimensions).toBe(s.dimensions);
+    }
+  });
+
+  it('refuses embedding models it cannot hand to the service, saying why', async () => {
+    const model = { name: 'm', version: '1', dimensions: 8, url: 'https://embeddings.example/v1' };
+    await expect(renderChart({ embeddingModels: [{ ...model, apiKeyEnv: 'NOT_IN_VAULT' }] })).rejects.toThrow(
+      /apiKeyEnv must be listed in secrets\.env/,
+    );
+    await expect(renderChart({ embeddingModels: [{ ...model, batchsize: 8 }] })).rejects.toThrow(
+      /a key other than name, version, dimensions, url, apiKeyEnv, batchSize and timeoutMs/,
+    );
+    await expect(
+      renderChart({ embeddingModels: [{ name: 'm', version: '1', dimensions: 8 }] }),
+    ).rejects.toThrow(/every entry needs name, version, dimensions and url/);
+    // A key that is listed in secrets.env is fine, and so is a model without a key.
+    const { manifests } = await renderChart({
+      secrets: { env: ['DATABASE_URL', 'M_KEY'] },
+      embeddingModels: [
+        { ...model, apiKeyEnv: 'M_KEY' },
+        { ...model, version: '2' },
+      ],
+    });
+    const json = (find(manifests, 'ConfigMap', 'ml-embedding-models').doc.data as Record<string, string>)[
+      'models.json'
+    ];
+    expect(JSON.parse(json)).toEqual([
+      { ...model, apiKeyEnv: 'M_KEY' },
+      { ...model, version: '2' },
+    ]);
+  });
+
+  it("opens the embedding models' endpoints only when there are embedding models", async () => {
+    const destination = { ports: [443], cidrs: ['198.51.100.0/24'], namespaceLabels: {}, podLabels: {} };
+    const without = await renderChart({ networkPolicy: { egress: { embeddingModels: [destination] } } });
+    expect(ofKind(without.manifests, 'NetworkPolicy').map((m) => meta(m).name)).not.toContain(
+      'ml-allow-embedder',
+    );
+    const withModels = await renderChart({
+      embeddingModels: [{ name: 'm', version: '1', dimensions: 8, url: 'https://embeddings.example/v1' }],
+      networkPolicy: { egress: { embeddingModels: [destination, { ...destination, cidrs: [] }] } },
+    });
+    const policy = spec<NetworkPolicySpec>(find(withModels.manifests, 'NetworkPolicy', 'ml-allow-embedder'));
+    // One rule per destination with peers; one without peers gets none (never "anywhere").
+    expect(policy.egress).toEqual([
+      { to: [{ ipBlock: { cidr: '198.51.100.0/24' } }], ports: [{ protocol: 'TCP', port: 443 }] },
+    ]);
+    for (const m of workloads(withModels.manifests)) {
+      expect(selects(policy.podSelector, podTemplate(m).metadata.labels), meta(m).name).toBe(
+        m.doc.kind === 'Deployment',
+      );
+    }
   });
 });

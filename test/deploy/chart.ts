@@ -112,6 +112,22 @@ function helmObjects(values: Values, release: Release) {
   };
 }
 
+/**
+ * Helm's `fail` (the one function the chart uses beyond Go's built-ins) with a literal message:
+ * `{{ fail "message" }}` becomes `{{ template "memory-layer.fail:<message, base64url>" }}`, a
+ * template that is never defined, so Go's engine stops exactly where Helm's `fail` would; the
+ * message is read back from the error. Go's parser rejects any other use of `fail`.
+ */
+const FAIL_CALL = /\{\{(-?)\s*fail\s+("(?:[^"\\\n]|\\.)*")\s*(-?)\}\}/g;
+const FAIL_MARK = /template "memory-layer\.fail:([A-Za-z0-9_-]*)" not defined/;
+
+function withFail(source: string): string {
+  return source.replace(FAIL_CALL, (_call, left: string, literal: string, right: string) => {
+    const message = Buffer.from(JSON.parse(literal) as string, 'utf8').toString('base64url');
+    return `{{${left} template "memory-layer.fail:${message}" ${right}}}`;
+  });
+}
+
 async function renderTemplate(file: string, data: ReturnType<typeof helmObjects>): Promise<string> {
   const helpers = readFileSync(join(chartDir, 'templates/_helpers.tpl'), 'utf8');
   const body = readFileSync(join(chartDir, file), 'utf8');
@@ -119,12 +135,18 @@ async function renderTemplate(file: string, data: ReturnType<typeof helmObjects>
   try {
     // Helm parses all templates into one set, so every file sees _helpers.tpl's definitions;
     // a file of only {{ define }} blocks renders to whitespace, which is dropped.
-    out = await renderGoTemplate(`${helpers}${body}`, {
+    out = await renderGoTemplate(withFail(`${helpers}${body}`), {
       ...data,
       Template: { Name: `${data.Chart.Name}/${file}`, BasePath: `${data.Chart.Name}/templates` },
     });
   } catch (err) {
-    throw new Error(`${file}: ${(err as Error).message}`);
+    const message = (err as Error).message ?? String(err);
+    const failed = FAIL_MARK.exec(message);
+    if (failed) throw new Error(`${file}: ${Buffer.from(failed[1], 'base64url').toString('utf8')}`);
+    if (/function "fail" not defined/.test(message)) {
+      throw new Error(`${file}: ${message} (this renderer supports \`{{ fail "a literal message" }}\` only)`);
+    }
+    throw new Error(`${file}: ${message}`);
   }
   if (out.includes('<no value>')) throw new Error(`${file}: rendered "<no value>" (a missing value)`);
   return out;
@@ -200,18 +222,34 @@ export const scenarios: Record<string, Values> = {
       EMBEDDER_DIMENSIONS: '1536',
       AUDIT_SINK: 'nats',
       NATS_URL: 'nats://nats.messaging.svc:4222',
+      OBJECT_STORE: 's3',
+      S3_REGION: 'eu-central-1',
+      S3_BUCKET: 'memory-layer',
     },
     networkPolicy: {
       egress: {
         postgres: { cidrs: ['10.20.0.0/16'], namespaceLabels: { 'kubernetes.io/metadata.name': 'db' } },
         objectStore: { cidrs: ['203.0.113.0/24'] },
         embedder: { namespaceLabels: { 'kubernetes.io/metadata.name': 'ml' }, podLabels: { app: 'tei' } },
+        // For text-embedding-3-large; bge-m3 runs on the embedder's pods (`embedder` above).
+        embeddingModels: [{ ports: [443], cidrs: ['198.51.100.0/24'], namespaceLabels: {}, podLabels: {} }],
         nats: { namespaceLabels: { 'kubernetes.io/metadata.name': 'messaging' } },
         otlp: { namespaceLabels: { 'kubernetes.io/metadata.name': 'observability' } },
       },
     },
     metrics: { serviceMonitor: { clientCertSecret: 'prometheus-client-tls' } },
     tracing: { endpoint: 'http://otel-collector.observability.svc:4318' },
+    backup: { enabled: true },
+    embeddingModels: [
+      {
+        name: 'text-embedding-3-large',
+        version: '2024-01',
+        dimensions: 3072,
+        url: 'https://embeddings.example/v1',
+        apiKeyEnv: 'EMBEDDER_API_KEY',
+      },
+      { name: 'bge-m3', version: '1', dimensions: 1024, url: 'http://tei.ml.svc/v1', batchSize: 32 },
+    ],
   },
   'TLS without client certificates, fixed replicas, monitoring off': {
     tls: { enabled: true, clientCA: false },
@@ -225,5 +263,40 @@ export const scenarios: Record<string, Values> = {
       grafanaDashboard: { enabled: false },
     },
   },
+  'backups and embedding models, Vault Agent, existing service account': {
+    serviceAccount: { create: false, name: 'existing-sa' },
+    secrets: { env: ['DATABASE_URL', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY', 'EMBEDDINGS_V2_API_KEY'] },
+    config: {
+      OBJECT_STORE: 's3',
+      S3_ENDPOINT: 'http://minio.storage.svc:9000',
+      S3_BUCKET: 'memory-layer',
+      S3_FORCE_PATH_STYLE: 'true',
+    },
+    backup: { enabled: true, schedule: '30 2 * * *', timeZone: 'Europe/Berlin' },
+    embeddingModels: [
+      {
+        name: 'text-embedding-3-large',
+        version: '2024-01',
+        dimensions: 3072,
+        url: 'https://api.openai.com/v1',
+        apiKeyEnv: 'EMBEDDINGS_V2_API_KEY',
+        batchSize: 64,
+        timeoutMs: 30000,
+      },
+    ],
+    networkPolicy: {
+      egress: {
+        objectStore: {
+          ports: [9000],
+          namespaceLabels: { 'kubernetes.io/metadata.name': 'storage' },
+          podLabels: { app: 'minio' },
+        },
+        embeddingModels: [{ ports: [443], cidrs: ['198.51.100.20/32'], namespaceLabels: {}, podLabels: {} }],
+      },
+    },
+  },
   'network policies off': { networkPolicy: { enabled: false } },
 };
+
+/** A scenario's values as the templates see them (values.yaml merged with the scenario's). */
+export const scenarioValues = (name: string) => mergeValues(defaultValues(), scenarios[name] ?? {});

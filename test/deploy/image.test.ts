@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DockerfileParser } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { repoRoot } from './chart.js';
 
 /**
@@ -60,14 +61,17 @@ describe('Dockerfile', () => {
     expect(readFileSync(join(repoRoot, 'bin/memory-layer.js'), 'utf8')).toContain("from 'tsx/esm/api'");
   });
 
-  it('runs as uid 10001, listens on 0.0.0.0:8080, keeps data in /data and starts `serve`', () => {
+  it('runs as uid 10001, listens on 0.0.0.0:8080 (workers also on 9464), keeps data in /data and starts `serve`', () => {
     expect(args('RUN').join('\n')).toMatch(/useradd [^\n]*--uid 10001/);
     expect(args('USER')).toEqual(['10001:10001']);
     const env = args('ENV').join(' ');
     expect(env).toMatch(/\bHOST=0\.0\.0\.0\b/);
     expect(env).toMatch(/\bPORT=8080\b/);
     expect(env).toMatch(/\bDATA_DIR=\/data\b/);
-    expect(args('EXPOSE')).toEqual(['8080']);
+    // The API's port and the worker's health and metrics port, as the service defaults them.
+    expect(args('EXPOSE')).toEqual(['8080', '9464']);
+    const defaults = loadConfig({});
+    expect(args('EXPOSE').map(Number)).toEqual([defaults.PORT, defaults.WORKER_HTTP_PORT]);
     expect(args('VOLUME')).toEqual(['["/data"]']);
     expect(args('ENTRYPOINT')).toEqual(['["node", "bin/memory-layer.js"]']);
     expect(args('CMD')).toEqual(['["serve"]']);

@@ -1,17 +1,24 @@
 {{- /*
 Helpers shared by the templates.
 
-This chart uses only Go's built-in template functions (printf, print, eq, and, or, not, index,
-range, define/template): no Sprig (toYaml, nindent, quote, default, include) and no Helm-only
-functions. That keeps it a normal Helm chart while letting the tests render it with Go's own
-text/template engine (compiled to WebAssembly) and validate the output against the Kubernetes
-schemas, without a Helm binary. Consequences for template authors:
+This chart uses only Go's built-in template functions (printf, print, eq, ne, and, or, not, index,
+range, define/template) plus Helm's `fail`, always with a literal message: no Sprig (toYaml,
+nindent, quote, default, include) and no other Helm-only functions. That keeps it a normal Helm
+chart while letting the tests render it with Go's own text/template engine (compiled to
+WebAssembly) and validate the output against the Kubernetes schemas, without a Helm binary (the
+tests' renderer supplies `fail` as Helm does: the render stops with the message). Consequences for
+template authors:
   - quote strings with printf "%q" (a Go-quoted string is a valid YAML double-quoted scalar);
   - `template` output cannot be captured or indented by a pipeline, so each block helper below
     is written at the indentation where it is used (pod level: 6 spaces; container level: 10),
     label helpers are flow-map entries that callers put in braces after their component
     (`labels: {"app.kubernetes.io/component": "api", {{ template "memory-layer.labels" . }}}`),
-    and object names are built from .Release.Name (`<release>-api`, `<release>-worker`, …).
+    and object names are built from .Release.Name (`<release>-api`, `<release>-worker`, …);
+  - a CronJob's pod spec sits 4 columns deeper (spec.jobTemplate.spec.template.spec) than a
+    Deployment's or a Job's (spec.template.spec). Helpers take one argument (the root context:
+    no dict to pass an indentation with), so the pod-level and container-level block helpers
+    shift their lines by 4 spaces themselves when the template being rendered is the backup
+    CronJob's (Helm's .Template.Name; the prefix `$i` on each of their lines).
 */ -}}
 
 {{- define "memory-layer.serviceAccountName" -}}
@@ -32,42 +39,45 @@ schemas, without a Helm binary. Consequences for template authors:
 
 {{- /* Pod annotations that make the Vault Agent Injector write each secret to /vault/secrets. */ -}}
 {{- define "memory-layer.vaultAnnotations" }}
+{{- $i := "" }}{{ if eq .Template.Name (printf "%s/cronjob-backup.yaml" .Template.BasePath) }}{{ $i = "    " }}{{ end }}
 {{- if eq .Values.secrets.provider "vault-agent" }}
-        vault.hashicorp.com/agent-inject: "true"
-        vault.hashicorp.com/agent-pre-populate-only: "true"
-        vault.hashicorp.com/role: {{ printf "%q" .Values.secrets.vault.role }}
+{{ $i }}        vault.hashicorp.com/agent-inject: "true"
+{{ $i }}        vault.hashicorp.com/agent-pre-populate-only: "true"
+{{ $i }}        vault.hashicorp.com/role: {{ printf "%q" .Values.secrets.vault.role }}
         {{- range .Values.secrets.env }}
-        vault.hashicorp.com/agent-inject-secret-{{ . }}: {{ printf "%q" $.Values.secrets.vault.path }}
-        vault.hashicorp.com/agent-inject-template-{{ . }}: {{ printf "%q" (printf "{{- with secret %q -}}{{ index .Data.data %q }}{{- end -}}" $.Values.secrets.vault.path .) }}
+{{ $i }}        vault.hashicorp.com/agent-inject-secret-{{ . }}: {{ printf "%q" $.Values.secrets.vault.path }}
+{{ $i }}        vault.hashicorp.com/agent-inject-template-{{ . }}: {{ printf "%q" (printf "{{- with secret %q -}}{{ index .Data.data %q }}{{- end -}}" $.Values.secrets.vault.path .) }}
         {{- end }}
         {{- range .Values.secrets.files }}
-        vault.hashicorp.com/agent-inject-secret-{{ .file }}: {{ printf "%q" $.Values.secrets.vault.path }}
-        vault.hashicorp.com/agent-inject-template-{{ .file }}: {{ printf "%q" (printf "{{- with secret %q -}}{{ index .Data.data %q }}{{- end -}}" $.Values.secrets.vault.path .key) }}
+{{ $i }}        vault.hashicorp.com/agent-inject-secret-{{ .file }}: {{ printf "%q" $.Values.secrets.vault.path }}
+{{ $i }}        vault.hashicorp.com/agent-inject-template-{{ .file }}: {{ printf "%q" (printf "{{- with secret %q -}}{{ index .Data.data %q }}{{- end -}}" $.Values.secrets.vault.path .key) }}
         {{- end }}
 {{- end }}
 {{- end -}}
 
 {{- define "memory-layer.podSecurityContext" }}
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: {{ .Values.podSecurityContext.runAsUser }}
-        runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
-        fsGroup: {{ .Values.podSecurityContext.fsGroup }}
-        fsGroupChangePolicy: OnRootMismatch
-        seccompProfile:
-          type: RuntimeDefault
+{{- $i := "" }}{{ if eq .Template.Name (printf "%s/cronjob-backup.yaml" .Template.BasePath) }}{{ $i = "    " }}{{ end }}
+{{ $i }}      securityContext:
+{{ $i }}        runAsNonRoot: true
+{{ $i }}        runAsUser: {{ .Values.podSecurityContext.runAsUser }}
+{{ $i }}        runAsGroup: {{ .Values.podSecurityContext.runAsGroup }}
+{{ $i }}        fsGroup: {{ .Values.podSecurityContext.fsGroup }}
+{{ $i }}        fsGroupChangePolicy: OnRootMismatch
+{{ $i }}        seccompProfile:
+{{ $i }}          type: RuntimeDefault
 {{- end -}}
 
 {{- define "memory-layer.containerSecurityContext" }}
-          securityContext:
-            allowPrivilegeEscalation: false
-            privileged: false
-            readOnlyRootFilesystem: true
-            runAsNonRoot: true
-            capabilities:
-              drop: ["ALL"]
-            seccompProfile:
-              type: RuntimeDefault
+{{- $i := "" }}{{ if eq .Template.Name (printf "%s/cronjob-backup.yaml" .Template.BasePath) }}{{ $i = "    " }}{{ end }}
+{{ $i }}          securityContext:
+{{ $i }}            allowPrivilegeEscalation: false
+{{ $i }}            privileged: false
+{{ $i }}            readOnlyRootFilesystem: true
+{{ $i }}            runAsNonRoot: true
+{{ $i }}            capabilities:
+{{ $i }}              drop: ["ALL"]
+{{ $i }}            seccompProfile:
+{{ $i }}              type: RuntimeDefault
 {{- end -}}
 
 {{- /*
@@ -77,16 +87,17 @@ the embedded database), then replaces itself with the Node process. The argument
 `worker`, `migrate`) follow in `args`.
 */ -}}
 {{- define "memory-layer.command" }}
-          command:
-            - /bin/sh
-            - -c
-            - |
-              set -eu
+{{- $i := "" }}{{ if eq .Template.Name (printf "%s/cronjob-backup.yaml" .Template.BasePath) }}{{ $i = "    " }}{{ end }}
+{{ $i }}          command:
+{{ $i }}            - /bin/sh
+{{ $i }}            - -c
+{{ $i }}            - |
+{{ $i }}              set -eu
               {{- range .Values.secrets.env }}
-              {{ . }}="$(cat /vault/secrets/{{ . }})"; export {{ . }}
+{{ $i }}              {{ . }}="$(cat /vault/secrets/{{ . }})"; export {{ . }}
               {{- end }}
-              exec node bin/memory-layer.js "$@"
-            - memory-layer
+{{ $i }}              exec node bin/memory-layer.js "$@"
+{{ $i }}            - memory-layer
 {{- end -}}
 
 {{- /* Non-secret settings as ConfigMap data (2 spaces). Keep in step with configEnv below. */ -}}
@@ -133,23 +144,25 @@ the embedded database), then replaces itself with the Node process. The argument
 
 {{- /* Scratch volumes (8 spaces); workloads add the CSI secrets volume themselves. */ -}}
 {{- define "memory-layer.volumes" }}
-        - name: tmp
-          emptyDir:
-            sizeLimit: {{ .Values.volumes.tmpSizeLimit }}
-        - name: data
-          emptyDir:
-            sizeLimit: {{ .Values.volumes.dataSizeLimit }}
+{{- $i := "" }}{{ if eq .Template.Name (printf "%s/cronjob-backup.yaml" .Template.BasePath) }}{{ $i = "    " }}{{ end }}
+{{ $i }}        - name: tmp
+{{ $i }}          emptyDir:
+{{ $i }}            sizeLimit: {{ .Values.volumes.tmpSizeLimit }}
+{{ $i }}        - name: data
+{{ $i }}          emptyDir:
+{{ $i }}            sizeLimit: {{ .Values.volumes.dataSizeLimit }}
 {{- end -}}
 
 {{- define "memory-layer.volumeMounts" }}
-            - name: tmp
-              mountPath: /tmp
-            - name: data
-              mountPath: /data
+{{- $i := "" }}{{ if eq .Template.Name (printf "%s/cronjob-backup.yaml" .Template.BasePath) }}{{ $i = "    " }}{{ end }}
+{{ $i }}            - name: tmp
+{{ $i }}              mountPath: /tmp
+{{ $i }}            - name: data
+{{ $i }}              mountPath: /data
             {{- if eq .Values.secrets.provider "csi" }}
-            - name: vault-secrets
-              mountPath: /vault/secrets
-              readOnly: true
+{{ $i }}            - name: vault-secrets
+{{ $i }}              mountPath: /vault/secrets
+{{ $i }}              readOnly: true
             {{- end }}
 {{- end -}}
 
