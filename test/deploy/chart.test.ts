@@ -169,6 +169,12 @@ describe('Helm chart deploy/helm/memory-layer', () => {
     await expect(renderChart({ api: { probes: null } })).rejects.toThrow(/probes|no entry/);
   });
 
+  it('keeps the values file CI renders with real Helm equal to its test scenario', () => {
+    const file = join(import.meta.dirname, 'fixtures/values-backup-models.yaml');
+    const name = 'backups and embedding models, Vault Agent, existing service account';
+    expect(parseYaml(readFileSync(file, 'utf8'))).toEqual(scenarios[name]);
+  });
+
   it('ships the objects an operator needs', () => {
     const ids = defaults().map((m) => `${m.doc.kind}/${meta(m).name}`);
     expect(ids).toEqual(
