@@ -40,9 +40,9 @@ export async function writeVectorSnapshot(
           id: string;
           vector_key: number;
           division_id: string;
-          embedding: Uint8Array;
+          embedding: string;
         }>(
-          `SELECT id, vector_key, division_id, embedding FROM memory_nodes
+          `SELECT id, vector_key, division_id, encode(embedding, 'base64') AS embedding FROM memory_nodes
            WHERE vector_key > $1 AND status = 'indexed' AND deleted_at IS NULL AND embedding IS NOT NULL
              AND embedding_model = $2 AND embedding_model_version = $3 AND embedding_dim = $4
            ORDER BY vector_key LIMIT $5`,
@@ -55,7 +55,8 @@ export async function writeVectorSnapshot(
             id: r.id,
             key: Number(r.vector_key),
             divisionId: r.division_id,
-            vector: Buffer.from(r.embedding).toString('base64'),
+            // PostgreSQL breaks base64 into lines of 76 characters.
+            vector: r.embedding.replaceAll('\n', ''),
           } satisfies VectorLine),
         );
       }

@@ -1,6 +1,6 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
 import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { bytesToVector } from '../adapters/vector/codec.js';
+import { base64ToVector } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import { type ModelResolver, refOf } from './active-model.js';
 
@@ -50,17 +50,17 @@ export async function rebuildIndex(
   await index.ensureSpace(model);
   let done = 0;
   const sources = [
-    `SELECT vector_key, division_id, embedding FROM memory_nodes
+    `SELECT vector_key, division_id, encode(embedding, 'base64') AS embedding FROM memory_nodes
      WHERE vector_key > $3 AND status = 'indexed' AND deleted_at IS NULL
        AND embedding_model = $1 AND embedding_model_version = $2
      ORDER BY vector_key LIMIT $4`,
-    `SELECT n.vector_key, n.division_id, v.embedding ${UNDER_CONSTRUCTION} AND n.vector_key > $3
+    `SELECT n.vector_key, n.division_id, encode(v.embedding, 'base64') AS embedding ${UNDER_CONSTRUCTION} AND n.vector_key > $3
      ORDER BY n.vector_key LIMIT $4`,
   ];
   for (const sql of sources) {
     let after = 0;
     for (;;) {
-      const res = await db.query<{ vector_key: number; division_id: string; embedding: Uint8Array }>(sql, [
+      const res = await db.query<{ vector_key: number; division_id: string; embedding: string }>(sql, [
         model.name,
         model.version,
         after,
@@ -72,7 +72,7 @@ export async function rebuildIndex(
         res.rows.map((r) => ({
           key: Number(r.vector_key),
           divisionId: r.division_id,
-          vector: bytesToVector(r.embedding),
+          vector: base64ToVector(r.embedding),
         })),
       );
       done += res.rows.length;

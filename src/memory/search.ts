@@ -1,6 +1,6 @@
 import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { bytesToVector, cosineDistance } from '../adapters/vector/codec.js';
+import { base64ToVector, cosineDistance } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import { AppError, ErrorCode } from '../internal/errors.js';
 import type { Metrics } from '../internal/metrics.js';
@@ -132,8 +132,8 @@ export function createSearchService(deps: SearchDeps) {
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
     params.push(model.name, model.version);
-    const res = await db.query<{ vector_key: number; embedding: Uint8Array }>(
-      `SELECT n.vector_key, n.embedding FROM memory_nodes n
+    const res = await db.query<{ vector_key: number; embedding: string }>(
+      `SELECT n.vector_key, encode(n.embedding, 'base64') AS embedding FROM memory_nodes n
        WHERE ${where} AND n.status = 'indexed' AND n.embedding_model = $${params.length - 1}
          AND n.embedding_model_version = $${params.length}`,
       params,
@@ -141,7 +141,7 @@ export function createSearchService(deps: SearchDeps) {
     return res.rows
       .map((r) => ({
         key: Number(r.vector_key),
-        distance: cosineDistance(vector, bytesToVector(r.embedding)),
+        distance: cosineDistance(vector, base64ToVector(r.embedding)),
       }))
       .sort((a, b) => a.distance - b.distance || a.key - b.key)
       .slice(0, limit);

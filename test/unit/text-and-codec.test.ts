@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { bytesToVector, cosineDistance, vectorToBytes } from '../../src/adapters/vector/codec.js';
+import {
+  base64ToVector,
+  bytesToVector,
+  cosineDistance,
+  vectorToBytes,
+} from '../../src/adapters/vector/codec.js';
 import { normaliseText, textChecksum } from '../../src/memory/text.js';
 
 describe('text checksum', () => {
@@ -27,5 +32,17 @@ describe('vector codec', () => {
     expect(cosineDistance(Float32Array.from([1, 0]), Float32Array.from([0, 3]))).toBeCloseTo(1);
     expect(cosineDistance(Float32Array.from([1, 0]), Float32Array.from([-1, 0]))).toBeCloseTo(2);
     expect(cosineDistance(Float32Array.from([0, 0]), Float32Array.from([1, 0]))).toBe(1);
+  });
+});
+
+describe('vectors read as base64', () => {
+  it("decodes PostgreSQL's encode(…, 'base64'), line breaks included, to the same floats", () => {
+    const v = Float32Array.from({ length: 512 }, (_, i) => Math.sin(i) / (i + 1));
+    const b64 = vectorToBytes(v).toString('base64');
+    // What encode(embedding, 'base64') returns: lines of 76 characters.
+    const wrapped = b64.match(/.{1,76}/g)?.join('\n') ?? '';
+    expect(wrapped).toContain('\n');
+    expect(base64ToVector(wrapped)).toEqual(v);
+    expect(bytesToVector(Buffer.from(b64, 'base64'))).toEqual(v);
   });
 });
