@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite } from '../../src/adapters/db/pglite.js';
-import { runCli } from '../helpers/cli.js';
+import { cliDatabase, runCli } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 /** The real CLI in a child process, as an operator runs it. */
@@ -26,12 +26,9 @@ describe.each(backends)('memory-layer CLI on %s', (backend) => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ml-cli-'));
     env = { DATA_DIR: dir, LOG_LEVEL: 'error' };
-    if (backend === 'postgres') {
-      t = await openTestDatabase('postgres');
-      env = { ...env, DATABASE_URL: process.env.DATABASE_URL as string, DATABASE_SCHEMA: t.schema as string };
-    } else {
-      env = { ...env, DATABASE_URL: '' };
-    }
+    const database = await cliDatabase(backend);
+    t = database.t;
+    env = { ...env, ...database.env };
   });
   afterAll(async () => {
     await t?.drop();

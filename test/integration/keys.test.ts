@@ -8,8 +8,8 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/internal/logger.js';
 import { systemAccess } from '../../src/memory/access.js';
 import { localEmbedder } from '../helpers/app.js';
-import { runCli } from '../helpers/cli.js';
-import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { cliDatabase, runCli } from '../helpers/cli.js';
+import { backends, type TestDatabase } from '../helpers/db.js';
 
 /** Rotating the audit signing key with the CLI, as the key-compromise runbook does. */
 describe.each(backends)('audit signing key rotation on %s', (backend) => {
@@ -35,12 +35,9 @@ describe.each(backends)('audit signing key rotation on %s', (backend) => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ml-keys-'));
     env = { DATA_DIR: dir, LOG_LEVEL: 'error' };
-    if (backend === 'postgres') {
-      t = await openTestDatabase('postgres');
-      env = { ...env, DATABASE_URL: process.env.DATABASE_URL as string, DATABASE_SCHEMA: t.schema as string };
-    } else {
-      env = { ...env, DATABASE_URL: '' };
-    }
+    const database = await cliDatabase(backend);
+    t = database.t;
+    env = { ...env, ...database.env };
     // An installation whose audit trail has events, signed with the key generated at first start.
     const app = await createApp(loadConfig(env), {
       worker: false,

@@ -11,7 +11,7 @@ import { type EmbeddingsServer, startEmbeddingsServer } from '../../src/http/emb
 import { buildHttpServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/internal/logger.js';
 import { localEmbedder } from '../helpers/app.js';
-import { CLI_BIN, runCli } from '../helpers/cli.js';
+import { CLI_BIN, cliDatabase, runCli } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const USE_LITE: EmbeddingModel = { name: 'use-lite', version: '0.2.0', dimensions: 512 };
@@ -509,15 +509,8 @@ describe.each(backends)('re-embedding on %s', (backend) => {
       REEMBED_PAUSE_MS: '0',
       JOB_LEASE_MS: '1000',
     };
-    let cliDb: TestDatabase | undefined;
-    if (backend === 'postgres') {
-      cliDb = await openTestDatabase('postgres');
-      env = {
-        ...env,
-        DATABASE_URL: process.env.DATABASE_URL as string,
-        DATABASE_SCHEMA: cliDb.schema as string,
-      };
-    } else env = { ...env, DATABASE_URL: '' };
+    const { env: databaseEnv, t: cliDb } = await cliDatabase(backend);
+    env = { ...env, ...databaseEnv };
     const cli = (...args: string[]) => runCli(env, args, 120_000);
     try {
       const texts = textsFor('cli', 8);

@@ -11,7 +11,6 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +25,7 @@ import { systemAccess } from '../../src/memory/access.js';
 import { startServer, startWorker } from '../../src/start/server.js';
 import { repoRoot } from '../deploy/chart.js';
 import { localEmbedder } from '../helpers/app.js';
+import { freePort } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import {
   alertNamesIn,
@@ -366,15 +366,6 @@ describe('runbooks (docs/runbooks)', () => {
     }
   });
 });
-
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** The built-in model, failing every text that contains "poison" (a broken embedder, for a while). */
 function flakyEmbedder(real: Embedder): Embedder {

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,18 +8,8 @@ import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/internal/logger.js';
 import { systemAccess } from '../../src/memory/access.js';
 import { startWorker } from '../../src/start/server.js';
+import { CLI_BIN, freePort } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
-
-const BIN = join(import.meta.dirname, '../../bin/memory-layer.js');
-
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function get(url: string): Promise<{ status: number; body: string } | undefined> {
   try {
@@ -69,7 +58,7 @@ describe.each(backends)('worker HTTP endpoint on %s', (backend) => {
   it('serves /healthz, /readyz and /metrics with the worker counters, and stops on SIGTERM', {
     timeout: 180_000,
   }, async () => {
-    child = spawn(process.execPath, [BIN, 'worker'], {
+    child = spawn(process.execPath, [CLI_BIN, 'worker'], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

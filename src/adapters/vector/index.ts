@@ -6,6 +6,9 @@ export type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js
 
 export type VectorIndexKind = 'auto' | 'pgvector' | 'usearch';
 
+/** Where the usearch adapter keeps its files (also measured for `memory_layer_storage_bytes`). */
+export const usearchDir = (dataDir: string) => join(dataDir, 'usearch');
+
 /**
  * Picks the vector index from config. 'auto' keeps vectors in PostgreSQL when pgvector is there
  * (one store to back up, shared by every replica) and falls back to the embedded usearch files.
@@ -25,5 +28,5 @@ export async function createVectorIndex(
     return createPgvectorIndex(deps.db);
   }
   const { createUsearchIndex } = await import('./usearch.js');
-  return createUsearchIndex({ dir: join(deps.dataDir, 'usearch') });
+  return createUsearchIndex({ dir: usearchDir(deps.dataDir) });
 }

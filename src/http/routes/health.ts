@@ -1,6 +1,6 @@
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { objectStoreReadiness } from '../../adapters/objects/index.js';
+import { usearchDir } from '../../adapters/vector/index.js';
 import type { App } from '../../app.js';
 import { queueDepth } from '../../internal/queue/jobs.js';
 import { storageUsage } from '../../internal/storage-usage.js';
@@ -88,7 +88,7 @@ export function healthRoutes(app: App) {
       }
       const usage = await storageUsage(app.db, {
         name: app.index.name,
-        dir: join(app.config.DATA_DIR, 'usearch'),
+        dir: usearchDir(app.config.DATA_DIR),
       });
       app.metrics.storageBytes.set({ part: 'database' }, usage.database);
       app.metrics.storageBytes.set({ part: 'vector_index' }, usage.vectorIndex);
