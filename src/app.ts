@@ -149,7 +149,7 @@ export async function createApp(config: Config, opts: AppOptions) {
     onQueued,
     backpressure,
   });
-  const divisions = createDivisionService(db);
+  const divisions = createDivisionService({ db, appendAudit });
   const search = createSearchService({
     db,
     embedders,
@@ -182,7 +182,7 @@ export async function createApp(config: Config, opts: AppOptions) {
     onRequested: opts.worker ? () => reembedRunner.notify() : () => undefined,
   });
   metrics.setReembedSource(() => reembed.progress());
-  const jobs = createJobsAdmin(db, onQueued);
+  const jobs = createJobsAdmin({ db, appendAudit, onQueued });
   const holds = createLegalHoldService({ db, appendAudit });
 
   const signer = await createAuditSigner({

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Database, Queryable } from '../adapters/db/port.js';
+import { visibleChecksum } from '../memory/records.js';
 import { appendAudit, auditHead, listAudit } from './audit-log.js';
 import { BUNDLE_FORMAT, type BundleMemory, type ProofBundle } from './bundle.js';
 import { bundleArtifacts } from './bundle-artifacts.js';
@@ -76,7 +77,7 @@ function toBundleMemory(r: MemoryExportRow, includePii: boolean): BundleMemory {
     kind: r.kind,
     text: purged ? '' : redacted ? (r.redacted_text as string) : r.text,
     redacted,
-    checksum: r.checksum,
+    checksum: visibleChecksum(r, redacted),
     tags: r.tags,
     metadata: r.metadata,
     piiFlags: r.pii_flags,

@@ -14,9 +14,13 @@ export interface BundleMemory {
   kind: string;
   /** The text; the redacted text when exported without PII and there is something to redact; '' once purged. */
   text: string;
-  /** True when `text` is the redacted text (its checksum is then the original's and cannot be checked). */
+  /** True when `text` is the redacted text. */
   redacted: boolean;
-  /** SHA-256 (hex) of the original normalised text. */
+  /**
+   * SHA-256 (hex) of the normalised `text`: the original's, or the redacted text's when `redacted`
+   * (a digest of the original would confirm guessed personal data). Bundles made before this rule
+   * carry the original's digest with redacted texts; verifiers do not hold that against them.
+   */
   checksum: string;
   tags: string[];
   metadata: Record<string, unknown>;

@@ -12,6 +12,15 @@ export function requireScopes(caller: Caller, scopes: readonly Scope[]): void {
   }
 }
 
+/** Whether the caller's reach is every division: a service listed with `*`, or dev. */
+export const isUnconfined = (caller: Caller) =>
+  caller.kind === 'dev' || (caller.kind === 'service' && caller.divisions === '*');
+
+/** Platform-wide operations (creating divisions, foreign queues): 403 for any confined caller. */
+export function requireUnconfined(caller: Caller, message: string): void {
+  if (!isUnconfined(caller)) throw forbidden(message);
+}
+
 /** Whether the caller may touch `division` at all (no existence check: pure). */
 export function mayAccessDivision(caller: Caller, division: string): boolean {
   if (caller.kind === 'dev') return true;

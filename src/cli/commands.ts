@@ -8,6 +8,7 @@ import { type Database, openDatabase } from '../adapters/db/index.js';
 import { migrate } from '../adapters/db/migrate.js';
 import { modelKey } from '../adapters/embedders/port.js';
 import { type App, createApp } from '../app.js';
+import { appendAudit } from '../audit/audit-log.js';
 import { loadConfig } from '../config.js';
 import { newMemoryItem } from '../http/schemas.js';
 import { AppError } from '../internal/errors.js';
@@ -19,7 +20,7 @@ import { modelsInUse, rebuildIndex } from '../memory/index-maintenance.js';
 import { createJobsAdmin } from '../memory/jobs-admin.js';
 import type { NewMemory } from '../memory/memories.js';
 import type { SearchMode } from '../memory/search.js';
-import { findNul } from '../memory/text.js';
+import { findJsonFault, MAX_JSON_DEPTH } from '../memory/text.js';
 
 /** CLI commands run quietly: only warnings reach the terminal, as JSON on stderr. */
 async function withApp<T>(fn: (app: App) => Promise<T>, opts: { worker?: boolean } = {}): Promise<T> {
@@ -113,11 +114,11 @@ export async function runIndexRebuild() {
 }
 
 // No worker runs in a CLI process: a retried job is picked up by the running workers' polling.
-const jobsAdmin = (db: Database) => createJobsAdmin(db, () => undefined);
+const jobsAdmin = (db: Database) => createJobsAdmin({ db, appendAudit, onQueued: () => undefined });
 
 export async function runJobsDead(opts: { limit: number; json?: boolean }) {
   await withDatabase(async (db) => {
-    const dead = await jobsAdmin(db).listDead({ limit: opts.limit });
+    const dead = await jobsAdmin(db).listDead(systemAccess('cli'), { limit: opts.limit });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(dead, null, 2)}\n`);
       return;
@@ -133,7 +134,7 @@ export async function runJobsDead(opts: { limit: number; json?: boolean }) {
 
 export async function runJobsRetry(id: number) {
   await withDatabase(async (db) => {
-    await jobsAdmin(db).retry(id);
+    await jobsAdmin(db).retry(systemAccess('cli'), id);
     process.stdout.write(`job ${id} queued again\n`);
   });
 }
@@ -208,10 +209,14 @@ export async function runIngest(file: string, opts: { division: string; batch: n
           bar.stop();
           throw new Error(`line ${lineNo}: not valid JSON`);
         }
-        const nul = findNul(parsed);
-        if (nul) {
+        const fault = findJsonFault(parsed);
+        if (fault) {
           bar.stop();
-          throw new Error(`line ${lineNo}: /${nul} holds a NUL character, which cannot be stored`);
+          throw new Error(
+            fault.problem === 'nul'
+              ? `line ${lineNo}: /${fault.field} holds a NUL character, which cannot be stored`
+              : `line ${lineNo}: /${fault.field} nests deeper than ${MAX_JSON_DEPTH} levels`,
+          );
         }
         if (!validateItem(parsed)) {
           bar.stop();

@@ -140,7 +140,10 @@ export const memory = {
     kind: { type: 'string' },
     text: { type: 'string', description: 'Redacted for callers without pii:read' },
     redacted: { type: 'boolean' },
-    checksum: { type: 'string', description: 'SHA-256 of the normalised text' },
+    checksum: {
+      type: 'string',
+      description: 'SHA-256 of the normalised text the caller sees (the redacted text when `redacted`)',
+    },
     tags: { type: 'array', items: { type: 'string' } },
     metadata: { type: 'object', additionalProperties: true },
     piiFlags: { type: 'array', items: { type: 'string' } },
@@ -221,6 +224,14 @@ export const divisionBody = {
     },
   },
 } as const;
+
+/**
+ * Ids and positions of rows (jobs, holds, audit sequence numbers). Bounded by the largest integer
+ * a JSON number holds exactly, so that a 20-digit value is a 400 naming the field, not a database
+ * overflow.
+ */
+export const rowId = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+export const rowPosition = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 
 export const problem = {
   type: 'object',

@@ -11,7 +11,7 @@ import { httpsOptions } from '../auth/tls.js';
 import { createTokenVerifier } from '../auth/tokens.js';
 import { authMode, type Config } from '../config.js';
 import { AppError, ErrorCode } from '../internal/errors.js';
-import { findNul } from '../memory/text.js';
+import { findJsonFault, MAX_JSON_DEPTH } from '../memory/text.js';
 import { installAuth } from './auth.js';
 import { sendProblem, toProblem } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
@@ -72,7 +72,7 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
     https: httpsOptions(app.config) ?? null,
     loggerInstance: app.logger.child({ component: 'http' }) as FastifyBaseLogger,
     bodyLimit: app.config.BODY_LIMIT_BYTES,
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -96,13 +96,21 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   // Only JSON bodies: text/plain would otherwise reach the schema as a string.
   server.removeContentTypeParser('text/plain');
   server.addHook('preValidation', async (req) => {
-    const at = findNul(req.body);
-    if (at) {
+    const fault = findJsonFault(req.body);
+    if (fault?.problem === 'nul') {
       throw new AppError(
         400,
         ErrorCode.validation,
-        `${at} holds a NUL character (U+0000), which cannot be stored`,
-        [{ field: at, message: 'NUL characters are not allowed' }],
+        `${fault.field} holds a NUL character (U+0000), which cannot be stored`,
+        [{ field: fault.field, message: 'NUL characters are not allowed' }],
+      );
+    }
+    if (fault?.problem === 'depth') {
+      throw new AppError(
+        400,
+        ErrorCode.validation,
+        `${fault.field} nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`,
+        [{ field: fault.field, message: `at most ${MAX_JSON_DEPTH} levels of nesting` }],
       );
     }
   });

@@ -5,6 +5,7 @@ export const ErrorCode = {
   unsupportedMediaType: 'unsupported_media_type',
   payloadTooLarge: 'payload_too_large',
   textTooLarge: 'text_too_large',
+  piiInLabels: 'pii_in_labels',
   unauthenticated: 'unauthenticated',
   forbidden: 'forbidden',
   legalHold: 'legal_hold',

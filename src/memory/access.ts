@@ -1,3 +1,4 @@
+import { agentScope } from '../auth/authorize.js';
 import type { Caller } from '../auth/caller.js';
 import { actorOf, hasScope } from '../auth/caller.js';
 import { isHeldSql } from './retention.js';
@@ -9,7 +10,7 @@ import { isHeldSql } from './retention.js';
 export interface Access {
   /** Divisions the operation may touch ('*' = any). */
   divisions: readonly string[] | '*';
-  /** Agent tokens only see and write their own agent's memories. */
+  /** Set for agent tokens only: they see and write their own agent's memories. */
   agentId?: string;
   actor: string;
   manifestSignatureId?: string;
@@ -19,7 +20,7 @@ export interface Access {
 export function accessOf(caller: Caller, onlyDivision?: string): Access {
   return {
     divisions: onlyDivision !== undefined ? [onlyDivision] : caller.divisions,
-    agentId: caller.agentId,
+    agentId: agentScope(caller),
     actor: actorOf(caller),
     manifestSignatureId: caller.manifestSignatureId,
     piiRead: hasScope(caller, 'pii:read'),

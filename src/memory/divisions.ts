@@ -1,4 +1,5 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
+import type { AppendAudit } from '../audit/types.js';
 import { AppError, ErrorCode } from '../internal/errors.js';
 import { type IdempotencyKey, runIdempotent } from './idempotency.js';
 
@@ -91,9 +92,21 @@ export async function assertAgentExists(q: Queryable, divisionId: string, agentI
 
 export type DivisionService = ReturnType<typeof createDivisionService>;
 
-export function createDivisionService(db: Database) {
+/** Who asks, as the audit trail names them. */
+export interface Actor {
+  actor: string;
+  manifestSignatureId?: string;
+}
+
+/**
+ * Divisions and their agents. Creating either is audited in the division's own chain (the
+ * division's first event is its creation), in the same transaction as the row.
+ */
+export function createDivisionService(deps: { db: Database; appendAudit: AppendAudit }) {
+  const { db } = deps;
   return {
     async createDivision(
+      by: Actor,
       input: {
         id: string;
         name?: string;
@@ -118,7 +131,19 @@ export function createDivisionService(db: Database) {
             { field: 'id', message: 'taken' },
           ]);
         }
-        return toDivision(res.rows[0]);
+        const division = toDivision(res.rows[0]);
+        await deps.appendAudit(tx, [
+          {
+            divisionId: division.id,
+            actor: by.actor,
+            action: 'division.create',
+            resourceType: 'division',
+            resourceId: division.id,
+            manifestSignatureId: by.manifestSignatureId,
+            change: { name: division.name, defaultTtlDays: division.defaultTtlDays },
+          },
+        ]);
+        return division;
       });
     },
 
@@ -134,6 +159,7 @@ export function createDivisionService(db: Database) {
     },
 
     async createAgent(
+      by: Actor,
       divisionId: string,
       input: { id: string; name?: string; metadata?: Record<string, unknown> },
       opts: { idempotency?: IdempotencyKey } = {},
@@ -153,7 +179,19 @@ export function createDivisionService(db: Database) {
             [{ field: 'id', message: 'taken' }],
           );
         }
-        return toAgent(res.rows[0]);
+        const agent = toAgent(res.rows[0]);
+        await deps.appendAudit(tx, [
+          {
+            divisionId,
+            actor: by.actor,
+            action: 'agent.create',
+            resourceType: 'agent',
+            resourceId: agent.id,
+            manifestSignatureId: by.manifestSignatureId,
+            change: { name: agent.name },
+          },
+        ]);
+        return agent;
       });
     },
 

@@ -11,6 +11,7 @@ import { noTracing, type Tracing } from '../internal/tracing.js';
 import { type ModelResolver, refOf } from './active-model.js';
 import { INDEX_QUEUE } from './memories.js';
 import { normaliseText } from './text.js';
+import { reusableVectors, reuseKey, stillToEmbed } from './vector-reuse.js';
 
 export interface IndexingWorkerDeps {
   db: Database;
@@ -98,29 +99,23 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
     const model = embedder.model;
     const missing = nodes.filter((n) => !hasVectorOf(n, model));
     if (missing.length === 0) return nodes;
-    const checksums = [...new Set(missing.map((n) => n.checksum))];
-    const reused = await db.query<{ checksum: string; embedding: Uint8Array }>(
-      `SELECT DISTINCT ON (checksum) checksum, embedding FROM memory_nodes
-       WHERE checksum = ANY($1) AND embedding_model = $2 AND embedding_model_version = $3 AND embedding IS NOT NULL`,
-      [checksums, model.name, model.version],
-    );
-    const vectors = new Map<string, Buffer>(reused.rows.map((r) => [r.checksum, Buffer.from(r.embedding)]));
-    metrics.embeddingsReused.inc(missing.filter((n) => vectors.has(n.checksum)).length);
+    const items = missing.map((n) => ({ node: n, divisionId: n.division_id, checksum: n.checksum }));
+    const vectors = await reusableVectors(db, model, items);
+    const keyOf = (n: NodeRow) => reuseKey(n.division_id, n.checksum);
+    metrics.embeddingsReused.inc(missing.filter((n) => vectors.has(keyOf(n))).length);
 
-    const toEmbed = checksums
-      .filter((c) => !vectors.has(c))
-      .map((c) => missing.find((n) => n.checksum === c) as NodeRow);
+    const toEmbed = stillToEmbed(items, vectors).map((i) => i.node);
     let failed = new Set<string>();
     if (toEmbed.length > 0) {
       const stop = metrics.embedSeconds.startTimer();
       try {
         const out = await embedder.embed(toEmbed.map((n) => normaliseText(n.text)));
-        for (const [i, n] of toEmbed.entries()) vectors.set(n.checksum, vectorToBytes(out[i]));
+        for (const [i, n] of toEmbed.entries()) vectors.set(keyOf(n), vectorToBytes(out[i]));
         metrics.embeddingsComputed.inc(toEmbed.length);
         embedOkAt = new Date();
       } catch (err) {
         embedError = { at: new Date(), message: err instanceof Error ? err.message : String(err) };
-        const lost = missing.filter((n) => !vectors.has(n.checksum));
+        const lost = missing.filter((n) => !vectors.has(keyOf(n)));
         failed = new Set(lost.map((n) => n.id));
         await markFailed(
           lost.flatMap((n) => jobsByNode.get(n.id) ?? []),
@@ -149,7 +144,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
             [
               n.id,
               n.checksum,
-              vectors.get(n.checksum),
+              vectors.get(keyOf(n)),
               model.dimensions,
               model.name,
               model.version,
@@ -161,7 +156,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
         }
       });
       for (const n of filled) {
-        n.embedding = vectors.get(n.checksum) as Buffer;
+        n.embedding = vectors.get(keyOf(n)) as Buffer;
         n.embedding_model = model.name;
         n.embedding_model_version = model.version;
       }

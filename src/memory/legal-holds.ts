@@ -3,7 +3,7 @@ import type { AppendAudit } from '../audit/types.js';
 import { AppError, ErrorCode, notFound } from '../internal/errors.js';
 import { type Access, accessSql } from './access.js';
 import { assertAgentExists, divisionTtlDays } from './divisions.js';
-import { auditOf } from './memories.js';
+import { auditOf, piiReadEvents } from './memories.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
 
 export interface LegalHold {
@@ -39,6 +39,11 @@ const toHold = (r: HoldRow): LegalHold => ({
   releasedBy: r.released_by,
 });
 
+/** A deleted memory as a hold's answer shows it: ids, flags and state, no text, tags or metadata. */
+function withoutContent(row: MemoryRow): MemoryRecord {
+  return { ...toRecord(row, false), text: '', redacted: true, checksum: '', tags: [], metadata: {} };
+}
+
 /**
  * Legal holds: on one memory (a flag on its row) or on a whole division or agent (a row in
  * legal_holds). While any hold covers a memory it is never expired, deleted or purged.
@@ -47,10 +52,21 @@ const toHold = (r: HoldRow): LegalHold => ({
 export function createLegalHoldService(deps: { db: Database; appendAudit: AppendAudit }) {
   const { db } = deps;
   return {
+    /**
+     * Places or releases the hold on one memory. A soft-deleted memory can be held too (that is
+     * how a pending purge is stopped), but it is not readable: the answer then carries no content.
+     * Agents may place holds on their own memories, never release one: a hold exists to stop
+     * exactly the parties whose data it keeps.
+     */
     async setMemoryHold(access: Access, id: string, hold: boolean, reason?: string): Promise<MemoryRecord> {
       if (hold && !reason) {
         throw new AppError(400, ErrorCode.validation, 'a legal hold needs a reason', [
           { field: 'reason', message: 'required when hold is true' },
+        ]);
+      }
+      if (!hold && access.agentId !== undefined) {
+        throw new AppError(403, ErrorCode.forbidden, 'agent tokens cannot release legal holds', [
+          { field: 'hold', message: 'only a service with legal-hold:write may release a hold' },
         ]);
       }
       return db.transaction(async (tx) => {
@@ -63,10 +79,12 @@ export function createLegalHoldService(deps: { db: Database; appendAudit: Append
         );
         const row = res.rows[0];
         if (!row) throw notFound(ErrorCode.memoryNotFound, `no memory ${id}`);
+        const deleted = row.deleted_at !== null;
         await deps.appendAudit(tx, [
           auditOf(access, row, hold ? 'legal-hold.set' : 'legal-hold.release', { reason: reason ?? null }),
+          ...(deleted ? [] : piiReadEvents(access, [row], 'legal-hold')),
         ]);
-        return toRecord(row, access.piiRead);
+        return deleted ? withoutContent(row) : toRecord(row, access.piiRead);
       });
     },
 

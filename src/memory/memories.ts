@@ -12,14 +12,13 @@ import type { Backpressure } from './backpressure.js';
 import { assertAgentExists, divisionTtlDays } from './divisions.js';
 import { type IdempotencyKey, runIdempotent } from './idempotency.js';
 import { removeFromSpaces, spacesOf } from './index-maintenance.js';
-import { detectPii, PATTERN_FLAGS, redactText } from './pii.js';
+import { detectPii, findPiiInLabels, redactText } from './pii.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
 import { purgeMemories } from './retention.js';
 import { normaliseText, textChecksum } from './text.js';
 
 export const INDEX_QUEUE = 'index';
 const DAY_MS = 86_400_000;
-const PATTERN_FLAG_SET: ReadonlySet<string> = new Set(PATTERN_FLAGS);
 
 export interface NewMemory {
   text: string;
@@ -97,6 +96,22 @@ function classify(text: string, extraFlags: string[]) {
   return { flags, redacted: redactText(text, flags) };
 }
 
+function refusePiiInLabels(
+  tags: string[] | undefined,
+  metadata: Record<string, unknown> | undefined,
+  prefix: string,
+) {
+  const found = findPiiInLabels(tags, metadata, prefix);
+  if (found) {
+    throw new AppError(
+      400,
+      ErrorCode.piiInLabels,
+      `${found.field} holds personal data (${found.flag}); put it in the text, where it is flagged and redacted`,
+      [{ field: found.field, message: `holds personal data (${found.flag})` }],
+    );
+  }
+}
+
 const legalHoldError = (id: string) =>
   new AppError(
     409,
@@ -167,6 +182,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
         { field: field('agentId'), message: `must be ${access.agentId} or absent` },
       ]);
     }
+    refusePiiInLabels(input.tags, input.metadata, prefix);
     const { flags, redacted } = classify(text, input.piiFlags ?? []);
     return {
       id: randomUUID(),
@@ -319,17 +335,8 @@ export function createMemoryService(deps: MemoryServiceDeps) {
 
   /** Reading personal data is itself audited. */
   async function auditPiiReads(access: Access, rows: MemoryRow[], via: string) {
-    if (!access.piiRead) return;
-    const withPii = rows.filter((r) => r.pii_flags.length > 0);
-    if (withPii.length === 0) return;
-    await db.transaction((tx) =>
-      deps.appendAudit(
-        tx,
-        withPii.map((r) =>
-          auditOf(access, r, 'pii.read', { via, piiFlags: r.pii_flags, version: r.version }),
-        ),
-      ),
-    );
+    const events = piiReadEvents(access, rows, via);
+    if (events.length > 0) await db.transaction((tx) => deps.appendAudit(tx, events));
   }
 
   return {
@@ -375,6 +382,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
 
     async update(access: Access, id: string, patch: MemoryPatch, opts: { expectedVersion?: number } = {}) {
       const text = patch.text === undefined ? undefined : checkText(patch.text, 'text');
+      refusePiiInLabels(patch.tags, patch.metadata, '');
       // A new text queues a re-embedding job.
       if (text !== undefined) await admit(1);
       let reembed = false;
@@ -393,8 +401,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
         const newText = text ?? row.text;
         const checksum = textChecksum(newText);
         reembed = checksum !== row.checksum;
-        const callerFlags = patch.piiFlags ?? row.pii_flags.filter((f) => !PATTERN_FLAG_SET.has(f));
-        const { flags, redacted } = classify(newText, callerFlags);
+        const { flags, redacted } = classify(newText, callerFlagsAfter(access, row, patch.piiFlags));
         const res = await tx.query<MemoryRow>(
           `UPDATE memory_nodes SET
              text = $2, namespace = coalesce($3, namespace), kind = coalesce($4, kind),
@@ -435,6 +442,8 @@ export function createMemoryService(deps: MemoryServiceDeps) {
             fields: Object.keys(patch).sort(),
             piiFlags: after.pii_flags,
           }),
+          // The answer carries the text: as audited as a GET of it.
+          ...piiReadEvents(access, [after], 'update'),
         ]);
         return after;
       });
@@ -508,6 +517,43 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       };
     },
   };
+}
+
+/** `pii.read` events for the rows carrying PII flags that `access` gets unredacted. */
+export function piiReadEvents(access: Access, rows: MemoryRow[], via: string): AuditEventInput[] {
+  if (!access.piiRead) return [];
+  return rows
+    .filter((r) => r.pii_flags.length > 0)
+    .map((r) => auditOf(access, r, 'pii.read', { via, piiFlags: r.pii_flags, version: r.version }));
+}
+
+/**
+ * The flags a caller sets (beyond those detected in the text) after a patch. Without `pii:read`,
+ * a caller sees the redacted text only, so it may add flags but never drop one: dropping
+ * `health` from a memory would unmask a text it was not allowed to read. Flags detected in the old
+ * text are derived, not kept: the new text's detection decides them.
+ */
+function callerFlagsAfter(access: Access, row: MemoryRow, requested: string[] | undefined): string[] {
+  const detected = new Set(detectPii(row.text).flags);
+  const callerSet = row.pii_flags.filter((f) => !detected.has(f));
+  if (requested === undefined) return callerSet;
+  if (!access.piiRead) {
+    const dropped = callerSet.filter((f) => !requested.includes(f));
+    if (dropped.length > 0) {
+      throw new AppError(
+        403,
+        ErrorCode.forbidden,
+        `removing PII flags (${dropped.join(', ')}) needs the pii:read scope`,
+        [
+          {
+            field: 'piiFlags',
+            message: `keep ${dropped.join(', ')}; only callers with pii:read may remove flags`,
+          },
+        ],
+      );
+    }
+  }
+  return requested;
 }
 
 export function auditOf(access: Access, r: MemoryRow, action: string, change: unknown): AuditEventInput {

@@ -294,3 +294,41 @@ function trunkNumber(match: string): string | null {
   }
   return null;
 }
+
+/**
+ * The first tag or metadata string (value or key) holding personal data a pattern can find, as
+ * `tags[2]` or `metadata.contact.email`; undefined when there is none. Tags and metadata are
+ * labels: they are filtered on, listed and exported to every caller, so personal data belongs in
+ * the text, where it is flagged and redacted.
+ */
+export function findPiiInLabels(
+  tags: readonly string[] | undefined,
+  metadata: Record<string, unknown> | undefined,
+  prefix = '',
+): { field: string; flag: string } | undefined {
+  const at = (name: string) => (prefix ? `${prefix}.${name}` : name);
+  const flagOf = (s: string) => detectPii(s).flags[0];
+  for (const [i, tag] of (tags ?? []).entries()) {
+    const flag = flagOf(tag);
+    if (flag) return { field: at(`tags[${i}]`), flag };
+  }
+  const stack: { value: unknown; path: string }[] = [{ value: metadata ?? {}, path: at('metadata') }];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop() as (typeof stack)[number];
+    if (typeof value === 'string') {
+      const flag = flagOf(value);
+      if (flag) return { field: path, flag };
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: `${path}[${i}]` });
+    } else if (value !== null && typeof value === 'object') {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [k, v] = entries[i];
+        const flag = flagOf(k);
+        if (flag) return { field: `${path}.${k}`, flag };
+        stack.push({ value: v, path: `${path}.${k}` });
+      }
+    }
+  }
+  return undefined;
+}

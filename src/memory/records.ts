@@ -1,3 +1,5 @@
+import { textChecksum } from './text.js';
+
 /** A memory as the API shows it. The vector itself is never returned; its model is. */
 export interface MemoryRecord {
   id: string;
@@ -55,7 +57,18 @@ export const MEMORY_COLUMNS = `id, vector_key, division_id, agent_id, namespace,
 export const visibleText = (r: Pick<MemoryRow, 'text' | 'redacted_text'>, piiRead: boolean) =>
   piiRead || r.redacted_text === null ? r.text : r.redacted_text;
 
+/**
+ * The checksum a caller may see: the original text's, or, when the caller sees the redacted text,
+ * that text's. A digest of the original would let anyone holding the redacted text confirm a
+ * guessed email or card number offline.
+ */
+export const visibleChecksum = (
+  r: Pick<MemoryRow, 'checksum' | 'redacted_text'>,
+  redacted: boolean,
+): string => (redacted ? textChecksum(r.redacted_text as string) : r.checksum);
+
 export function toRecord(r: MemoryRow, piiRead: boolean): MemoryRecord {
+  const redacted = !piiRead && r.redacted_text !== null;
   return {
     id: r.id,
     divisionId: r.division_id,
@@ -63,8 +76,8 @@ export function toRecord(r: MemoryRow, piiRead: boolean): MemoryRecord {
     namespace: r.namespace,
     kind: r.kind,
     text: visibleText(r, piiRead),
-    redacted: !piiRead && r.redacted_text !== null,
-    checksum: r.checksum,
+    redacted,
+    checksum: visibleChecksum(r, redacted),
     tags: r.tags,
     metadata: r.metadata,
     piiFlags: r.pii_flags,

@@ -9,6 +9,7 @@ import type { Metrics } from '../internal/metrics.js';
 import { type ModelRef, type ModelResolver, refOf } from './active-model.js';
 import type { RunRow } from './reembed.js';
 import { normaliseText } from './text.js';
+import { reusableVectors, reuseKey, stillToEmbed } from './vector-reuse.js';
 
 export interface ReembedRunnerDeps {
   db: Database;
@@ -150,21 +151,11 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
 
   /** Embeds one page (each distinct text once, reusing vectors of identical texts), indexes, stores. */
   async function embedPage(run: RunRow, target: EmbeddingModel, embedder: Embedder, page: PageRow[]) {
-    const checksums = [...new Set(page.map((n) => n.checksum))];
-    const reused = await db.query<{ checksum: string; embedding: Uint8Array }>(
-      `SELECT DISTINCT ON (checksum) checksum, embedding FROM (
-         SELECT checksum, embedding FROM reembed_vectors
-         WHERE checksum = ANY($1) AND model = $2 AND model_version = $3
-         UNION ALL
-         SELECT checksum, embedding FROM memory_nodes
-         WHERE checksum = ANY($1) AND embedding_model = $2 AND embedding_model_version = $3 AND embedding IS NOT NULL
-       ) s ORDER BY checksum`,
-      [checksums, target.name, target.version],
-    );
-    const vectors = new Map<string, Buffer>(reused.rows.map((r) => [r.checksum, Buffer.from(r.embedding)]));
-    const toEmbed = checksums
-      .filter((c) => !vectors.has(c))
-      .map((c) => page.find((n) => n.checksum === c) as PageRow);
+    // One division per run: the reuse key's division part is the run's.
+    const items = page.map((n) => ({ node: n, divisionId: run.division_id, checksum: n.checksum }));
+    const vectors = await reusableVectors(db, target, items, { underConstruction: true });
+    const keyOf = (n: PageRow) => reuseKey(run.division_id, n.checksum);
+    const toEmbed = stillToEmbed(items, vectors).map((i) => i.node);
     if (toEmbed.length > 0) {
       const stop = metrics.embedSeconds.startTimer();
       try {
@@ -175,7 +166,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
         for (const [i, n] of toEmbed.entries()) {
           if (out[i]?.length !== target.dimensions)
             throw new Error(`${modelKey(target)} returned a vector of ${out[i]?.length} dimensions`);
-          vectors.set(n.checksum, vectorToBytes(out[i]));
+          vectors.set(keyOf(n), vectorToBytes(out[i]));
         }
       } finally {
         stop();
@@ -190,7 +181,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       page.map((n) => ({
         key: n.vector_key,
         divisionId: run.division_id,
-        vector: bytesToVector(vectors.get(n.checksum) as Buffer),
+        vector: bytesToVector(vectors.get(keyOf(n)) as Buffer),
       })),
     );
     await db.transaction(async (tx) => {
@@ -200,7 +191,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       ]);
       const params: unknown[] = [target.name, target.version, run.division_id, target.dimensions];
       const values = page.map((n) => {
-        params.push(n.id, n.checksum, vectors.get(n.checksum));
+        params.push(n.id, n.checksum, vectors.get(keyOf(n)));
         const p = params.length;
         return `($${p - 2}::uuid, $1, $2, $3, $4, $${p - 1}, $${p})`;
       });

@@ -74,9 +74,13 @@ export function createSearchService(deps: SearchDeps) {
   const keywordSearch = createKeywordSearch(db);
   const queryVectors = new Map<string, Float32Array>();
 
-  async function embedQuery(model: EmbeddingModel, text: string): Promise<Float32Array> {
+  /**
+   * The query's vector, from an LRU cache kept per division: a cache shared across divisions
+   * would tell one tenant, by the time a search takes, that another asked exactly this.
+   */
+  async function embedQuery(divisionId: string, model: EmbeddingModel, text: string): Promise<Float32Array> {
     const normalised = normaliseText(text);
-    const key = `${modelKey(model)}\n${normalised}`;
+    const key = `${divisionId}\n${modelKey(model)}\n${normalised}`;
     const hit = queryVectors.get(key);
     if (hit) {
       queryVectors.delete(key);
@@ -237,7 +241,7 @@ export function createSearchService(deps: SearchDeps) {
           if (q.vector !== undefined) vector = Float32Array.from(q.vector);
           else {
             const t = performance.now();
-            vector = await embedQuery(current, q.query as string);
+            vector = await embedQuery(q.divisionId, current, q.query as string);
             embedMs += performance.now() - t;
           }
           const hits = await vectorSearch(vector, q, access, depth, current);

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { App } from '../app.js';
 import { healthRoutes } from '../http/routes/health.js';
 
@@ -13,7 +13,7 @@ export async function startWorkerHttp(app: App, opts: { port: number; host: stri
   const server: FastifyInstance = Fastify({
     loggerInstance: app.logger.child({ component: 'worker-http' }) as FastifyBaseLogger,
     // Probes and scrapes arrive every few seconds: one log line each would drown the worker's.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   });
   await server.register(healthRoutes(app));
   await server.listen({ port: opts.port, host: opts.host });

@@ -572,6 +572,7 @@ describe.each(backends)('governance on %s', (backend) => {
     expect(verifyChain(events)).toEqual({ ok: true });
     const vaultEvents = await inject({ method: 'GET', url: '/v1/audit?divisionId=vault&limit=1000' });
     expect(vaultEvents.json<{ events: AuditEvent[] }>().events.map((e) => e.action)).toEqual([
+      'division.create',
       'memory.create',
       'legal-hold.set',
       'legal-hold.release',

@@ -466,7 +466,7 @@ describe.each(backends)('every runbook command, run against an installation on %
       logger: createLogger('silent'),
     });
     const access = systemAccess('runbook-test');
-    await app.divisions.createAgent('default', { id: 'scribe' });
+    await app.divisions.createAgent({ actor: 'dev' }, 'default', { id: 'scribe' });
     const query = 'The quarterly planning meeting moved to Thursday afternoon';
     const held = await app.memories.create(access, 'default', {
       text: 'Customer 4411 asked us to keep the renewal notes until the audit closes',
@@ -481,7 +481,7 @@ describe.each(backends)('every runbook command, run against an installation on %
       );
     }
     await app.worker.drain();
-    const dead = await app.jobs.listDead({ limit: 10 });
+    const dead = await app.jobs.listDead(systemAccess('test'), { limit: 10 });
     await app.audit.signChangedHeads();
     await app.close();
     expect(dead).toHaveLength(4);

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
-import { mayAccessDivision, resolveDivision } from '../../auth/authorize.js';
+import { mayAccessDivision, requireUnconfined, resolveDivision } from '../../auth/authorize.js';
+import { accessOf } from '../../memory/access.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import { divisionBody, problem } from '../schemas.js';
 
@@ -54,11 +55,14 @@ export function divisionRoutes(app: App) {
           tags,
           summary: 'Create a division (tenant)',
           body: divisionBody,
-          response: { 201: division, 400: problem, 409: problem },
+          response: { 201: division, 400: problem, 403: problem, 409: problem },
         },
       },
       async (req, reply) => {
-        const { result, replayed } = await app.divisions.createDivision(req.body, {
+        // A new division is a platform-level act: a caller confined to some divisions could not
+        // even use the one it created.
+        requireUnconfined(req.caller, 'only an admin of every division may create divisions');
+        const { result, replayed } = await app.divisions.createDivision(accessOf(req.caller), req.body, {
           idempotency: idempotencyKeyOf(req, req.body.id),
         });
         if (replayed) reply.header('idempotent-replayed', 'true');
@@ -82,14 +86,15 @@ export function divisionRoutes(app: App) {
     server.get<{ Params: { id: string } }>(
       '/v1/divisions/:id',
       {
+        config: read,
         schema: {
           tags,
           summary: 'Read a division',
           params: divisionParam,
-          response: { 200: division, 404: problem },
+          response: { 200: division, 403: problem, 404: problem },
         },
       },
-      async (req) => app.divisions.getDivision(req.params.id),
+      async (req) => app.divisions.getDivision(resolveDivision(req.caller, req.params.id)),
     );
     server.post<{ Params: { id: string }; Body: Body }>(
       '/v1/divisions/:id/agents',
@@ -100,13 +105,19 @@ export function divisionRoutes(app: App) {
           summary: 'Register an agent in a division',
           params: divisionParam,
           body: agentBody,
-          response: { 201: agent, 400: problem, 404: problem, 409: problem },
+          response: { 201: agent, 400: problem, 403: problem, 404: problem, 409: problem },
         },
       },
       async (req, reply) => {
-        const { result, replayed } = await app.divisions.createAgent(req.params.id, req.body, {
-          idempotency: idempotencyKeyOf(req, req.params.id),
-        });
+        const division = resolveDivision(req.caller, req.params.id);
+        const { result, replayed } = await app.divisions.createAgent(
+          accessOf(req.caller),
+          division,
+          req.body,
+          {
+            idempotency: idempotencyKeyOf(req, division),
+          },
+        );
         if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send(result);
       },

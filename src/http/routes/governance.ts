@@ -4,7 +4,7 @@ import { resolveDivision } from '../../auth/authorize.js';
 import { actorOf, type Caller, hasScope } from '../../auth/caller.js';
 import { AppError, ErrorCode } from '../../internal/errors.js';
 import { accessOf } from '../../memory/access.js';
-import { problem } from '../schemas.js';
+import { problem, rowId, rowPosition } from '../schemas.js';
 
 const divisionId = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
 const divisionQuery = {
@@ -104,7 +104,7 @@ export function governanceRoutes(app: App) {
             type: 'object',
             required: ['id'],
             additionalProperties: false,
-            properties: { id: { type: 'integer', minimum: 1 } },
+            properties: { id: rowId },
           },
           querystring: divisionQuery,
           response: { 200: hold, ...errors },
@@ -130,7 +130,7 @@ export function governanceRoutes(app: App) {
             additionalProperties: false,
             properties: {
               divisionId,
-              afterSeq: { type: 'integer', minimum: 0 },
+              afterSeq: rowPosition,
               limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
             },
           },

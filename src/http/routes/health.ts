@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { objectStoreReadiness } from '../../adapters/objects/index.js';
 import { usearchDir } from '../../adapters/vector/index.js';
 import type { App } from '../../app.js';
+import { withoutAddresses } from '../../internal/addresses.js';
 import { queueDepth } from '../../internal/queue/jobs.js';
 import { storageUsage } from '../../internal/storage-usage.js';
 
@@ -69,6 +70,8 @@ export function healthRoutes(app: App) {
       const objects = await objectStoreReadiness(app.objects);
       if (objects.store !== 'ok') degraded.objectStore = `degraded: ${objects.store}`;
       Object.assign(checks, degraded);
+      // Public: say which part fails and why, never where it lives.
+      for (const [part, state] of Object.entries(checks)) checks[part] = withoutAddresses(state);
       const status = !ready ? 'unavailable' : Object.keys(degraded).length > 0 ? 'degraded' : 'ready';
       return reply.status(ready ? 200 : 503).send({
         status,

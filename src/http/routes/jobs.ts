@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
-import { problem } from '../schemas.js';
+import { accessOf } from '../../memory/access.js';
+import { problem, rowId, rowPosition } from '../schemas.js';
 
 const deadJob = {
   type: 'object',
@@ -30,7 +31,7 @@ export function jobRoutes(app: App) {
             additionalProperties: false,
             properties: {
               limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
-              after: { type: 'integer', minimum: 0, description: 'Job id to continue after' },
+              after: { ...rowPosition, description: 'Job id to continue after' },
             },
           },
           response: {
@@ -40,7 +41,10 @@ export function jobRoutes(app: App) {
         },
       },
       async (req) => ({
-        items: await app.jobs.listDead({ limit: req.query.limit, afterId: req.query.after }),
+        items: await app.jobs.listDead(accessOf(req.caller), {
+          limit: req.query.limit,
+          afterId: req.query.after,
+        }),
       }),
     );
     server.post<{ Params: { id: number } }>(
@@ -54,7 +58,7 @@ export function jobRoutes(app: App) {
             type: 'object',
             required: ['id'],
             additionalProperties: false,
-            properties: { id: { type: 'integer', minimum: 1 } },
+            properties: { id: rowId },
           },
           response: {
             202: { type: 'object', properties: { id: { type: 'integer' }, status: { type: 'string' } } },
@@ -63,7 +67,7 @@ export function jobRoutes(app: App) {
         },
       },
       async (req, reply) => {
-        await app.jobs.retry(req.params.id);
+        await app.jobs.retry(accessOf(req.caller), req.params.id);
         return reply.status(202).send({ id: req.params.id, status: 'queued' });
       },
     );

@@ -96,12 +96,17 @@ export function reembedRoutes(app: App) {
           response: {
             200: { type: 'object', properties: { items: { type: 'array', items: run } } },
             400: problem,
+            403: problem,
           },
         },
       },
       async (req) => ({
         items: await app.reembed.list({
-          divisionId: req.query.divisionId,
+          // Naming a division the caller may not use is 403, decided without a lookup.
+          divisionId:
+            req.query.divisionId === undefined
+              ? undefined
+              : resolveDivision(req.caller, req.query.divisionId),
           divisions: req.caller.divisions,
           limit: req.query.limit,
         }),

@@ -112,25 +112,48 @@ export async function fail(db: Queryable, ids: number[], error: string, backoffM
   );
 }
 
+/**
+ * SQL keeping jobs whose memory (payload `nodeId`) lies in `divisions`; '*' keeps every job.
+ * Jobs about no memory belong to no division, so only '*' sees them.
+ */
+function divisionFilter(divisions: readonly string[] | '*', params: unknown[]): string {
+  if (divisions === '*') return 'true';
+  params.push(divisions);
+  return `EXISTS (SELECT 1 FROM memory_nodes m
+    WHERE m.id::text = j.payload->>'nodeId' AND m.division_id = ANY($${params.length}::text[]))`;
+}
+
 export async function listDead<P>(
   db: Queryable,
-  opts: { limit: number; afterId?: number },
+  opts: { limit: number; afterId?: number; divisions?: readonly string[] | '*' },
 ): Promise<Job<P>[]> {
+  const params: unknown[] = [opts.limit, opts.afterId ?? 0];
   const res = await db.query<JobRow>(
-    `SELECT * FROM jobs WHERE status = 'dead' AND id > $2 ORDER BY id LIMIT $1`,
-    [opts.limit, opts.afterId ?? 0],
+    `SELECT * FROM jobs j WHERE j.status = 'dead' AND j.id > $2 AND ${divisionFilter(opts.divisions ?? '*', params)}
+     ORDER BY j.id LIMIT $1`,
+    params,
   );
   return res.rows.map((r) => toJob<P>(r));
 }
 
-/** Puts a dead job back in the queue with a fresh set of attempts. False when no such dead job. */
-export async function retryDead(db: Queryable, id: number): Promise<boolean> {
-  const res = await db.query(
-    `UPDATE jobs SET status = 'queued', attempts = 0, run_at = now(), updated_at = now()
-     WHERE id = $1 AND status = 'dead'`,
-    [id],
+/**
+ * Puts a dead job (within `divisions`) back in the queue with a fresh set of attempts. Returns
+ * its queue and memory id, or undefined when there is no such dead job.
+ */
+export async function retryDead(
+  db: Queryable,
+  id: number,
+  divisions: readonly string[] | '*' = '*',
+): Promise<{ queue: string; nodeId?: string } | undefined> {
+  const params: unknown[] = [id];
+  const res = await db.query<{ queue: string; node_id: string | null }>(
+    `UPDATE jobs j SET status = 'queued', attempts = 0, run_at = now(), updated_at = now()
+     WHERE j.id = $1 AND j.status = 'dead' AND ${divisionFilter(divisions, params)}
+     RETURNING j.queue, j.payload->>'nodeId' AS node_id`,
+    params,
   );
-  return res.rowCount > 0;
+  const row = res.rows[0];
+  return row ? { queue: row.queue, nodeId: row.node_id ?? undefined } : undefined;
 }
 
 export async function queueDepth(db: Queryable): Promise<{ queue: string; status: string; count: number }[]> {
