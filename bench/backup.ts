@@ -19,8 +19,8 @@ import { createApp } from '../src/app.js';
 import { createSnapshot } from '../src/backup/backup.js';
 import { restoreSnapshot } from '../src/backup/restore.js';
 import { loadConfig } from '../src/config.js';
-import { createLogger } from '../src/internal/logger.js';
-import { systemAccess } from '../src/memory/access.js';
+import { systemAccess } from '../src/memories/access.js';
+import { createLogger } from '../src/platform/logger.js';
 import { log } from './harness.js';
 import { DIMS, MODEL, makeDataset, namespaceOf } from './ingest.js';
 

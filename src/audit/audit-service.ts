@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Database, Queryable } from '../adapters/db/port.js';
-import { visibleChecksum } from '../memory/records.js';
+import { visibleChecksum } from '../memories/records.js';
 import { appendAudit, auditHead, listAudit } from './audit-log.js';
 import { BUNDLE_FORMAT, type BundleMemory, type ProofBundle } from './bundle.js';
 import { bundleArtifacts } from './bundle-artifacts.js';

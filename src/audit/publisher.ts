@@ -1,5 +1,5 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
-import type { Logger } from '../internal/logger.js';
+import type { Logger } from '../platform/logger.js';
 import { AUDIT_EVENT_COLUMNS, type AuditEventRow, toAuditEvent } from './audit-log.js';
 import type { AuditEvent } from './types.js';
 

@@ -1,5 +1,5 @@
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { textChecksum } from '../memory/text.js';
+import { textChecksum } from '../memories/text.js';
 import { BUNDLE_FORMAT, type BundleMemory, type ProofBundle } from './bundle.js';
 import { checkBundleArtifacts } from './bundle-artifacts.js';
 import { GENESIS_HASH, verifyChain } from './chain.js';

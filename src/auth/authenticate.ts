@@ -1,4 +1,4 @@
-import { AppError, ErrorCode, invalid } from '../internal/errors.js';
+import { AppError, ErrorCode, invalid } from '../platform/errors.js';
 import { type Caller, SCOPES } from './caller.js';
 import type { Identities } from './identities.js';
 import { certificateIdentity } from './tls.js';

@@ -1,4 +1,4 @@
-import { AppError, ErrorCode } from '../internal/errors.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
 import { type Caller, hasScope, type Scope } from './caller.js';
 
 export const DEFAULT_DIVISION = 'default';

@@ -10,7 +10,7 @@ import {
   type JWTPayload,
   jwtVerify,
 } from 'jose';
-import { AppError, ErrorCode } from '../internal/errors.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
 import { type Caller, SCOPES, type Scope } from './caller.js';
 
 /** Only asymmetric signatures: `none`, HMAC (key confusion) and everything else are refused. */

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Database } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
 import type { AuditSigner } from '../audit/signer.js';
-import type { Logger } from '../internal/logger.js';
+import type { Logger } from '../platform/logger.js';
 import { putJsonLines } from './jsonl-objects.js';
 import { manifestKey, SNAPSHOT_FORMAT, type SnapshotManifest, snapshotPrefix } from './manifest.js';
 import { sequenceStates, snapshotTables, tableRows } from './tables.js';

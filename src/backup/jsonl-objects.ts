@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { ObjectStore } from '../adapters/objects/port.js';
-import { ErrorCode } from '../internal/errors.js';
+import { ErrorCode } from '../platform/errors.js';
 import type { SnapshotPart } from './manifest.js';
 import { snapshotError } from './manifest.js';
 

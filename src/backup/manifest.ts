@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ObjectStore } from '../adapters/objects/port.js';
-import { AppError, ErrorCode } from '../internal/errors.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
 
 /** The snapshot format; a restore refuses any other. */
 export const SNAPSHOT_FORMAT = 'memory-layer-snapshot/1';

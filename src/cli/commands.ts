@@ -11,16 +11,16 @@ import { type App, createApp } from '../app.js';
 import { appendAudit } from '../audit/audit-log.js';
 import { loadConfig } from '../config.js';
 import { newMemoryItem } from '../http/schemas.js';
-import { AppError } from '../internal/errors.js';
-import { createLogger } from '../internal/logger.js';
-import { systemAccess } from '../memory/access.js';
-import { resolverOf } from '../memory/active-model.js';
-import { requestHash } from '../memory/idempotency.js';
-import { modelsInUse, rebuildIndex } from '../memory/index-maintenance.js';
-import { createJobsAdmin } from '../memory/jobs-admin.js';
-import type { NewMemory } from '../memory/memories.js';
-import type { SearchMode } from '../memory/search.js';
-import { findJsonFault, MAX_JSON_DEPTH } from '../memory/text.js';
+import { createJobsAdmin } from '../indexing/dead-letters.js';
+import { modelsInUse, rebuildIndex } from '../indexing/index-maintenance.js';
+import { systemAccess } from '../memories/access.js';
+import { requestHash } from '../memories/idempotency.js';
+import type { NewMemory } from '../memories/memories.js';
+import { findJsonFault, MAX_JSON_DEPTH } from '../memories/text.js';
+import { resolverOf } from '../models/active-model.js';
+import { AppError } from '../platform/errors.js';
+import { createLogger } from '../platform/logger.js';
+import type { SearchMode } from '../search/search.js';
 
 /** CLI commands run quietly: only warnings reach the terminal, as JSON on stderr. */
 async function withApp<T>(fn: (app: App) => Promise<T>, opts: { worker?: boolean } = {}): Promise<T> {

@@ -2,11 +2,11 @@ import cliProgress from 'cli-progress';
 import { modelKey } from '../adapters/embedders/port.js';
 import { type App, createApp } from '../app.js';
 import { loadConfig } from '../config.js';
-import { AppError, ErrorCode } from '../internal/errors.js';
-import { createLogger } from '../internal/logger.js';
-import { systemAccess } from '../memory/access.js';
-import { refOf } from '../memory/active-model.js';
-import type { ReembedRun } from '../memory/reembed.js';
+import { systemAccess } from '../memories/access.js';
+import { refOf } from '../models/active-model.js';
+import type { ReembedRun } from '../models/reembed.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
+import { createLogger } from '../platform/logger.js';
 
 const POLL_MS = 250;
 const FINISHED = new Set(['completed', 'failed', 'cancelled']);

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { actorOf } from '../auth/caller.js';
-import { AppError, ErrorCode } from '../internal/errors.js';
-import { type IdempotencyKey, requestHash } from '../memory/idempotency.js';
+import { type IdempotencyKey, requestHash } from '../memories/idempotency.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 

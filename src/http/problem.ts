@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ErrorCode, type FieldError } from '../internal/errors.js';
+import { AppError, ErrorCode, type FieldError } from '../platform/errors.js';
 
 export interface Problem {
   type: string;

@@ -1,6 +1,6 @@
 import { type Context, type Span, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Tracing } from '../internal/tracing.js';
+import type { Tracing } from '../platform/tracing.js';
 
 /**
  * A server span per request, continuing the caller's trace (W3C `traceparent`). Installed before

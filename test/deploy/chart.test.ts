@@ -7,8 +7,8 @@ import { createEmbedder } from '../../src/adapters/embedders/index.js';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { createEmbedderRegistry, loadModelSpecs } from '../../src/adapters/embedders/registry.js';
 import { loadConfig } from '../../src/config.js';
-import { createMetrics } from '../../src/internal/metrics.js';
-import { INDEX_QUEUE } from '../../src/memory/memories.js';
+import { INDEX_QUEUE } from '../../src/memories/memories.js';
+import { createMetrics } from '../../src/platform/metrics.js';
 import {
   chartMetadata,
   defaultValues,

@@ -4,7 +4,7 @@ import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitorin
 import { parser } from '@prometheus-io/lezer-promql';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { createMetrics } from '../../src/internal/metrics.js';
+import { createMetrics } from '../../src/platform/metrics.js';
 import { chartDir, renderChart } from './chart.js';
 
 /**

@@ -7,7 +7,7 @@ import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { buildHttpServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/internal/logger.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { type Backend, openTestDatabase, type TestDatabase } from './db.js';
 
 let sharedModel: Promise<Embedder> | undefined;

@@ -1,4 +1,4 @@
-import { AppError } from '../../src/internal/errors.js';
+import { AppError } from '../../src/platform/errors.js';
 
 /** The AppError a call rejects with; fails the test when it resolves or throws something else. */
 export async function appError(p: Promise<unknown>): Promise<AppError> {

@@ -8,6 +8,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/objects/index.js';
 import type { ObjectStore } from '../../src/adapters/objects/port.js';
+import {
+  ArtifactCorruptError,
+  type ArtifactService,
+  createArtifactService,
+} from '../../src/artifacts/artifacts.js';
 import { appendAudit } from '../../src/audit/audit-log.js';
 import {
   artifactCreateChange,
@@ -20,13 +25,8 @@ import { type Caller, SCOPES, type Scope } from '../../src/auth/caller.js';
 import { installAuth } from '../../src/http/auth.js';
 import { sendProblem, toProblem } from '../../src/http/problem.js';
 import { artifactRoutes } from '../../src/http/routes/artifacts.js';
-import { AppError } from '../../src/internal/errors.js';
-import { type Access, systemAccess } from '../../src/memory/access.js';
-import {
-  ArtifactCorruptError,
-  type ArtifactService,
-  createArtifactService,
-} from '../../src/memory/artifacts.js';
+import { type Access, systemAccess } from '../../src/memories/access.js';
+import { AppError } from '../../src/platform/errors.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
 import { appError } from '../helpers/errors.js';

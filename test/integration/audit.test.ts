@@ -21,7 +21,7 @@ import {
 import type { AuditEvent, AuditEventInput } from '../../src/audit/types.js';
 import { verifyBundle } from '../../src/audit/verify.js';
 import { runAuditVerify } from '../../src/cli/audit.js';
-import { textChecksum } from '../../src/memory/text.js';
+import { textChecksum } from '../../src/memories/text.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const logger = pino({ level: 'silent' });

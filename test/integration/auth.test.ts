@@ -9,7 +9,7 @@ import { loadIdentities } from '../../src/auth/identities.js';
 import { httpsOptions } from '../../src/auth/tls.js';
 import { createTokenVerifier } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
-import { AppError } from '../../src/internal/errors.js';
+import { AppError } from '../../src/platform/errors.js';
 import {
   createTestPki,
   mintToken,

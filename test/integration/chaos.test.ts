@@ -15,8 +15,8 @@ import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { type EmbeddingsServer, startEmbeddingsServer } from '../../src/http/embeddings-server.js';
 import { buildHttpServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/internal/logger.js';
-import { claim, complete } from '../../src/internal/queue/jobs.js';
+import { claim, complete } from '../../src/indexing/queue.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
 

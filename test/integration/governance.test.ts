@@ -15,10 +15,10 @@ import type { AuditEvent } from '../../src/audit/types.js';
 import { verifyBundle } from '../../src/audit/verify.js';
 import { runAuditVerify } from '../../src/cli/audit.js';
 import { loadConfig } from '../../src/config.js';
+import { isHeldSql, RETENTION_ACTOR } from '../../src/governance/retention.js';
 import { buildHttpServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/internal/logger.js';
-import { systemAccess } from '../../src/memory/access.js';
-import { isHeldSql, RETENTION_ACTOR } from '../../src/memory/retention.js';
+import { systemAccess } from '../../src/memories/access.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { localEmbedder } from '../helpers/app.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 

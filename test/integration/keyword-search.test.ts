@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Access } from '../../src/memory/access.js';
-import { createKeywordSearch } from '../../src/memory/keyword-search.js';
+import type { Access } from '../../src/memories/access.js';
+import { createKeywordSearch } from '../../src/search/keyword-search.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const access: Access = { divisions: '*', actor: 'service:test', piiRead: true };

@@ -9,7 +9,7 @@ import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { type EmbeddingsServer, startEmbeddingsServer } from '../../src/http/embeddings-server.js';
 import { buildHttpServer } from '../../src/http/server.js';
-import { createLogger } from '../../src/internal/logger.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { localEmbedder } from '../helpers/app.js';
 import { CLI_BIN, cliDatabase, runCli } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';

@@ -12,15 +12,15 @@ import type { VectorIndex } from '../../src/adapters/vector/port.js';
 import { createUsearchIndex } from '../../src/adapters/vector/usearch.js';
 import { appendAudit } from '../../src/audit/audit-log.js';
 import { digestOf } from '../../src/audit/chain.js';
-import { createLeaderElection, type LeaderElection } from '../../src/internal/leader.js';
-import { createLogger } from '../../src/internal/logger.js';
 import {
   createRetentionSweeper,
   createSweeperLoop,
   expiresAtFor,
   isHeldSql,
   purgeMemories,
-} from '../../src/memory/retention.js';
+} from '../../src/governance/retention.js';
+import { createLeaderElection, type LeaderElection } from '../../src/platform/leader.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const logger = createLogger('silent');

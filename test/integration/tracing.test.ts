@@ -5,8 +5,8 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { traceRequests } from '../../src/http/tracing.js';
-import type { Logger } from '../../src/internal/logger.js';
-import { createTracing, tracingSettings } from '../../src/internal/tracing.js';
+import type { Logger } from '../../src/platform/logger.js';
+import { createTracing, tracingSettings } from '../../src/platform/tracing.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOpenAIEmbedder } from '../../src/adapters/embedders/openai.js';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { type EmbeddingsServer, startEmbeddingsServer } from '../../src/http/embeddings-server.js';
-import { claim, complete } from '../../src/internal/queue/jobs.js';
+import { claim, complete } from '../../src/indexing/queue.js';
 import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withoutAddresses } from '../../src/internal/addresses.js';
+import { withoutAddresses } from '../../src/platform/addresses.js';
 
 describe('withoutAddresses (public /readyz and confined dead-letter views)', () => {
   it('replaces URLs and IPv4 addresses, keeping the reason', () => {

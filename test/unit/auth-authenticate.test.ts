@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { SCOPES } from '../../src/auth/caller.js';
 import { parseIdentities } from '../../src/auth/identities.js';
-import { AppError } from '../../src/internal/errors.js';
+import { AppError } from '../../src/platform/errors.js';
 
 const identities = parseIdentities({
   services: {

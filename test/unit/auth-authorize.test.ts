@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { agentScope, mayAccessDivision, requireScopes, resolveDivision } from '../../src/auth/authorize.js';
 import type { Caller, Scope } from '../../src/auth/caller.js';
-import { AppError } from '../../src/internal/errors.js';
+import { AppError } from '../../src/platform/errors.js';
 
 const agent: Caller = {
   kind: 'agent',

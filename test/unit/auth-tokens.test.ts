@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier, type TokenVerifier } from '../../src/auth/tokens.js';
-import { AppError } from '../../src/internal/errors.js';
+import { AppError } from '../../src/platform/errors.js';
 import {
   jwksOf,
   mintToken,

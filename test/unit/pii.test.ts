@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { detectPii, ibanValid, luhnValid, PII_FLAG, redactText } from '../../src/memory/pii.js';
+import { detectPii, ibanValid, luhnValid, PII_FLAG, redactText } from '../../src/governance/pii.js';
 
 /** The substrings detected with one flag. */
 const found = (text: string, flag: string) =>

@@ -5,7 +5,7 @@ import {
   cosineDistance,
   vectorToBytes,
 } from '../../src/adapters/vector/codec.js';
-import { normaliseText, textChecksum } from '../../src/memory/text.js';
+import { normaliseText, textChecksum } from '../../src/memories/text.js';
 
 describe('text checksum', () => {
   it('is the same for texts that differ only in whitespace or Unicode composition', () => {

@@ -1,11 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type ArtifactRecord, type ArtifactService, publicArtifact } from '../../artifacts/artifacts.js';
 import { resolveDivision } from '../../auth/authorize.js';
 import type { Caller } from '../../auth/caller.js';
-import { ErrorCode, notFound } from '../../internal/errors.js';
-import { accessOf } from '../../memory/access.js';
-import { type ArtifactRecord, type ArtifactService, publicArtifact } from '../../memory/artifacts.js';
+import { accessOf } from '../../memories/access.js';
+import { ErrorCode, notFound } from '../../platform/errors.js';
 import { idParam, problem, scopeQuery } from '../schemas.js';
 
 const tags = ['artifacts'];

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
 import { mayAccessDivision, requireUnconfined, resolveDivision } from '../../auth/authorize.js';
-import { accessOf } from '../../memory/access.js';
+import { accessOf } from '../../memories/access.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import { divisionBody, problem } from '../schemas.js';
 

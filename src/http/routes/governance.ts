@@ -2,8 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
 import { resolveDivision } from '../../auth/authorize.js';
 import { actorOf, type Caller, hasScope } from '../../auth/caller.js';
-import { AppError, ErrorCode } from '../../internal/errors.js';
-import { accessOf } from '../../memory/access.js';
+import { accessOf } from '../../memories/access.js';
+import { AppError, ErrorCode } from '../../platform/errors.js';
 import { problem, rowId, rowPosition } from '../schemas.js';
 
 const divisionId = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;

@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { objectStoreReadiness } from '../../adapters/objects/index.js';
 import { usearchDir } from '../../adapters/vector/index.js';
 import type { App } from '../../app.js';
-import { withoutAddresses } from '../../internal/addresses.js';
-import { queueDepth } from '../../internal/queue/jobs.js';
-import { storageUsage } from '../../internal/storage-usage.js';
+import { queueDepth } from '../../indexing/queue.js';
+import { withoutAddresses } from '../../platform/addresses.js';
+import { storageUsage } from '../../platform/storage-usage.js';
 
 /** An embedder failure this recent, with no success since, reports the embedder degraded. */
 const EMBEDDER_WINDOW_MS = 60_000;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
-import { accessOf } from '../../memory/access.js';
+import { accessOf } from '../../memories/access.js';
 import { problem, rowId, rowPosition } from '../schemas.js';
 
 const deadJob = {

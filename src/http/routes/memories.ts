@@ -2,11 +2,11 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { App } from '../../app.js';
 import { requireScopes, resolveDivision } from '../../auth/authorize.js';
 import type { Caller } from '../../auth/caller.js';
-import { AppError, ErrorCode } from '../../internal/errors.js';
-import { type Access, accessOf } from '../../memory/access.js';
-import type { MemoryPatch, NewMemory } from '../../memory/memories.js';
-import type { MemoryRecord } from '../../memory/records.js';
-import { waitUntilIndexed } from '../../memory/wait.js';
+import { type Access, accessOf } from '../../memories/access.js';
+import type { MemoryPatch, NewMemory } from '../../memories/memories.js';
+import type { MemoryRecord } from '../../memories/records.js';
+import { waitUntilIndexed } from '../../memories/wait.js';
+import { AppError, ErrorCode } from '../../platform/errors.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import {
   batchBody,

@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
 import { resolveDivision } from '../../auth/authorize.js';
-import { accessOf } from '../../memory/access.js';
-import type { SearchQuery } from '../../memory/search.js';
+import { accessOf } from '../../memories/access.js';
+import type { SearchQuery } from '../../search/search.js';
 import { problem, searchBody, searchResponse } from '../schemas.js';
 
 export function searchRoutes(app: App) {

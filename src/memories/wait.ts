@@ -1,5 +1,5 @@
 import type { Database } from '../adapters/db/port.js';
-import type { IndexingWorker } from './indexing-worker.js';
+import type { IndexingWorker } from '../indexing/worker.js';
 
 const POLL_MS = 200;
 

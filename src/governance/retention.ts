@@ -2,11 +2,11 @@ import type { Database, Queryable } from '../adapters/db/port.js';
 import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { AppendAudit, AuditEventInput } from '../audit/types.js';
-import { invalid } from '../internal/errors.js';
-import { createLeaderLoop, type LeaderElection } from '../internal/leader.js';
-import type { Logger } from '../internal/logger.js';
-import { type ModelResolver, resolverOf } from './active-model.js';
-import { removeFromSpaces, type SpaceKeys, spacesOf } from './index-maintenance.js';
+import { removeFromSpaces, type SpaceKeys, spacesOf } from '../indexing/index-maintenance.js';
+import { type ModelResolver, resolverOf } from '../models/active-model.js';
+import { invalid } from '../platform/errors.js';
+import { createLeaderLoop, type LeaderElection } from '../platform/leader.js';
+import type { Logger } from '../platform/logger.js';
 
 /** The actor of every event the sweeper appends. */
 export const RETENTION_ACTOR = 'system:retention';

@@ -1,5 +1,5 @@
 import type { Queryable } from '../adapters/db/port.js';
-import { AppError, ErrorCode } from '../internal/errors.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
 
 export interface BackpressureOptions {
   db: Queryable;

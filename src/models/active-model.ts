@@ -1,6 +1,6 @@
 import type { Queryable } from '../adapters/db/port.js';
 import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { AppError, ErrorCode } from '../internal/errors.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
 
 /** A model named by its stored columns; the dimensions come from the registry. */
 export interface ModelRef {

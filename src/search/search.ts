@@ -2,14 +2,14 @@ import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import { base64ToVector, cosineDistance } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
-import { AppError, ErrorCode } from '../internal/errors.js';
-import type { Metrics } from '../internal/metrics.js';
-import type { Access } from './access.js';
-import { type ModelResolver, readDivisionModel, requireModel } from './active-model.js';
+import type { Access } from '../memories/access.js';
+import { MEMORY_COLUMNS, type MemoryRow, visibleText } from '../memories/records.js';
+import { normaliseText } from '../memories/text.js';
+import { type ModelResolver, readDivisionModel, requireModel } from '../models/active-model.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
+import type { Metrics } from '../platform/metrics.js';
+import { filterSql, type MemoryFilter } from './filter.js';
 import { createKeywordSearch } from './keyword-search.js';
-import { MEMORY_COLUMNS, type MemoryRow, visibleText } from './records.js';
-import { filterSql, type MemoryFilter } from './search-filter.js';
-import { normaliseText } from './text.js';
 
 export type SearchMode = 'hybrid' | 'vector' | 'keyword';
 

@@ -1,9 +1,9 @@
 import type { Database } from '../adapters/db/port.js';
 import type { AppendAudit } from '../audit/types.js';
-import { withoutAddresses } from '../internal/addresses.js';
-import { ErrorCode, notFound } from '../internal/errors.js';
-import { type Job, listDead, retryDead } from '../internal/queue/jobs.js';
-import type { Access } from './access.js';
+import type { Access } from '../memories/access.js';
+import { withoutAddresses } from '../platform/addresses.js';
+import { ErrorCode, notFound } from '../platform/errors.js';
+import { type Job, listDead, retryDead } from './queue.js';
 
 export interface DeadJob {
   id: number;

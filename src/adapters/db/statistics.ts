@@ -1,5 +1,5 @@
-import type { Database } from '../adapters/db/port.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../../platform/logger.js';
+import type { Database } from './port.js';
 
 const TABLES = ['memory_nodes', 'jobs', 'audit_events'];
 

@@ -1,10 +1,10 @@
 import type { Database } from '../adapters/db/port.js';
 import type { AppendAudit } from '../audit/types.js';
-import { AppError, ErrorCode, notFound } from '../internal/errors.js';
-import { type Access, accessSql } from './access.js';
-import { assertAgentExists, divisionTtlDays } from './divisions.js';
-import { auditOf, piiReadEvents } from './memories.js';
-import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
+import { assertAgentExists, divisionTtlDays } from '../divisions/divisions.js';
+import { type Access, accessSql } from '../memories/access.js';
+import { auditOf, piiReadEvents } from '../memories/memories.js';
+import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from '../memories/records.js';
+import { AppError, ErrorCode, notFound } from '../platform/errors.js';
 
 export interface LegalHold {
   id: number;

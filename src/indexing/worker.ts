@@ -4,13 +4,13 @@ import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorEntry, VectorIndex } from '../adapters/vector/port.js';
-import type { Logger } from '../internal/logger.js';
-import type { Metrics } from '../internal/metrics.js';
-import { claim, complete, enqueue, fail, type Job } from '../internal/queue/jobs.js';
-import { noTracing, type Tracing } from '../internal/tracing.js';
-import { type ModelResolver, refOf } from './active-model.js';
-import { INDEX_QUEUE } from './memories.js';
-import { normaliseText } from './text.js';
+import { INDEX_QUEUE } from '../memories/memories.js';
+import { normaliseText } from '../memories/text.js';
+import { type ModelResolver, refOf } from '../models/active-model.js';
+import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
+import { noTracing, type Tracing } from '../platform/tracing.js';
+import { claim, complete, enqueue, fail, type Job } from './queue.js';
 import { reusableVectors, reuseKey, stillToEmbed } from './vector-reuse.js';
 
 export interface IndexingWorkerDeps {

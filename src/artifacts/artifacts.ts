@@ -9,10 +9,10 @@ import {
 } from '../adapters/objects/port.js';
 import { ARTIFACT_CREATE, artifactCreateChange } from '../audit/bundle-artifacts.js';
 import type { AppendAudit } from '../audit/types.js';
-import { AppError, ErrorCode, notFound } from '../internal/errors.js';
-import type { Logger } from '../internal/logger.js';
-import { type Access, accessSql, heldSql, visibleSql } from './access.js';
-import { assertDivisionExists } from './divisions.js';
+import { assertDivisionExists } from '../divisions/divisions.js';
+import { type Access, accessSql, heldSql, visibleSql } from '../memories/access.js';
+import { AppError, ErrorCode, notFound } from '../platform/errors.js';
+import type { Logger } from '../platform/logger.js';
 
 /** A stored file, as the API shows it. */
 export interface Artifact {

@@ -1,5 +1,5 @@
-import type { Queryable } from '../../adapters/db/port.js';
-import { traceCarrier } from '../tracing.js';
+import type { Queryable } from '../adapters/db/port.js';
+import { traceCarrier } from '../platform/tracing.js';
 
 /**
  * A PostgreSQL job queue (also our outbox): jobs are inserted in the same transaction as the

@@ -4,12 +4,12 @@ import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedd
 import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { AppendAudit } from '../audit/types.js';
-import type { Logger } from '../internal/logger.js';
-import type { Metrics } from '../internal/metrics.js';
+import { reusableVectors, reuseKey, stillToEmbed } from '../indexing/vector-reuse.js';
+import { normaliseText } from '../memories/text.js';
+import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
 import { type ModelRef, type ModelResolver, refOf } from './active-model.js';
 import type { RunRow } from './reembed.js';
-import { normaliseText } from './text.js';
-import { reusableVectors, reuseKey, stillToEmbed } from './vector-reuse.js';
 
 export interface ReembedRunnerDeps {
   db: Database;

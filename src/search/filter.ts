@@ -1,4 +1,4 @@
-import { type Access, accessSql, visibleSql } from './access.js';
+import { type Access, accessSql, visibleSql } from '../memories/access.js';
 
 /** The filters a search or count shares; always turned into parameterised SQL. */
 export interface MemoryFilter {

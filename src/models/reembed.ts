@@ -3,9 +3,9 @@ import type { Database } from '../adapters/db/port.js';
 import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import { MODEL_REF } from '../adapters/embedders/registry.js';
 import type { AppendAudit } from '../audit/types.js';
-import { AppError, ErrorCode } from '../internal/errors.js';
-import type { ReembedProgress } from '../internal/metrics.js';
-import type { Access } from './access.js';
+import type { Access } from '../memories/access.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
+import type { ReembedProgress } from '../platform/metrics.js';
 import { type ModelResolver, readDivisionModel, refOf } from './active-model.js';
 
 export type ReembedStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';

@@ -1,7 +1,7 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
 import type { AppendAudit } from '../audit/types.js';
-import { AppError, ErrorCode } from '../internal/errors.js';
-import { type IdempotencyKey, runIdempotent } from './idempotency.js';
+import { type IdempotencyKey, runIdempotent } from '../memories/idempotency.js';
+import { AppError, ErrorCode } from '../platform/errors.js';
 
 export interface Division {
   id: string;

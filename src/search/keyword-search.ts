@@ -1,6 +1,6 @@
 import type { Queryable } from '../adapters/db/port.js';
-import type { Access } from './access.js';
-import { filterSql, type MemoryFilter } from './search-filter.js';
+import type { Access } from '../memories/access.js';
+import { filterSql, type MemoryFilter } from './filter.js';
 
 /** BM25 parameters (the usual defaults). */
 const K1 = 1.2;

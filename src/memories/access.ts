@@ -1,7 +1,7 @@
 import { agentScope } from '../auth/authorize.js';
 import type { Caller } from '../auth/caller.js';
 import { actorOf, hasScope } from '../auth/caller.js';
-import { isHeldSql } from './retention.js';
+import { isHeldSql } from '../governance/retention.js';
 
 /**
  * What the domain needs to know about a caller: where it may look, how to name it in the audit
