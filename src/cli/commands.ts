@@ -15,7 +15,7 @@ import { createJobsAdmin } from '../indexing/dead-letters.js';
 import { modelsInUse, rebuildIndex } from '../indexing/index-maintenance.js';
 import { systemAccess } from '../memories/access.js';
 import { requestHash } from '../memories/idempotency.js';
-import type { NewMemory } from '../memories/memories.js';
+import type { NewMemory } from '../memories/input.js';
 import { findJsonFault, MAX_JSON_DEPTH } from '../memories/text.js';
 import { resolverOf } from '../models/active-model.js';
 import { AppError } from '../platform/errors.js';

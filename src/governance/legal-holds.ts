@@ -2,7 +2,7 @@ import type { Database } from '../adapters/db/port.js';
 import type { AppendAudit } from '../audit/types.js';
 import { assertAgentExists, divisionTtlDays } from '../divisions/divisions.js';
 import { type Access, accessSql } from '../memories/access.js';
-import { auditOf, piiReadEvents } from '../memories/memories.js';
+import { auditOf, piiReadEvents } from '../memories/audit-events.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from '../memories/records.js';
 import { AppError, ErrorCode, notFound } from '../platform/errors.js';
 

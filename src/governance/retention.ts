@@ -64,27 +64,22 @@ export async function purgeMemories(
 }
 
 /**
- * When a new memory expires: an explicit `expiresAt` wins (null: never); else the division's
- * `default_ttl_days`, else the service's `defaultTtlDays`. A TTL of 0 days means never.
+ * When a new memory expires: an explicit `expiresAt` wins (null: never); else its division's
+ * default TTL, else the service's. A TTL of 0 days means never. The one rule every write uses.
  */
-export async function expiresAtFor(
-  q: Queryable,
-  divisionId: string,
+export function expiresAtFor(
   explicit: string | null | undefined,
-  defaultTtlDays: number,
+  divisionTtlDays: number | null,
+  serviceTtlDays: number,
   now: Date = new Date(),
-): Promise<Date | null> {
+): Date | null {
   if (explicit === null) return null;
   if (explicit !== undefined) {
     const at = new Date(explicit);
     if (Number.isNaN(at.getTime())) throw invalid('expiresAt', 'must be an RFC 3339 date-time');
     return at;
   }
-  const res = await q.query<{ default_ttl_days: number | null }>(
-    'SELECT default_ttl_days FROM divisions WHERE id = $1',
-    [divisionId],
-  );
-  const days = res.rows[0]?.default_ttl_days ?? defaultTtlDays;
+  const days = divisionTtlDays ?? serviceTtlDays;
   if (!days || days <= 0) return null;
   return new Date(now.getTime() + days * DAY_MS);
 }

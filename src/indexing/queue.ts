@@ -1,6 +1,9 @@
 import type { Queryable } from '../adapters/db/port.js';
 import { traceCarrier } from '../platform/tracing.js';
 
+/** The queue of indexing jobs: one per memory whose vector or index entry must be (re)made. */
+export const INDEX_QUEUE = 'index';
+
 /**
  * A PostgreSQL job queue (also our outbox): jobs are inserted in the same transaction as the
  * change that needs them, claimed in batches with FOR UPDATE SKIP LOCKED, retried with

@@ -4,7 +4,7 @@ import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorEntry, VectorIndex } from '../adapters/vector/port.js';
-import { INDEX_QUEUE } from '../memories/memories.js';
+import { INDEX_QUEUE } from './queue.js';
 import { normaliseText } from '../memories/text.js';
 import { type ModelResolver, refOf } from '../models/active-model.js';
 import type { Logger } from '../platform/logger.js';

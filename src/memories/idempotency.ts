@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database, Queryable } from '../adapters/db/port.js';
+import { canonicalJson } from '../audit/chain.js';
 import { AppError, ErrorCode } from '../platform/errors.js';
 
 export interface IdempotencyKey {
@@ -9,9 +10,13 @@ export interface IdempotencyKey {
   requestHash: string;
 }
 
+/**
+ * The request's identity: method, route and the body as canonical JSON (RFC 8785, as the audit
+ * trail hashes), so a retry whose keys come in another order is the same request.
+ */
 export function requestHash(method: string, route: string, body: unknown): string {
   return createHash('sha256')
-    .update(`${method} ${route}\n${JSON.stringify(body ?? null)}`)
+    .update(`${method} ${route}\n${canonicalJson(body ?? null)}`)
     .digest('hex');
 }
 

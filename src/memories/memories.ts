@@ -1,50 +1,31 @@
-import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../adapters/db/port.js';
-import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
-import type { AppendAudit, AuditEventInput } from '../audit/types.js';
+import type { AppendAudit } from '../audit/types.js';
 import { assertAgentExists, divisionTtlDays } from '../divisions/divisions.js';
-import { detectPii, findPiiInLabels, redactText } from '../governance/pii.js';
-import { purgeMemories } from '../governance/retention.js';
+import { expiresAtFor, purgeMemories } from '../governance/retention.js';
 import type { Backpressure } from '../indexing/backpressure.js';
 import { removeFromSpaces, spacesOf } from '../indexing/index-maintenance.js';
-import { enqueue } from '../indexing/queue.js';
+import { enqueue, INDEX_QUEUE } from '../indexing/queue.js';
 import { type ModelResolver, readDivisionModel, requireModel } from '../models/active-model.js';
-import { AppError, ErrorCode, type FieldError, notFound } from '../platform/errors.js';
+import { AppError, ErrorCode, notFound } from '../platform/errors.js';
 import { type Access, accessSql, heldSql, visibleSql } from './access.js';
+import { auditOf, piiReadEvents } from './audit-events.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { type IdempotencyKey, runIdempotent } from './idempotency.js';
+import {
+  callerFlagsAfter,
+  checkText,
+  checkVector,
+  classify,
+  type MemoryPatch,
+  type NewMemory,
+  type PreparedMemory,
+  prepareMemory,
+  refusePiiInLabels,
+} from './input.js';
+import { insertMemoryRows } from './insert.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
-import { normaliseText, textChecksum } from './text.js';
-
-export const INDEX_QUEUE = 'index';
-const DAY_MS = 86_400_000;
-
-export interface NewMemory {
-  text: string;
-  agentId?: string | null;
-  namespace?: string;
-  kind?: string;
-  tags?: string[];
-  metadata?: Record<string, unknown>;
-  /** Flags the caller adds to the detected ones (e.g. `name`, `health`). */
-  piiFlags?: string[];
-  /** ISO time; null = never expires; absent = the division's (or the service's) default TTL. */
-  expiresAt?: string | null;
-  /** A precomputed embedding; then `model` names the model that produced it. */
-  vector?: number[];
-  model?: string;
-}
-
-export interface MemoryPatch {
-  text?: string;
-  namespace?: string;
-  kind?: string;
-  tags?: string[];
-  metadata?: Record<string, unknown>;
-  piiFlags?: string[];
-  expiresAt?: string | null;
-}
+import { textChecksum } from './text.js';
 
 export interface ListQuery {
   divisionId: string;
@@ -71,46 +52,7 @@ export interface MemoryServiceDeps {
   backpressure?: Pick<Backpressure, 'check'>;
 }
 
-interface PreparedMemory {
-  id: string;
-  agentId: string | null;
-  namespace: string;
-  kind: string;
-  text: string;
-  redactedText: string | null;
-  checksum: string;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  piiFlags: string[];
-  expiresAt: string | null | undefined;
-  /** A precomputed vector, checked against the division's model inside the write's transaction. */
-  supplied: { vector: number[]; model: string; field: (name: string) => string } | null;
-  embedding: Buffer | null;
-}
-
 export type MemoryService = ReturnType<typeof createMemoryService>;
-
-/** Detected PII plus the caller's flags; and the redacted text callers without pii:read get. */
-function classify(text: string, extraFlags: string[]) {
-  const flags = [...new Set([...detectPii(text).flags, ...extraFlags])].sort();
-  return { flags, redacted: redactText(text, flags) };
-}
-
-function refusePiiInLabels(
-  tags: string[] | undefined,
-  metadata: Record<string, unknown> | undefined,
-  prefix: string,
-) {
-  const found = findPiiInLabels(tags, metadata, prefix);
-  if (found) {
-    throw new AppError(
-      400,
-      ErrorCode.piiInLabels,
-      `${found.field} holds personal data (${found.flag}); put it in the text, where it is flagged and redacted`,
-      [{ field: found.field, message: `holds personal data (${found.flag})` }],
-    );
-  }
-}
 
 const legalHoldError = (id: string) =>
   new AppError(
@@ -122,127 +64,21 @@ const legalHoldError = (id: string) =>
 export function createMemoryService(deps: MemoryServiceDeps) {
   const { db } = deps;
 
-  function checkText(text: string, field: string): string {
-    if (normaliseText(text) === '') {
-      throw new AppError(400, ErrorCode.validation, 'text must not be empty', [{ field, message: 'empty' }]);
-    }
-    const bytes = Buffer.byteLength(text, 'utf8');
-    if (bytes > deps.maxTextBytes) {
-      throw new AppError(
-        413,
-        ErrorCode.textTooLarge,
-        `text is ${bytes} bytes; the limit is ${deps.maxTextBytes}`,
-        [{ field, message: `at most ${deps.maxTextBytes} bytes` }],
-      );
-    }
-    return text;
-  }
-
-  function suppliedVector(input: NewMemory, field: (name: string) => string): PreparedMemory['supplied'] {
-    if (input.vector === undefined && input.model === undefined) return null;
-    const errors: FieldError[] = [];
-    if (input.vector === undefined)
-      errors.push({ field: field('vector'), message: 'required when model is given' });
-    if (input.model === undefined)
-      errors.push({ field: field('model'), message: 'required when vector is given' });
-    if (errors.length > 0)
-      throw new AppError(400, ErrorCode.validation, 'vector and model go together', errors);
-    return { vector: input.vector as number[], model: input.model as string, field };
-  }
-
-  /** A precomputed vector must come from the division's active model (checked under its lock). */
-  function checkVector(supplied: NonNullable<PreparedMemory['supplied']>, model: EmbeddingModel): Buffer {
-    const { field } = supplied;
-    const [name, version] = supplied.model.split('@');
-    if (name !== model.name || (version !== undefined && version !== model.version)) {
-      throw new AppError(
-        422,
-        ErrorCode.unknownModel,
-        `vectors for this division must come from its model ${modelKey(model)}`,
-        [{ field: field('model'), message: `expected ${model.name} or ${modelKey(model)}` }],
-      );
-    }
-    const vector = supplied.vector;
-    if (vector.length !== model.dimensions) {
-      throw new AppError(
-        422,
-        ErrorCode.vectorDimensionMismatch,
-        `${model.name} vectors have ${model.dimensions} dimensions, got ${vector.length}`,
-        [{ field: field('vector'), message: `expected ${model.dimensions} numbers` }],
-      );
-    }
-    return vectorToBytes(Float32Array.from(vector));
-  }
-
-  function prepare(access: Access, input: NewMemory, prefix: string): PreparedMemory {
-    const field = (name: string) => (prefix ? `${prefix}.${name}` : name);
-    const text = checkText(input.text, field('text'));
-    if (access.agentId !== undefined && input.agentId != null && input.agentId !== access.agentId) {
-      throw new AppError(403, ErrorCode.forbidden, 'an agent token writes only its own memories', [
-        { field: field('agentId'), message: `must be ${access.agentId} or absent` },
-      ]);
-    }
-    refusePiiInLabels(input.tags, input.metadata, prefix);
-    const { flags, redacted } = classify(text, input.piiFlags ?? []);
-    return {
-      id: randomUUID(),
-      agentId: access.agentId ?? input.agentId ?? null,
-      namespace: input.namespace ?? 'default',
-      kind: input.kind ?? 'note',
-      text,
-      redactedText: redacted,
-      checksum: textChecksum(text),
-      tags: [...new Set(input.tags ?? [])],
-      metadata: input.metadata ?? {},
-      piiFlags: flags,
-      expiresAt: input.expiresAt,
-      supplied: suppliedVector(input, field),
-      embedding: null,
-    };
-  }
-
   async function insert(tx: Queryable, access: Access, divisionId: string, items: PreparedMemory[]) {
     // Locked so that a re-embedding cannot switch the division's model before this commits.
     const division = await readDivisionModel(tx, divisionId, { lock: true });
     const model = items.some((m) => m.supplied)
       ? requireModel(deps.resolveModel, division.ref, divisionId)
       : undefined;
-    for (const m of items) if (m.supplied && model) m.embedding = checkVector(m.supplied, model);
-    const ttlDays = division.defaultTtlDays ?? deps.defaultTtlDays;
-    const defaultExpiry = ttlDays === 0 ? null : new Date(Date.now() + ttlDays * DAY_MS).toISOString();
-    const cols = 17;
-    const params: unknown[] = [];
-    const values = items.map((m, i) => {
-      params.push(
-        m.id,
+    const now = new Date();
+    const rows = await insertMemoryRows(
+      tx,
+      items.map((m) => ({
+        ...m,
         divisionId,
-        m.agentId,
-        m.namespace,
-        m.kind,
-        m.text,
-        m.checksum,
-        m.tags,
-        JSON.stringify(m.metadata),
-        m.embedding && model ? model.name : null,
-        m.embedding && model ? model.version : null,
-        m.embedding && model ? model.dimensions : null,
-        m.embedding,
-        'pending',
-        m.piiFlags,
-        m.redactedText,
-        m.expiresAt === undefined ? defaultExpiry : m.expiresAt,
-      );
-      const p = Array.from({ length: cols }, (_, j) => `$${i * cols + j + 1}`);
-      p[8] = `${p[8]}::jsonb`;
-      p[16] = `${p[16]}::timestamptz`;
-      return `(${p.join(', ')})`;
-    });
-    const res = await tx.query<MemoryRow>(
-      `INSERT INTO memory_nodes (id, division_id, agent_id, namespace, kind, text, checksum, tags, metadata,
-         embedding_model, embedding_model_version, embedding_dim, embedding, status, pii_flags, redacted_text, expires_at)
-       VALUES ${values.join(', ')}
-       RETURNING ${MEMORY_COLUMNS}`,
-      params,
+        vector: m.supplied && model ? { model, bytes: checkVector(m.supplied, model) } : null,
+        expiresAt: expiresAtFor(m.expiresAt, division.defaultTtlDays, deps.defaultTtlDays, now),
+      })),
     );
     await enqueue(
       tx,
@@ -250,8 +86,6 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       items.map((m) => ({ nodeId: m.id })),
       deps.maxJobAttempts,
     );
-    const byId = new Map(res.rows.map((r) => [r.id, r]));
-    const rows = items.map((m) => byId.get(m.id) as MemoryRow);
     await deps.appendAudit(
       tx,
       rows.map((r) =>
@@ -348,7 +182,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       input: NewMemory,
       opts: { idempotency?: IdempotencyKey } = {},
     ) {
-      const item = prepare(access, input, '');
+      const item = prepareMemory(access, input, '', deps.maxTextBytes);
       await admit(1, opts.idempotency);
       const { result, replayed } = await idempotentWrite(opts.idempotency, async (tx) => {
         await checkAgents(tx, divisionId, [item], '');
@@ -365,7 +199,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       inputs: NewMemory[],
       opts: { idempotency?: IdempotencyKey } = {},
     ) {
-      const items = inputs.map((input, i) => prepare(access, input, `items[${i}]`));
+      const items = inputs.map((input, i) => prepareMemory(access, input, `items[${i}]`, deps.maxTextBytes));
       await admit(items.length, opts.idempotency);
       const { result, replayed } = await idempotentWrite(opts.idempotency, async (tx) => {
         await checkAgents(tx, divisionId, items, 'items');
@@ -381,7 +215,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     },
 
     async update(access: Access, id: string, patch: MemoryPatch, opts: { expectedVersion?: number } = {}) {
-      const text = patch.text === undefined ? undefined : checkText(patch.text, 'text');
+      const text = patch.text === undefined ? undefined : checkText(patch.text, 'text', deps.maxTextBytes);
       refusePiiInLabels(patch.tags, patch.metadata, '');
       // A new text queues a re-embedding job.
       if (text !== undefined) await admit(1);
@@ -517,75 +351,4 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       };
     },
   };
-}
-
-/** `pii.read` events for the rows carrying PII flags that `access` gets unredacted. */
-export function piiReadEvents(access: Access, rows: MemoryRow[], via: string): AuditEventInput[] {
-  if (!access.piiRead) return [];
-  return rows
-    .filter((r) => r.pii_flags.length > 0)
-    .map((r) => auditOf(access, r, 'pii.read', { via, piiFlags: r.pii_flags, version: r.version }));
-}
-
-/**
- * The flags a caller sets (beyond those detected in the text) after a patch. Without `pii:read`,
- * a caller sees the redacted text only, so it may add flags but never drop one: dropping
- * `health` from a memory would unmask a text it was not allowed to read. Flags detected in the old
- * text are derived, not kept: the new text's detection decides them.
- */
-function callerFlagsAfter(access: Access, row: MemoryRow, requested: string[] | undefined): string[] {
-  const detected = new Set(detectPii(row.text).flags);
-  const callerSet = row.pii_flags.filter((f) => !detected.has(f));
-  if (requested === undefined) return callerSet;
-  if (!access.piiRead) {
-    const dropped = callerSet.filter((f) => !requested.includes(f));
-    if (dropped.length > 0) {
-      throw new AppError(
-        403,
-        ErrorCode.forbidden,
-        `removing PII flags (${dropped.join(', ')}) needs the pii:read scope`,
-        [
-          {
-            field: 'piiFlags',
-            message: `keep ${dropped.join(', ')}; only callers with pii:read may remove flags`,
-          },
-        ],
-      );
-    }
-  }
-  return requested;
-}
-
-export function auditOf(access: Access, r: MemoryRow, action: string, change: unknown): AuditEventInput {
-  return {
-    divisionId: r.division_id,
-    actor: access.actor,
-    action,
-    resourceType: 'memory',
-    resourceId: r.id,
-    manifestSignatureId: access.manifestSignatureId,
-    change,
-  };
-}
-
-/** Cursors are opaque to callers and bound to the division they were issued for. */
-function encodeCursor(divisionId: string, key: number): string {
-  return Buffer.from(JSON.stringify({ d: divisionId, k: key })).toString('base64url');
-}
-
-function decodeCursor(cursor: string, divisionId: string): number {
-  const invalid = new AppError(400, ErrorCode.invalidCursor, 'cursor is not valid for this listing', [
-    { field: 'cursor', message: 'use the nextCursor of a previous page' },
-  ]);
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
-      d?: unknown;
-      k?: unknown;
-    };
-    if (parsed.d !== divisionId || typeof parsed.k !== 'number' || !Number.isSafeInteger(parsed.k))
-      throw invalid;
-    return parsed.k;
-  } catch {
-    throw invalid;
-  }
 }

@@ -7,7 +7,7 @@ import { createEmbedder } from '../../src/adapters/embedders/index.js';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { createEmbedderRegistry, loadModelSpecs } from '../../src/adapters/embedders/registry.js';
 import { loadConfig } from '../../src/config.js';
-import { INDEX_QUEUE } from '../../src/memories/memories.js';
+import { INDEX_QUEUE } from '../../src/indexing/queue.js';
 import { createMetrics } from '../../src/platform/metrics.js';
 import {
   chartMetadata,

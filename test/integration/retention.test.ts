@@ -324,23 +324,18 @@ describe.each(backends)('retention on %s', (backend) => {
     expect(await purgeMemories(t.db, [])).toEqual([]);
   });
 
-  it('expiresAtFor: explicit wins, then the division default, then the service default; 0 is never', async () => {
+  it('expiresAtFor: explicit wins, then the division default, then the service default; 0 is never', () => {
     const now = new Date('2030-01-01T00:00:00.000Z');
     const days = (n: number) => new Date(now.getTime() + n * DAY);
-    expect(await expiresAtFor(t.db, 'default', '2031-02-03T04:05:06Z', 365, now)).toEqual(
-      new Date('2031-02-03T04:05:06Z'),
+    expect(expiresAtFor('2031-02-03T04:05:06Z', null, 365, now)).toEqual(new Date('2031-02-03T04:05:06Z'));
+    expect(expiresAtFor(null, null, 365, now)).toBeNull();
+    expect(expiresAtFor(undefined, null, 365, now)).toEqual(days(365));
+    expect(expiresAtFor(undefined, null, 0, now)).toBeNull();
+    expect(expiresAtFor(undefined, 30, 365, now)).toEqual(days(30));
+    expect(expiresAtFor(undefined, 0, 365, now)).toBeNull();
+    expect(() => expiresAtFor('not a date', null, 365, now)).toThrow(
+      expect.objectContaining({ status: 400 }),
     );
-    expect(await expiresAtFor(t.db, 'default', null, 365, now)).toBeNull();
-    expect(await expiresAtFor(t.db, 'default', undefined, 365, now)).toEqual(days(365));
-    expect(await expiresAtFor(t.db, 'default', undefined, 0, now)).toBeNull();
-    await t.db.query("UPDATE divisions SET default_ttl_days = 30 WHERE id = 'd2'");
-    expect(await expiresAtFor(t.db, 'd2', undefined, 365, now)).toEqual(days(30));
-    await t.db.query("UPDATE divisions SET default_ttl_days = 0 WHERE id = 'd2'");
-    expect(await expiresAtFor(t.db, 'd2', undefined, 365, now)).toBeNull();
-    await t.db.query("UPDATE divisions SET default_ttl_days = NULL WHERE id = 'd2'");
-    await expect(expiresAtFor(t.db, 'default', 'not a date', 365, now)).rejects.toMatchObject({
-      status: 400,
-    });
   });
 
   it('the sweeper loop sweeps while this process leads, and stops with it', async () => {

@@ -3,7 +3,7 @@ import type { App } from '../../app.js';
 import { requireScopes, resolveDivision } from '../../auth/authorize.js';
 import type { Caller } from '../../auth/caller.js';
 import { type Access, accessOf } from '../../memories/access.js';
-import type { MemoryPatch, NewMemory } from '../../memories/memories.js';
+import type { MemoryPatch, NewMemory } from '../../memories/input.js';
 import type { MemoryRecord } from '../../memories/records.js';
 import { waitUntilIndexed } from '../../memories/wait.js';
 import { AppError, ErrorCode } from '../../platform/errors.js';
