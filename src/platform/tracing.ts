@@ -264,6 +264,7 @@ function tracingWith(tracer: Tracer, provider: { forceFlush(): Promise<void>; sh
           return { ...tracedQueryable(conn), release: () => conn.release() };
         },
         hasPgvector: () => db.hasPgvector(),
+        withExclusiveLock: (key, fn) => db.withExclusiveLock(key, fn),
         close: () => db.close(),
       };
     },

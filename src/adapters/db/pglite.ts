@@ -22,6 +22,8 @@ export async function openPglite(dataDir?: string): Promise<Database> {
     },
   });
   const root = wrap(pg);
+  // Exclusive locks taken through the port; one process owns the database, so in-process is enough.
+  const heldLocks = new Set<number>();
   return {
     kind: 'pglite',
     query: root.query,
@@ -30,6 +32,15 @@ export async function openPglite(dataDir?: string): Promise<Database> {
     hasPgvector: async () => true,
     // One process owns the embedded database, so its single session is the reserved one.
     reserve: async () => ({ ...root, release: async () => undefined }),
+    async withExclusiveLock(key, fn) {
+      if (heldLocks.has(key)) return undefined;
+      heldLocks.add(key);
+      try {
+        return await fn();
+      } finally {
+        heldLocks.delete(key);
+      }
+    },
     close: () => pg.close(),
   };
 }

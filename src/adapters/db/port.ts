@@ -22,6 +22,14 @@ export interface Database extends Queryable {
    * (leader election) lives on it. PGlite has a single session shared by the process.
    */
   reserve(): Promise<Queryable & { release(): Promise<void> }>;
+  /**
+   * Runs `fn` while holding the process-wide exclusive lock `key` (one of `LOCK_KEYS`), released
+   * when `fn` settles; resolves to undefined, without running `fn`, when another holder has it.
+   * It never waits: a caller that must wait retries. PostgreSQL: a session-level advisory lock on
+   * a connection of its own, so other processes are excluded too; PGlite, which one process owns:
+   * an in-process lock per key.
+   */
+  withExclusiveLock<T>(key: number, fn: () => Promise<T>): Promise<T | undefined>;
   /** True when the pgvector extension is installed or can be created. */
   hasPgvector(): Promise<boolean>;
   close(): Promise<void>;

@@ -78,6 +78,32 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
         },
       };
     },
+    async withExclusiveLock(key, fn) {
+      const client = await pool.connect();
+      const onError = () => undefined;
+      client.on('error', onError);
+      // Only a session known to hold no lock goes back to the pool; any other is destroyed, and
+      // its session-level lock ends with it.
+      let clean = false;
+      try {
+        const res = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS locked', [key]);
+        if (!res.rows[0]?.locked) {
+          clean = true;
+          return undefined;
+        }
+        try {
+          return await fn();
+        } finally {
+          const unlocked = await client
+            .query('SELECT pg_advisory_unlock($1::bigint) AS unlocked', [key])
+            .catch(() => undefined);
+          clean = unlocked?.rows[0]?.unlocked === true;
+        }
+      } finally {
+        client.off('error', onError);
+        client.release(clean ? undefined : true);
+      }
+    },
     async hasPgvector() {
       if (pgvector === undefined) {
         const res = await pool.query(
