@@ -23,6 +23,20 @@ const expiresAt = {
   description: "null: never expires; absent: the division's default TTL",
 } as const;
 const vector = { type: 'array', minItems: 1, maxItems: 8192, items: { type: 'number' } } as const;
+const sessionId = {
+  ...id,
+  description: 'The conversation, thread or document the memory belongs to (same rules as other ids)',
+} as const;
+const occurredAt = {
+  type: 'string',
+  format: 'date-time',
+  description: 'When the remembered thing happened (ISO 8601), distinct from createdAt',
+} as const;
+const conversationFilters = {
+  sessionId,
+  occurredAfter: { type: 'string', format: 'date-time', description: 'occurredAt at or after' },
+  occurredBefore: { type: 'string', format: 'date-time', description: 'occurredAt before' },
+} as const;
 
 export const idParam = {
   type: 'object',
@@ -54,6 +68,21 @@ export const newMemoryItem = {
       minLength: 1,
       maxLength: 200,
       description: '`name` or `name@version` of the vector',
+    },
+    sessionId,
+    sequence: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 2147483647,
+      description: "Place in the session (needs sessionId); default: after the session's last memory",
+    },
+    occurredAt,
+    supersedes: {
+      type: 'array',
+      maxItems: 100,
+      items: { type: 'string', format: 'uuid' },
+      description:
+        'Older memories of the division this one replaces: search skips them unless includeSuperseded; they stay readable by id',
     },
   },
 } as const;
@@ -125,6 +154,7 @@ export const listQuery = {
     agentId: id,
     kind,
     status: { type: 'string', enum: ['pending', 'indexed', 'failed'] },
+    ...conversationFilters,
     limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
     cursor: { type: 'string', maxLength: 512 },
   },
@@ -149,6 +179,10 @@ export const memory = {
     piiFlags: { type: 'array', items: { type: 'string' } },
     expiresAt: { type: ['string', 'null'] },
     legalHold: { type: 'boolean' },
+    sessionId: { type: ['string', 'null'] },
+    sequence: { type: ['integer', 'null'] },
+    occurredAt: { type: ['string', 'null'], format: 'date-time' },
+    supersededBy: { type: ['string', 'null'], description: 'The newer memory that replaced this one' },
     status: { type: 'string', enum: ['pending', 'indexed', 'failed'] },
     embedding: {
       type: ['object', 'null'],
@@ -176,6 +210,37 @@ export const searchBody = {
     metadata: { ...metadata, description: 'Top-level equality on metadata keys' },
     createdAfter: { type: 'string', format: 'date-time' },
     createdBefore: { type: 'string', format: 'date-time' },
+    ...conversationFilters,
+    includeSuperseded: {
+      type: 'boolean',
+      default: false,
+      description: 'Also find memories a newer one superseded',
+    },
+    expand: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        before: { type: 'integer', minimum: 0, maximum: 10, default: 0 },
+        after: { type: 'integer', minimum: 0, maximum: 10, default: 0 },
+      },
+      description:
+        'Return with each hit up to `before`/`after` neighbouring memories of its session (redacted like the hit)',
+    },
+  },
+} as const;
+
+/** A memory shown beside a search hit: its place in the session and its (redacted) text. */
+const neighbour = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    text: { type: 'string' },
+    redacted: { type: 'boolean' },
+    piiFlags: { type: 'array', items: { type: 'string' } },
+    agentId: { type: ['string', 'null'] },
+    sequence: { type: ['integer', 'null'] },
+    occurredAt: { type: ['string', 'null'] },
+    createdAt: { type: 'string' },
   },
 } as const;
 
@@ -202,6 +267,18 @@ export const searchResponse = {
           tags: { type: 'array', items: { type: 'string' } },
           metadata: { type: 'object', additionalProperties: true },
           createdAt: { type: 'string' },
+          sessionId: { type: ['string', 'null'] },
+          sequence: { type: ['integer', 'null'] },
+          occurredAt: { type: ['string', 'null'] },
+          supersededBy: { type: ['string', 'null'] },
+          context: {
+            type: 'object',
+            description: 'With `expand`: the neighbouring memories of the same session, in session order',
+            properties: {
+              before: { type: 'array', items: neighbour },
+              after: { type: 'array', items: neighbour },
+            },
+          },
         },
       },
     },

@@ -27,6 +27,14 @@ export interface NewMemory {
   /** A precomputed embedding; then `model` names the model that produced it. */
   vector?: number[];
   model?: string;
+  /** The conversation, thread or document the memory belongs to. */
+  sessionId?: string;
+  /** Its place in the session; default: after the session's last memory (arrival order). */
+  sequence?: number;
+  /** When the remembered thing happened (ISO 8601). */
+  occurredAt?: string;
+  /** Older memories of the division this one replaces. */
+  supersedes?: string[];
 }
 
 export interface MemoryPatch {
@@ -54,7 +62,13 @@ export interface PreparedMemory {
   expiresAt: string | null | undefined;
   /** A precomputed vector, checked against the division's model inside the write's transaction. */
   supplied: { vector: number[]; model: string; field: (name: string) => string } | null;
-  embedding: Buffer | null;
+  sessionId: string | null;
+  /** Null: assigned at insert, after the session's last memory. */
+  sequence: number | null;
+  occurredAt: Date | null;
+  supersedes: string[];
+  /** How this item's fields are named in errors (`items[3].supersedes`). */
+  field: (name: string) => string;
 }
 
 /** Detected PII plus the caller's flags; and the redacted text callers without pii:read get. */
@@ -159,7 +173,9 @@ export function prepareMemory(
     piiFlags: flags,
     expiresAt: input.expiresAt,
     supplied: suppliedVector(input, field),
-    embedding: null,
+    ...conversationOf(input, field),
+    supersedes: [...new Set(input.supersedes ?? [])],
+    field,
   };
 }
 
@@ -190,4 +206,18 @@ export function callerFlagsAfter(access: Access, row: MemoryRow, requested: stri
     }
   }
   return requested;
+}
+
+/** The conversation fields: a sequence needs its session. */
+function conversationOf(input: NewMemory, field: (name: string) => string) {
+  if (input.sequence !== undefined && input.sessionId === undefined) {
+    throw new AppError(400, ErrorCode.validation, 'a sequence is a place in a session: give sessionId too', [
+      { field: field('sequence'), message: 'needs sessionId' },
+    ]);
+  }
+  return {
+    sessionId: input.sessionId ?? null,
+    sequence: input.sequence ?? null,
+    occurredAt: input.occurredAt === undefined ? null : new Date(input.occurredAt),
+  };
 }

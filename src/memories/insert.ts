@@ -18,6 +18,9 @@ export interface NewMemoryRow {
   piiFlags: string[];
   redactedText: string | null;
   expiresAt: Date | null;
+  sessionId: string | null;
+  sequence: number | null;
+  occurredAt: Date | null;
 }
 
 /** Each column with the value it takes from a row and the cast its placeholder needs. */
@@ -39,7 +42,47 @@ const COLUMNS: readonly [column: string, value: (r: NewMemoryRow) => unknown, ca
   ['pii_flags', (r) => r.piiFlags],
   ['redacted_text', (r) => r.redactedText],
   ['expires_at', (r) => r.expiresAt?.toISOString() ?? null, 'timestamptz'],
+  ['session_id', (r) => r.sessionId],
+  ['sequence', (r) => r.sequence],
+  ['occurred_at', (r) => r.occurredAt?.toISOString() ?? null, 'timestamptz'],
 ];
+
+/**
+ * Gives each row of a session without a sequence the next place in its session: after the
+ * highest stored one, in the order the rows came. Concurrent writers to one session may pick the
+ * same number; reads order ties by arrival.
+ */
+export async function assignSequences(
+  tx: Queryable,
+  divisionId: string,
+  rows: { sessionId: string | null; sequence: number | null }[],
+): Promise<void> {
+  const sessions = [
+    ...new Set(
+      rows.filter((r) => r.sessionId !== null && r.sequence === null).map((r) => r.sessionId as string),
+    ),
+  ];
+  if (sessions.length === 0) return;
+  const res = await tx.query<{ session_id: string; next: number }>(
+    `SELECT s AS session_id,
+       coalesce((SELECT max(sequence) + 1 FROM memory_nodes
+                 WHERE division_id = $1 AND session_id = s), 0)::int AS next
+     FROM unnest($2::text[]) AS s`,
+    [divisionId, sessions],
+  );
+  const next = new Map(res.rows.map((r) => [r.session_id, Number(r.next)]));
+  // Explicit sequences in this batch count too: an item after them continues from them.
+  for (const r of rows) {
+    if (r.sessionId !== null && r.sequence !== null)
+      next.set(r.sessionId, Math.max(next.get(r.sessionId) ?? 0, r.sequence + 1));
+  }
+  for (const r of rows) {
+    if (r.sessionId === null || r.sequence !== null) continue;
+    const n = next.get(r.sessionId) ?? 0;
+    r.sequence = n;
+    next.set(r.sessionId, n + 1);
+  }
+}
 
 /** Inserts the rows in one statement; returns them as stored, in input order. */
 export async function insertMemoryRows(tx: Queryable, rows: readonly NewMemoryRow[]): Promise<MemoryRow[]> {

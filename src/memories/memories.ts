@@ -23,7 +23,7 @@ import {
   prepareMemory,
   refusePiiInLabels,
 } from './input.js';
-import { insertMemoryRows } from './insert.js';
+import { assignSequences, insertMemoryRows } from './insert.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
 import { textChecksum } from './text.js';
 
@@ -33,6 +33,9 @@ export interface ListQuery {
   agentId?: string;
   kind?: string;
   status?: MemoryRecord['status'];
+  sessionId?: string;
+  occurredAfter?: string;
+  occurredBefore?: string;
   limit: number;
   cursor?: string;
 }
@@ -71,15 +74,15 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       ? requireModel(deps.resolveModel, division.ref, divisionId)
       : undefined;
     const now = new Date();
-    const rows = await insertMemoryRows(
-      tx,
-      items.map((m) => ({
-        ...m,
-        divisionId,
-        vector: m.supplied && model ? { model, bytes: checkVector(m.supplied, model) } : null,
-        expiresAt: expiresAtFor(m.expiresAt, division.defaultTtlDays, deps.defaultTtlDays, now),
-      })),
-    );
+    const newRows = items.map((m) => ({
+      ...m,
+      divisionId,
+      vector: m.supplied && model ? { model, bytes: checkVector(m.supplied, model) } : null,
+      expiresAt: expiresAtFor(m.expiresAt, division.defaultTtlDays, deps.defaultTtlDays, now),
+    }));
+    await assignSequences(tx, divisionId, newRows);
+    const rows = await insertMemoryRows(tx, newRows);
+    const superseded = await supersede(tx, access, divisionId, items);
     await enqueue(
       tx,
       INDEX_QUEUE,
@@ -98,10 +101,47 @@ export function createMemoryService(deps: MemoryServiceDeps) {
           agentId: r.agent_id,
           expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null,
           vectorSupplied: r.embedding_model !== null,
+          sessionId: r.session_id,
+          sequence: r.sequence,
+          supersedes: items.find((m) => m.id === r.id)?.supersedes ?? [],
         }),
       ),
     );
+    await deps.appendAudit(
+      tx,
+      superseded.map((old) =>
+        auditOf(access, old, 'memory.supersede', { supersededBy: old.superseded_by, version: old.version }),
+      ),
+    );
     return rows.map((r) => toRecord(r, access.piiRead));
+  }
+
+  /**
+   * Marks the memories each item names in `supersedes` as replaced by it. They must be live and
+   * visible to the caller in the same division: any other id is 404, the same answer as an id that
+   * does not exist, and the whole write rolls back.
+   */
+  async function supersede(tx: Queryable, access: Access, divisionId: string, items: PreparedMemory[]) {
+    const out: MemoryRow[] = [];
+    for (const m of items) {
+      if (m.supersedes.length === 0) continue;
+      const params: unknown[] = [m.supersedes, m.id, divisionId];
+      const res = await tx.query<MemoryRow>(
+        `UPDATE memory_nodes n SET superseded_by = $2, version = version + 1, updated_at = now()
+         WHERE n.id = ANY($1::uuid[]) AND n.division_id = $3 AND ${visibleSql('n')} AND ${accessSql(access, params)}
+         RETURNING ${MEMORY_COLUMNS}`,
+        params,
+      );
+      const found = new Set(res.rows.map((r) => r.id));
+      const missing = m.supersedes.findIndex((id) => !found.has(id));
+      if (missing >= 0) {
+        throw new AppError(404, ErrorCode.memoryNotFound, `no memory ${m.supersedes[missing]}`, [
+          { field: m.field(`supersedes[${missing}]`), message: 'no such memory' },
+        ]);
+      }
+      out.push(...res.rows);
+    }
+    return out;
   }
 
   async function checkAgents(tx: Queryable, divisionId: string, items: PreparedMemory[], prefix: string) {
@@ -329,6 +369,9 @@ export function createMemoryService(deps: MemoryServiceDeps) {
         q.kind ?? null,
         q.status ?? null,
         q.limit + 1,
+        q.sessionId ?? null,
+        q.occurredAfter ?? null,
+        q.occurredBefore ?? null,
       ];
       const res = await db.query<MemoryRow>(
         `SELECT ${MEMORY_COLUMNS} FROM memory_nodes n
@@ -338,6 +381,9 @@ export function createMemoryService(deps: MemoryServiceDeps) {
            AND ($4::text IS NULL OR n.agent_id = $4)
            AND ($5::text IS NULL OR n.kind = $5)
            AND ($6::text IS NULL OR n.status = $6)
+           AND ($8::text IS NULL OR n.session_id = $8)
+           AND ($9::timestamptz IS NULL OR n.occurred_at >= $9)
+           AND ($10::timestamptz IS NULL OR n.occurred_at < $10)
          ORDER BY n.vector_key DESC
          LIMIT $7`,
         params,

@@ -18,6 +18,14 @@ export interface MemoryRecord {
   embedding: { model: string; version: string; dimensions: number } | null;
   expiresAt: string | null;
   legalHold: boolean;
+  /** The conversation, thread or document the memory belongs to. */
+  sessionId: string | null;
+  /** Its place in the session. */
+  sequence: number | null;
+  /** When the remembered thing happened (distinct from createdAt). */
+  occurredAt: string | null;
+  /** The newer memory that replaced this one (search skips it unless asked). */
+  supersededBy: string | null;
   version: number;
   createdAt: string;
   updatedAt: string;
@@ -42,6 +50,10 @@ export interface MemoryRow {
   embedding_dim: number | null;
   expires_at: Date | null;
   legal_hold: boolean;
+  session_id: string | null;
+  sequence: number | null;
+  occurred_at: Date | null;
+  superseded_by: string | null;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -51,7 +63,7 @@ export interface MemoryRow {
 /** Every column but the vector and the tsvectors: what reads need. */
 export const MEMORY_COLUMNS = `id, vector_key, division_id, agent_id, namespace, kind, text, redacted_text, checksum,
   tags, metadata, pii_flags, status, embedding_model, embedding_model_version, embedding_dim, expires_at, legal_hold,
-  version, created_at, updated_at, deleted_at`;
+  session_id, sequence, occurred_at, superseded_by, version, created_at, updated_at, deleted_at`;
 
 /** The text a caller may see. */
 export const visibleText = (r: Pick<MemoryRow, 'text' | 'redacted_text'>, piiRead: boolean) =>
@@ -88,6 +100,10 @@ export function toRecord(r: MemoryRow, piiRead: boolean): MemoryRecord {
         : null,
     expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null,
     legalHold: r.legal_hold,
+    sessionId: r.session_id,
+    sequence: r.sequence,
+    occurredAt: r.occurred_at ? new Date(r.occurred_at).toISOString() : null,
+    supersededBy: r.superseded_by,
     version: r.version,
     createdAt: new Date(r.created_at).toISOString(),
     updatedAt: new Date(r.updated_at).toISOString(),

@@ -12,6 +12,11 @@ export interface MemoryFilter {
   metadata?: Record<string, unknown>;
   createdAfter?: string;
   createdBefore?: string;
+  sessionId?: string;
+  occurredAfter?: string;
+  occurredBefore?: string;
+  /** Superseded memories are skipped unless this is true. */
+  includeSuperseded?: boolean;
 }
 
 /**
@@ -33,5 +38,9 @@ export function filterSql(f: MemoryFilter, access: Access, params: unknown[]): s
   }
   if (f.createdAfter !== undefined) conds.push(`n.created_at >= ${add(f.createdAfter, '::timestamptz')}`);
   if (f.createdBefore !== undefined) conds.push(`n.created_at < ${add(f.createdBefore, '::timestamptz')}`);
+  if (f.sessionId !== undefined) conds.push(`n.session_id = ${add(f.sessionId)}`);
+  if (f.occurredAfter !== undefined) conds.push(`n.occurred_at >= ${add(f.occurredAfter, '::timestamptz')}`);
+  if (f.occurredBefore !== undefined) conds.push(`n.occurred_at < ${add(f.occurredBefore, '::timestamptz')}`);
+  if (!f.includeSuperseded) conds.push('n.superseded_by IS NULL');
   return conds.join(' AND ');
 }

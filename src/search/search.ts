@@ -10,6 +10,7 @@ import { AppError, ErrorCode } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';
 import { filterSql, type MemoryFilter } from './filter.js';
 import { createKeywordSearch } from './keyword-search.js';
+import { type Neighbour, neighboursOf } from './neighbours.js';
 
 export type SearchMode = 'hybrid' | 'vector' | 'keyword';
 
@@ -18,6 +19,8 @@ export interface SearchQuery extends MemoryFilter {
   vector?: number[];
   k: number;
   mode: SearchMode;
+  /** Neighbours of each hit's session to return with it. */
+  expand?: { before?: number; after?: number };
 }
 
 export interface SearchHit {
@@ -36,6 +39,12 @@ export interface SearchHit {
   tags: string[];
   metadata: Record<string, unknown>;
   createdAt: string;
+  sessionId: string | null;
+  sequence: number | null;
+  occurredAt: string | null;
+  supersededBy: string | null;
+  /** With `expand`: neighbours in the hit's session. */
+  context?: { before: Neighbour[]; after: Neighbour[] };
 }
 
 export interface SearchResult {
@@ -295,7 +304,31 @@ export function createSearchService(deps: SearchDeps) {
           tags: r.tags,
           metadata: r.metadata,
           createdAt: new Date(r.created_at).toISOString(),
+          sessionId: r.session_id,
+          sequence: r.sequence,
+          occurredAt: r.occurred_at ? new Date(r.occurred_at).toISOString() : null,
+          supersededBy: r.superseded_by,
         });
+      }
+      const before = q.expand?.before ?? 0;
+      const after = q.expand?.after ?? 0;
+      if (before > 0 || after > 0) {
+        const around = await neighboursOf(db, access, shown, {
+          before,
+          after,
+          includeSuperseded: q.includeSuperseded,
+        });
+        const seen = new Set(shown.map((r) => r.id));
+        const neighbours: MemoryRow[] = [];
+        for (const [i, hit] of hits.entries()) {
+          const context = around.get(shown[i].id);
+          hit.context = { before: context?.before ?? [], after: context?.after ?? [] };
+          for (const r of context?.rows ?? []) {
+            if (!seen.has(r.id)) neighbours.push(r);
+            seen.add(r.id);
+          }
+        }
+        shown.push(...neighbours);
       }
       await deps.auditPiiReads(access, shown, 'search');
       timer();
