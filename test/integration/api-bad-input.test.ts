@@ -2,17 +2,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
-
-interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  code: string;
-  detail: string;
-  instance: string;
-  requestId: string;
-  errors?: { field: string; in?: string; message: string }[];
-}
+import { expectProblem, type Problem } from '../helpers/problem.js';
 
 interface Memory {
   id: string;
@@ -31,17 +21,6 @@ const INJECTIONS = [
   '"; DELETE FROM jobs; --',
   "\\'; SELECT pg_sleep(5); --",
 ];
-
-function expectProblem(res: LightMyRequestResponse, status: number, code: string, field?: string): Problem {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const p = res.json<Problem>();
-  expect(p).toMatchObject({ status, code, type: `urn:memory-layer:problem:${code}` });
-  expect(p.title).toEqual(expect.any(String));
-  expect(p.requestId).toEqual(expect.any(String));
-  if (field !== undefined) expect(p.errors?.[0]?.field).toBe(field);
-  return p;
-}
 
 describe.each(backends)('bad input on %s', (backend) => {
   let ta: TestApp;

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
+import { expectProblem } from '../helpers/problem.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Memory {
   id: string;
@@ -21,24 +23,7 @@ interface Memory {
   updatedAt: string;
 }
 
-interface Problem {
-  status: number;
-  code: string;
-  detail: string;
-  errors?: { field: string; message: string }[];
-}
-
 const USE_LITE = { model: 'use-lite', version: '0.2.0', dimensions: 512 };
-
-function expectProblem(res: LightMyRequestResponse, status: number, code: string, field?: string): Problem {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const p = res.json<Problem>();
-  expect(p.status).toBe(status);
-  expect(p.code).toBe(code);
-  if (field !== undefined) expect(p.errors?.[0]?.field).toBe(field);
-  return p;
-}
 
 /** Reads one un-labelled counter or gauge sample from the Prometheus text exposition. */
 function metricValue(text: string, name: string): number {
@@ -79,12 +64,17 @@ describe.each(backends)('memories API on %s', (backend) => {
 
   async function waitForStatus(id: string, status: Memory['status']): Promise<Memory> {
     let m: Memory | undefined;
-    for (let i = 0; i < 200; i++) {
-      m = (await get(id)).json<Memory>();
-      if (m.status === status) return m;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`memory ${id} stayed ${m?.status}, expected ${status}`);
+    return waitFor(
+      async () => {
+        m = (await get(id)).json<Memory>();
+        return m.status === status && m;
+      },
+      {
+        what: () => `memory ${id} to be ${status} (it stayed ${m?.status})`,
+        timeoutMs: 10_000,
+        intervalMs: 50,
+      },
+    );
   }
 
   async function metrics(): Promise<string> {

@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { exportJWK, generateKeyPair } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bytesToVector } from '../../src/adapters/vector/codec.js';
 import { type App, createApp } from '../../src/app.js';
 import type { ProofBundle } from '../../src/audit/bundle.js';
 import { digestOf, verifyChain } from '../../src/audit/chain.js';
@@ -18,9 +17,12 @@ import { loadConfig } from '../../src/config.js';
 import { isHeldSql, RETENTION_ACTOR } from '../../src/governance/retention.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { systemAccess } from '../../src/memories/access.js';
+import { bytesToVector } from '../../src/memories/vector-codec.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { localEmbedder } from '../helpers/app.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { expectProblem } from '../helpers/problem.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Governance end to end, in dev mode (loopback, no credentials): a real workload of writes,
@@ -66,16 +68,6 @@ interface Row {
 }
 
 const DAY = 86_400_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function expectProblem(res: LightMyRequestResponse, status: number, code: string) {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const p = res.json<{ code: string; status: number; detail: string; errors?: { field: string }[] }>();
-  expect(p).toMatchObject({ status, code });
-  return p;
-}
-
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v));
 
 describe.each(backends)('governance on %s', (backend) => {
@@ -102,13 +94,16 @@ describe.each(backends)('governance on %s', (backend) => {
     const created = res.json<Memory>();
     if (!wait || created.status !== 'pending') return created;
     // Past the wait timeout on a busy machine: wait for the worker here.
-    for (const until = Date.now() + 60_000; Date.now() < until; await sleep(50)) {
-      const r = await t.db.query<{ status: string }>('SELECT status FROM memory_nodes WHERE id = $1', [
-        created.id,
-      ]);
-      if (r.rows[0]?.status !== 'pending') return { ...created, status: r.rows[0]?.status ?? created.status };
-    }
-    return created;
+    const status = await waitFor(
+      async () => {
+        const r = await t.db.query<{ status: string }>('SELECT status FROM memory_nodes WHERE id = $1', [
+          created.id,
+        ]);
+        return r.rows[0]?.status !== 'pending' && (r.rows[0]?.status ?? created.status);
+      },
+      { what: `memory ${created.id} to leave pending`, timeoutMs: 60_000, intervalMs: 50 },
+    );
+    return { ...created, status };
   }
 
   const get = (id: string) => inject({ method: 'GET', url: `/v1/memories/${id}` });
@@ -388,7 +383,11 @@ describe.each(backends)('governance on %s', (backend) => {
     const heldToo = await create({ text: 'A narwhal memo kept under a legal hold', expiresAt: soon }, false);
     expect((await hold(heldToo.id, { hold: true, reason: 'keep the narwhal' })).statusCode).toBe(200);
     expect((await get(shortLived.id)).statusCode).toBe(200);
-    await sleep(Math.max(0, Date.parse(soon) - Date.now()) + 300);
+    // Rather than wait 5 s: reads compare expires_at with the database clock, so the rows move past it.
+    await t.db.query(
+      `UPDATE memory_nodes SET expires_at = now() - interval '1 second' WHERE id = ANY($1::uuid[])`,
+      [[shortLived.id, heldToo.id]],
+    );
 
     expectProblem(await get(shortLived.id), 404, 'memory_not_found');
     expectProblem(await patch(shortLived.id, { tags: ['late'] }), 404, 'memory_not_found');
