@@ -1,8 +1,8 @@
 import type { Queryable } from '../adapters/db/port.js';
 import type { BundleArtifact } from './bundle.js';
 import { digestOf } from './chain.js';
+import type { BrokenLink } from './offline-checks.js';
 import type { AuditEvent } from './types.js';
-import type { BrokenLink } from './verify.js';
 
 /** The audit action recording an upload; its resource is `artifact` / the artifact's id. */
 export const ARTIFACT_CREATE = 'artifact.create';

@@ -53,9 +53,14 @@ export type ChainResult = { ok: true } | { ok: false; index: number; seq: number
  */
 export function verifyChain(
   events: readonly AuditEvent[],
-  opts: { expectedHead?: ChainHead; start?: ChainHead } = {},
+  opts: {
+    expectedHead?: ChainHead;
+    /** The head the events continue from (a long chain checked page by page, an archive). */
+    start?: ChainHead;
+    /** What the first `prevHash` must be, as a failure names it (default: by its seq). */
+    startName?: string;
+  } = {},
 ): ChainResult {
-  // `start`: the head the events continue from (checking a long chain page by page).
   const startSeq = opts.start?.seq ?? 0;
   let prev = opts.start?.hash ?? GENESIS_HASH;
   for (const [index, e] of events.entries()) {
@@ -74,9 +79,11 @@ export function verifyChain(
         index,
         seq: e.seq,
         reason:
-          expectedSeq === 1
-            ? 'prevHash is not the genesis hash'
-            : `prevHash does not match the hash of seq ${expectedSeq - 1}`,
+          index === 0 && opts.startName !== undefined
+            ? `prevHash is not ${opts.startName}`
+            : expectedSeq === 1
+              ? 'prevHash is not the genesis hash'
+              : `prevHash does not match the hash of seq ${expectedSeq - 1}`,
       };
     }
     if (eventHash(e) !== e.hash) {

@@ -1,4 +1,5 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
+import { LOCK_KEYS } from '../platform/locks.js';
 import type { Logger } from '../platform/logger.js';
 import { AUDIT_EVENT_COLUMNS, type AuditEventRow, toAuditEvent } from './audit-log.js';
 import type { AuditEvent } from './types.js';
@@ -52,9 +53,6 @@ export interface PublishResult {
   missing?: number;
 }
 
-/** Advisory lock key: one publisher at a time across replicas keeps the order of the stream. */
-const PUBLISH_LOCK = 0x6d6c6175; // 'mlau'
-
 const MAX_ERROR_LENGTH = 1000;
 
 /** An outbox row and its event's columns (all null when the event is gone). */
@@ -67,8 +65,9 @@ type OutboxRow = { [K in keyof AuditEventRow]: AuditEventRow[K] | null } & {
 /**
  * Drains `audit_outbox` (written with each event, in its transaction) into the sink, oldest first.
  * Rows are deleted only after the sink accepted them; a failure keeps them, counting attempts and
- * keeping the last error, so no event is ever lost. On the PostgreSQL server a batch is published
- * inside a transaction holding an advisory lock, so that replicas do not publish the same rows.
+ * keeping the last error, so no event is ever lost. A batch is published while holding the
+ * exclusive lock `auditPublish`, so that replicas do not publish the same rows (one publisher at a
+ * time keeps the order of the stream); a replica that finds it held skips its turn.
  */
 export function createAuditPublisher(deps: {
   db: Database;
@@ -123,16 +122,10 @@ export function createAuditPublisher(deps: {
   }
 
   async function once(): Promise<PublishResult> {
-    // PGlite: one process owns the database, and a transaction would block every other query
-    // while the sink works. The server: lock, publish, delete, commit.
-    if (db.kind === 'pglite') return drainBatch(db);
-    return db.transaction(async (tx) => {
-      const lock = await tx.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
-        PUBLISH_LOCK,
-      ]);
-      if (!lock.rows[0]?.ok) return { published: 0, failed: 0, skipped: true };
-      return drainBatch(tx);
-    });
+    // Not in a transaction: on PGlite it would block every other query while the sink works. Rows
+    // are deleted only once the sink accepted them, so a crash in between publishes them again.
+    const result = await db.withExclusiveLock(LOCK_KEYS.auditPublish, () => drainBatch(db));
+    return result ?? { published: 0, failed: 0, skipped: true };
   }
 
   const publisher = {

@@ -1,20 +1,22 @@
-import { calculateJwkThumbprint, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { textChecksum } from '../memories/text.js';
 import { BUNDLE_FORMAT, type BundleMemory, type ProofBundle } from './bundle.js';
 import { checkBundleArtifacts } from './bundle-artifacts.js';
 import { GENESIS_HASH, verifyChain } from './chain.js';
-import { isHash, isObject, isSeq, malformedEventField } from './event-shape.js';
-import { type SignedHead, verifySignedHead } from './signer.js';
+import {
+  type BrokenLink,
+  checkSignature,
+  checkSigningKey,
+  createCheckList,
+  eventLabel,
+  eventProblem,
+  firstMalformed,
+  isHash,
+  isObject,
+  isSeq,
+} from './offline-checks.js';
+import type { SignedHead } from './signer.js';
 import type { AuditEvent } from './types.js';
-
-export interface BrokenLink {
-  /** What is broken, e.g. `audit event seq 17`, `head`, `signed head`, `memory <id>`. */
-  what: string;
-  /** Position in `auditEvents` (or `memories`) when the link is one of them. */
-  index?: number;
-  seq?: number;
-  reason: string;
-}
 
 export interface BundleVerification {
   ok: boolean;
@@ -47,22 +49,20 @@ export async function verifyBundle(
   bundle: unknown,
   opts: { trustedKeys?: JWK[] } = {},
 ): Promise<BundleVerification> {
-  const checks: string[] = [];
-  let firstBroken: BrokenLink | undefined;
-  const ok = (line: string) => checks.push(`ok: ${line}`);
-  const warn = (line: string) => checks.push(`warn: ${line}`);
-  const fail = (link: BrokenLink) => {
-    checks.push(`FAIL: ${link.what}: ${link.reason}`);
-    firstBroken ??= link;
-  };
-  const result = () => ({ ok: firstBroken === undefined, checks, ...(firstBroken ? { firstBroken } : {}) });
+  const list = createCheckList();
+  const { ok, fail } = list;
+  const result = (): BundleVerification => ({
+    ok: list.broken.length === 0,
+    checks: list.checks,
+    ...(list.broken[0] ? { firstBroken: list.broken[0] } : {}),
+  });
 
   // Format: nothing else can be checked without it.
   if (!isObject(bundle) || bundle.format !== BUNDLE_FORMAT) {
     fail({ what: 'format', reason: `not a ${BUNDLE_FORMAT} bundle` });
     return result();
   }
-  const shape: [string, boolean][] = [
+  const missing = firstMalformed([
     ['divisionId', typeof bundle.divisionId === 'string'],
     ['memories', Array.isArray(bundle.memories)],
     ['artifacts', Array.isArray(bundle.artifacts)],
@@ -70,10 +70,9 @@ export async function verifyBundle(
     ['head', isObject(bundle.head) && isSeq(bundle.head.seq) && isHash(bundle.head.hash)],
     ['signedHead', isObject(bundle.signedHead)],
     ['publicKey', isObject(bundle.publicKey)],
-  ];
-  const missing = shape.find(([, good]) => !good);
+  ]);
   if (missing) {
-    fail({ what: 'format', reason: `${missing[0]} is missing or malformed` });
+    fail({ what: 'format', reason: `${missing} is missing or malformed` });
     return result();
   }
   const b = bundle as unknown as ProofBundle;
@@ -83,15 +82,9 @@ export async function verifyBundle(
   const events = b.auditEvents as unknown[];
   let chainOk = true;
   for (const [index, e] of events.entries()) {
-    const field = malformedEventField(e);
-    const label = isObject(e) && isSeq(e.seq) ? `audit event seq ${e.seq}` : `audit event #${index}`;
-    if (field !== undefined) {
-      fail({ what: label, index, reason: `malformed (field ${field})` });
-      chainOk = false;
-      break;
-    }
-    if ((e as AuditEvent).divisionId !== b.divisionId) {
-      fail({ what: label, index, reason: `belongs to division ${(e as AuditEvent).divisionId}` });
+    const problem = eventProblem(e, b.divisionId);
+    if (problem !== undefined) {
+      fail({ what: eventLabel(e, `audit event #${index}`), index, reason: problem });
       chainOk = false;
       break;
     }
@@ -130,28 +123,8 @@ export async function verifyBundle(
 
   // The head's signature, and who signed it.
   const signedHead = b.signedHead as SignedHead;
-  const signature = await verifySignedHead(signedHead, b.publicKey);
-  if (signature.ok) ok(`signed head: Ed25519 signature valid (key ${signedHead.keyId})`);
-  else fail({ what: 'signed head', reason: signature.reason });
-
-  let thumbprint: string | undefined;
-  try {
-    thumbprint = await calculateJwkThumbprint(b.publicKey);
-  } catch {
-    thumbprint = undefined;
-  }
-  if (opts.trustedKeys && opts.trustedKeys.length > 0) {
-    const trusted = new Set<string>();
-    for (const k of opts.trustedKeys) trusted.add(await calculateJwkThumbprint(k));
-    if (thumbprint !== undefined && trusted.has(thumbprint)) ok(`signing key ${thumbprint} is trusted`);
-    else
-      fail({
-        what: 'signing key',
-        reason: `${thumbprint ?? '(invalid key)'} is not one of the trusted keys`,
-      });
-  } else {
-    warn('signing key not pinned: pass a trusted public key to know who signed the head');
-  }
+  await checkSignature(list, signedHead, b.publicKey);
+  await checkSigningKey(list, b.publicKey, opts.trustedKeys);
 
   if (!isObject(signedHead) || signedHead.divisionId !== b.divisionId) {
     fail({
@@ -208,11 +181,8 @@ export async function verifyBundle(
   // Artifacts: each one's checksum is the one its artifact.create event recorded.
   if (b.artifacts.length > 0) {
     const artifacts = checkBundleArtifacts(b.artifacts, events as AuditEvent[]);
-    checks.push(...artifacts.checks);
-    firstBroken ??= artifacts.broken[0];
+    list.checks.push(...artifacts.checks);
+    list.broken.push(...artifacts.broken);
   }
   return result();
 }
-
-/** A one-line description of a broken link, e.g. `audit event seq 17: hash does not match its content`. */
-export const describeBroken = (l: BrokenLink) => `${l.what}: ${l.reason}`;

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
-import { ARCHIVE_FORMAT, type ArchiveManifest, verifyArchive } from '../audit/archive.js';
+import { ARCHIVE_FORMAT, type ArchiveManifest } from '../audit/archive/format.js';
+import { verifyArchive } from '../audit/archive/verify.js';
 import { BUNDLE_FORMAT } from '../audit/bundle.js';
-import { describeBroken } from '../audit/verify.js';
+import { describeBroken } from '../audit/offline-checks.js';
 
 export type AuditFileKind = 'bundle' | 'archive' | 'archive-manifest' | 'unknown';
 

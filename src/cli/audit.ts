@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
-import { describeBroken, verifyBundle } from '../audit/verify.js';
+import { describeBroken } from '../audit/offline-checks.js';
+import { verifyBundle } from '../audit/verify.js';
 import { detectAuditFile, runArchiveVerify } from './audit-archive.js';
 
 /** A trusted key file: one public JWK, or a JWK set (`{"keys": [...]}`). */

@@ -8,18 +8,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createObjectStore } from '../../src/adapters/objects/index.js';
 import type { ObjectStore } from '../../src/adapters/objects/port.js';
 import { createS3ObjectStore } from '../../src/adapters/objects/s3.js';
-import {
-  type ArchiveDeps,
-  type ArchiveManifest,
-  archiveAudit,
-  archiveKey,
-  manifestKeyOf,
-  readManifest,
-  startOfUtcDay,
-  toJsonl,
-  verifyArchive,
-  verifyStoredArchives,
-} from '../../src/audit/archive.js';
+import { type ArchiveManifest, archiveKey, manifestKeyOf, toJsonl } from '../../src/audit/archive/format.js';
+import { readManifest } from '../../src/audit/archive/stored.js';
+import { verifyArchive, verifyStoredArchives } from '../../src/audit/archive/verify.js';
+import { type ArchiveDeps, archiveAudit, startOfUtcDay } from '../../src/audit/archive/writer.js';
 import { appendAudit, auditHead, listAudit } from '../../src/audit/audit-log.js';
 import { type AuditSigner, createAuditSigner } from '../../src/audit/signer.js';
 import { detectAuditFile, runArchiveVerify } from '../../src/cli/audit-archive.js';
