@@ -19,6 +19,7 @@ import { claim, complete } from '../../src/indexing/queue.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * Chaos: each dependency fails while the service runs, with real components everywhere (real
@@ -362,16 +363,17 @@ describe.each(backends)('chaos on %s', (backend) => {
         await locker.query('BEGIN');
         await locker.query(`LOCK TABLE ${schema}.jobs IN EXCLUSIVE MODE`);
         const pending = batch('dropped');
-        let waiting = 0;
-        for (let i = 0; i < 500 && waiting === 0; i++) {
-          const res = await admin.query(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
-             WHERE application_name = $1 AND wait_event_type = 'Lock' AND backend_xid IS NOT NULL`,
-            [appName],
-          );
-          waiting = res.rows[0].n;
-          if (waiting === 0) await sleep(20);
-        }
+        const waiting = await waitFor(
+          async () => {
+            const res = await admin.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity
+               WHERE application_name = $1 AND wait_event_type = 'Lock' AND backend_xid IS NOT NULL`,
+              [appName],
+            );
+            return res.rows[0].n as number;
+          },
+          { what: 'the batch to reach the jobs insert', timeoutMs: 10_000, intervalMs: 20 },
+        );
         expect(waiting, 'the batch never reached the jobs insert').toBe(1);
         expect(await dropConnections()).toBeGreaterThanOrEqual(1);
         await locker.query('ROLLBACK');
@@ -459,7 +461,11 @@ describe.each(backends)('chaos on %s', (backend) => {
 
       // While the lease holds, nobody else takes the jobs.
       expect(await ta.app.worker.runOnce()).toBe(0);
-      await sleep(LEASE_MS + 300);
+      // The lease runs out: claims compare locked_at with the database clock, so the rows say so.
+      await ta.app.db.query(
+        `UPDATE jobs SET locked_at = now() - interval '1 hour' WHERE id = ANY($1::bigint[])`,
+        [zombie.map((j) => j.id)],
+      );
       expect(await ta.app.worker.runOnce()).toBe(6);
       expect(await h.statuses()).toEqual([{ status: 'indexed', n: 6 }]);
       expect(await h.vectors()).toBe(6);

@@ -13,6 +13,8 @@ import { createLogger } from '../../src/platform/logger.js';
 import { localEmbedder } from '../helpers/app.js';
 import { CLI_BIN, cliDatabase, runCli } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { expectProblem } from '../helpers/problem.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const USE_LITE: EmbeddingModel = { name: 'use-lite', version: '0.2.0', dimensions: 512 };
 const REMOTE: EmbeddingModel = { name: 'use-lite-remote', version: '2', dimensions: 512 };
@@ -35,11 +37,6 @@ interface Run {
   progress: number;
   embedded: number;
   error: string | null;
-}
-interface Problem {
-  status: number;
-  code: string;
-  errors?: { field: string; message: string }[];
 }
 interface Hit {
   id: string;
@@ -64,21 +61,6 @@ const TOPICS = [
 ];
 const textsFor = (division: string, n: number) =>
   TOPICS.slice(0, n).map((topic, i) => `${division} note ${i + 1}: ${topic}.`);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor<T>(
-  probe: () => Promise<T | undefined | false>,
-  ms = 60_000,
-  what = 'condition',
-): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`${what} not reached within ${ms} ms`);
-    await sleep(25);
-  }
-}
 
 describe.each(backends)('re-embedding on %s', (backend) => {
   let t: TestDatabase;
@@ -202,10 +184,13 @@ describe.each(backends)('re-embedding on %s', (backend) => {
     return res.json<Run>();
   };
   const finished = (s: Started, id: string) =>
-    waitFor(async () => {
-      const r = await getRun(s, id);
-      return ['completed', 'failed', 'cancelled'].includes(r.status) && r;
-    });
+    waitFor(
+      async () => {
+        const r = await getRun(s, id);
+        return ['completed', 'failed', 'cancelled'].includes(r.status) && r;
+      },
+      { what: `re-embedding run ${id} to finish`, timeoutMs: 60_000 },
+    );
   async function seed(s: Started, division: string, texts: string[]): Promise<Memory[]> {
     const res = await post(s, '/v1/memories/batch', {
       divisionId: division,
@@ -236,14 +221,6 @@ describe.each(backends)('re-embedding on %s', (backend) => {
     expect(res.statusCode, res.body).toBe(200);
     return res.json<{ hits: Hit[] }>().hits[0];
   }
-  const expectProblem = (res: LightMyRequestResponse, status: number, code: string, field?: string) => {
-    expect(res.statusCode, res.body).toBe(status);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-    const p = res.json<Problem>();
-    expect(p.code).toBe(code);
-    if (field !== undefined) expect(p.errors?.[0]?.field).toBe(field);
-    return p;
-  };
 
   it('refuses bad requests with problem+json naming the field', async () => {
     const api = await startApp({ worker: false }); // runs stay queued: nothing executes them here
@@ -467,7 +444,7 @@ describe.each(backends)('re-embedding on %s', (backend) => {
     timeout: 180_000,
   }, async () => {
     const texts = textsFor('gamma', 10);
-    // A runner that hangs holding its lease (a stuck or crashed process): its lease is short.
+    // A runner that hangs holding its lease (a stuck or crashed process).
     const first = await startApp({ worker: true, env: { JOB_LEASE_MS: '1000' } });
     await seed(first, 'gamma', texts);
     const held = holdAt(texts[4]);
@@ -479,6 +456,8 @@ describe.each(backends)('re-embedding on %s', (backend) => {
     const sent = received.length;
 
     // Another process on the same database claims it once the lease expires, and finishes it.
+    // The runner compares the lease with the database clock: the row says it has run out.
+    await t.db.query(`UPDATE reembed_runs SET lease_until = now() - interval '1 second' WHERE id = $1`, [id]);
     const second = await startApp({ worker: true });
     const done = await finished(second, id);
     expect(done).toMatchObject({ status: 'completed', done: 10 });

@@ -1,10 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +8,14 @@ import { authMode, loadConfig } from '../../src/config.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
+import {
+  clientCert,
+  type OverTls,
+  parseJson,
+  type Reply,
+  type Who as TlsCaller,
+  tlsClient,
+} from '../helpers/https-client.js';
 import {
   createTestPki,
   mintToken,
@@ -23,20 +27,14 @@ import {
   type TestPki,
   unsignedToken,
 } from '../helpers/pki.js';
+import { expectProblem } from '../helpers/problem.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * End-to-end security: the whole service behind a real HTTPS server that requires client
  * certificates (mTLS) and accepts the kernel's delegated tokens. Every attack gets the right
  * 401/403/404 as problem+json, and the database is checked to show that nothing leaked or changed.
  */
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of any shape
-  body: any;
-}
 
 interface Memory {
   id: string;
@@ -56,75 +54,8 @@ interface Hit {
 }
 
 /** Who calls: a client certificate (real TLS), a bearer token, or an in-process inject (no socket certificate). */
-interface Who {
-  client?: PemPair;
-  token?: string;
+interface Who extends TlsCaller {
   inject?: boolean;
-  headers?: Record<string, string>;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const CLIENT_EXT =
-  'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n';
-
-/** A client certificate for `cn`, signed by the test CA (the pki helper only makes two). */
-function clientCert(pki: TestPki, cn: string): PemPair {
-  const run = (args: string[]) =>
-    execFileSync('openssl', args, { cwd: pki.dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-  const ext = pki.write(`${cn}.ext`, CLIENT_EXT);
-  run([
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    `${cn}.key`,
-    '-out',
-    `${cn}.csr`,
-    '-subj',
-    `/CN=${cn}`,
-  ]);
-  run([
-    'x509',
-    '-req',
-    '-in',
-    `${cn}.csr`,
-    '-CA',
-    pki.ca.certFile,
-    '-CAkey',
-    pki.ca.keyFile,
-    '-set_serial',
-    `0x${Buffer.from(cn).toString('hex')}02`,
-    '-days',
-    '2',
-    '-extfile',
-    ext,
-    '-out',
-    `${cn}.crt`,
-  ]);
-  const keyFile = join(pki.dir, `${cn}.key`);
-  const certFile = join(pki.dir, `${cn}.crt`);
-  return { keyFile, certFile, key: readFileSync(keyFile), cert: readFileSync(certFile) };
-}
-
-const parse = (text: string) => {
-  try {
-    return text === '' ? undefined : JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
-
-function expectProblem(r: Reply, status: number, code: string) {
-  expect(r.status, r.text).toBe(status);
-  expect(r.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(r.body).toMatchObject({ status, code });
-  if (status === 401) expect(r.headers['www-authenticate']).toBe('Bearer');
-  return r.body as { status: number; code: string; detail: string; errors?: { field: string }[] };
 }
 
 /** A problem without what differs by request (its id), with the ids it names replaced. */
@@ -176,7 +107,6 @@ afterAll(() => {
 
 describe.each(backends)('enforced security over HTTPS on %s', (backend) => {
   let ta: TestApp;
-  let port: number;
   /** Agent `bot1` of division acme, relayed by the all-powerful `ops` certificate: the token must win. */
   const tokens: Record<'rw' | 'rwd' | 'pii' | 'hold' | 'audit' | 'auditPii' | 'none', string> = {
     rw: '',
@@ -197,49 +127,7 @@ describe.each(backends)('enforced security over HTTPS on %s', (backend) => {
   let piiMem: Memory;
   const PII_EMAIL = 'jane.roe@acme-mail.example';
 
-  function overTls(
-    method: string,
-    path: string,
-    who: Who,
-    body?: unknown,
-    extra: Record<string, string> = {},
-  ): Promise<Reply> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = https.request(
-        {
-          host: '127.0.0.1',
-          port,
-          path,
-          method,
-          ca: pki.ca.cert,
-          ...(who.client ? { cert: who.client.cert, key: who.client.key } : {}),
-          headers: {
-            ...(payload !== undefined
-              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-              : {}),
-            ...(who.token !== undefined ? { authorization: `Bearer ${who.token}` } : {}),
-            ...who.headers,
-            ...extra,
-          },
-          agent: false,
-          timeout: 20_000,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body: parse(text) });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', reject);
-      req.end(payload);
-    });
-  }
+  let overTls: OverTls;
 
   async function api(method: string, path: string, who: Who, body?: unknown): Promise<Reply> {
     if (!who.inject) return overTls(method, path, who, body);
@@ -256,7 +144,7 @@ describe.each(backends)('enforced security over HTTPS on %s', (backend) => {
       status: res.statusCode,
       headers: res.headers as IncomingHttpHeaders,
       text: res.body,
-      body: parse(res.body),
+      body: parseJson(res.body),
     };
   }
 
@@ -265,12 +153,15 @@ describe.each(backends)('enforced security over HTTPS on %s', (backend) => {
     const r = await api('POST', '/v1/memories?wait=true', who, body);
     expect(r.status, r.text).toBe(201);
     const id = (r.body as Memory).id;
-    for (const until = Date.now() + 60_000; Date.now() < until; await sleep(50)) {
-      const res = await ta.t.db.query<{ status: string }>('SELECT status FROM memory_nodes WHERE id = $1', [
-        id,
-      ]);
-      if (res.rows[0]?.status !== 'pending') break;
-    }
+    await waitFor(
+      async () => {
+        const res = await ta.t.db.query<{ status: string }>('SELECT status FROM memory_nodes WHERE id = $1', [
+          id,
+        ]);
+        return res.rows[0]?.status !== 'pending';
+      },
+      { what: `memory ${id} to leave pending`, timeoutMs: 60_000, intervalMs: 50 },
+    );
     return r.body as Memory;
   }
 
@@ -325,7 +216,7 @@ describe.each(backends)('enforced security over HTTPS on %s', (backend) => {
   beforeAll(async () => {
     ta = await startTestApp(backend, { env });
     await ta.http.listen({ port: 0, host: '127.0.0.1' });
-    port = (ta.http.server.address() as AddressInfo).port;
+    overTls = tlsClient({ port: (ta.http.server.address() as AddressInfo).port, ca: pki.ca.cert });
 
     ops = { client: certs.ops };
     billing = { client: certs.billing };
