@@ -1,0 +1,143 @@
+/** Renders the "Retrieval quality" section of BENCHMARKS.md (between its markers; the rest is kept). */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { CATEGORIES } from './locomo.js';
+import type { Mode, Variant } from './quality-variants.js';
+import type { Summary } from './stats.js';
+
+const SECTION_START = '<!-- quality-bench: start -->';
+const SECTION_END = '<!-- quality-bench: end -->';
+
+export interface AblationRow extends Variant {
+  /** Mean recall at each k. */
+  recall: number[];
+}
+
+export interface QualityReport {
+  date: string;
+  command: string;
+  database: string;
+  vectorIndex: string;
+  conversations: string[];
+  turns: number;
+  questions: number;
+  withoutEvidence: number;
+  ks: number[];
+  modes: { mode: Mode; answers: { category: number; recall: number[]; ms: number }[]; latency: Summary }[];
+  ablation: AblationRow[];
+  durationSec: number;
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+const ms = (x: number) => x.toFixed(1);
+
+function meanRecall(answers: { recall: number[] }[], ks: number[]) {
+  return ks.map((_, i) => answers.reduce((s, a) => s + a.recall[i], 0) / Math.max(1, answers.length));
+}
+
+function recallTable(r: QualityReport): string {
+  const head = `| mode | questions | ${r.ks.map((k) => `recall@${k}`).join(' | ')} |`;
+  const rows = [head, `|---|---|${r.ks.map(() => '---|').join('')}`];
+  const groups: [string, (c: number) => boolean][] = [
+    ['all (1-4)', () => true],
+    ...Object.entries(CATEGORIES).map(([c, name]): [string, (x: number) => boolean] => [
+      `${c} ${name}`,
+      (x) => x === Number(c),
+    ]),
+  ];
+  for (const [label, keep] of groups) {
+    for (const m of r.modes) {
+      const answers = m.answers.filter((a) => keep(a.category));
+      const cells = meanRecall(answers, r.ks).map((x) => (m.mode === 'hybrid' ? `**${pct(x)}**` : pct(x)));
+      rows.push(`| ${m.mode} · ${label} | ${answers.length} | ${cells.join(' | ')} |`);
+    }
+  }
+  return rows.join('\n');
+}
+
+function ablationTable(r: QualityReport): string {
+  if (r.ablation.length === 0) return '_Ablation not run (`--no-ablation`)._';
+  const rows = [
+    `| technique | mode | settings | ${r.ks.map((k) => `recall@${k}`).join(' | ')} | Δ recall@10 |`,
+    `|---|---|---|${r.ks.map(() => '---|').join('')}---|`,
+  ];
+  let previous: AblationRow | undefined;
+  for (const a of r.ablation) {
+    const settings =
+      a.env && Object.keys(a.env).length > 0
+        ? Object.entries(a.env)
+            .map(([k, v]) => `\`${k}=${v}\``)
+            .join(' ')
+        : 'defaults';
+    // The change is measured against the row above when it is a step of the same retriever.
+    const delta =
+      previous && a.step
+        ? `${a.recall[1] >= previous.recall[1] ? '+' : ''}${pct(a.recall[1] - previous.recall[1])}`
+        : '';
+    rows.push(`| ${a.technique} | ${a.mode} | ${settings} | ${a.recall.map(pct).join(' | ')} | ${delta} |`);
+    previous = a;
+  }
+  return rows.join('\n');
+}
+
+function latencyTable(r: QualityReport): string {
+  const note: Record<Mode, string> = {
+    hybrid: 'asked first: the query is embedded inside each search',
+    vector: 'query vector cached by the hybrid search before it',
+    keyword: 'no embedding',
+  };
+  return [
+    '| mode | searches | p50 | p95 | p99 | max | |',
+    '|---|---|---|---|---|---|---|',
+    ...r.modes.map(
+      (m) =>
+        `| ${m.mode} | ${m.latency.n} | ${ms(m.latency.p50)} ms | ${ms(m.latency.p95)} ms | ${ms(m.latency.p99)} ms | ${ms(m.latency.max)} ms | ${note[m.mode]} |`,
+    ),
+  ].join('\n');
+}
+
+export function renderQualitySection(r: QualityReport): string {
+  return `${SECTION_START}
+## Retrieval quality (conversational memory)
+
+Measured by \`${r.command}\` (bench/quality.ts) on ${r.date}, with the LoCoMo development split
+(conversations ${r.conversations.join(', ')}; the data is not in this repository): each turn is one
+memory written through \`POST /v1/memories/batch\` (text \`"<speaker>: <text>"\`, \`sessionId\` = the
+session, \`sequence\` = the turn's place, \`occurredAt\` = the session's date), one division per
+conversation, ${r.turns.toLocaleString('en-US')} memories in all; then each of the ${r.questions} questions of
+categories 1-4 (${r.withoutEvidence} without a usable evidence id left out) is asked through
+\`POST /v1/search\` with k 20. Recall@k: the share of a question's evidence turns among its first k
+hits, averaged over questions. Service in this process over HTTP on 127.0.0.1, ${r.database},
+${r.vectorIndex} vector index, built-in model (use-lite, 512 dimensions). The run took
+${Math.round(r.durationSec)} s. Targets: hybrid recall@10 >= 68 %, text-query p95 <= 60 ms.
+
+### Recall by mode and question category (%)
+
+${recallTable(r)}
+
+### What each technique adds (ablation)
+
+Each row is the service started with the settings shown over the same memories (the vector index
+rebuilt when its vectors change), asked every question in the mode shown. Δ: against the row above,
+for rows that add one technique to it.
+
+${ablationTable(r)}
+
+### Search latency, end to end
+
+From sending \`POST /v1/search\` (k 20) to having its JSON parsed, one request at a time, every
+question once per mode, in the order hybrid, vector, keyword.
+
+${latencyTable(r)}
+${SECTION_END}`;
+}
+
+export function writeQualitySection(file: string, section: string): void {
+  let text = readFileSync(file, 'utf8');
+  const start = text.indexOf(SECTION_START);
+  const end = text.indexOf(SECTION_END);
+  text =
+    start >= 0 && end > start
+      ? `${text.slice(0, start)}${section}${text.slice(end + SECTION_END.length)}`
+      : `${text.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, text);
+}
