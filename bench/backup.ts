@@ -73,6 +73,7 @@ async function measure(kind: 'pglite' | 'postgres'): Promise<Row> {
   try {
     const config = loadConfig({ DATA_DIR: join(root, 'a'), LOG_LEVEL: 'warn', VECTOR_INDEX: 'usearch' });
     const app = await createApp(config, { worker: false, database: source.db, logger: createLogger('warn') });
+    app.start();
     const d = makeDataset(size, { clusters: 200, noise: 0.03, seed: 1 });
     log(`${kind}: importing ${size} memories with vectors`);
     for (let from = 0; from < size; from += 1000) {

@@ -12,6 +12,7 @@ import { buildHttpServer } from '../src/http/server.js';
 const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
 const started = performance.now();
 const app = await createApp(config, { worker: true });
+app.start();
 const http = await buildHttpServer(app);
 await http.listen({ port: 0, host: '127.0.0.1' });
 const { port } = http.server.address() as AddressInfo;

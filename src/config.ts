@@ -19,7 +19,8 @@ const schema = z
       .string()
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
       .optional(),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Unset: `info` for the service, `warn` for one-shot CLI commands (only warnings on stderr). */
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 
     EMBEDDER: z.enum(['local', 'openai']).default('local'),
     EMBEDDER_URL: z.url().optional(),
@@ -88,7 +89,7 @@ const schema = z
     MAX_QUEUE_BACKLOG: int(0, 1_000_000_000).default(100_000),
     QUEUE_RETRY_AFTER_SECONDS: int(1, 3_600).default(5),
 
-    // OpenTelemetry tracing, by the standard variables (src/internal/tracing.ts says when it is on).
+    // OpenTelemetry tracing, by the standard variables (src/platform/tracing.ts says when it is on).
     // The SDK reads the rest itself (sampler, batching, OTLP headers, timeout, compression).
     OTEL_SDK_DISABLED: z
       .string()
@@ -141,7 +142,14 @@ const schema = z
     }
   });
 
-export type Config = Readonly<z.infer<typeof schema>>;
+export type Config = Readonly<z.infer<typeof schema>> & {
+  /**
+   * Every variable as read (empty ones dropped), for settings that name another variable: the
+   * `apiKeyEnv` of EMBEDDING_MODELS_FILE's models. Not enumerable, so that a config that is
+   * logged or copied does not carry secrets it does not name.
+   */
+  readonly env: Readonly<Record<string, string | undefined>>;
+};
 
 /** Whether callers can authenticate at all (client certificates or token keys configured). */
 export const hasCredentials = (c: Config) =>
@@ -171,5 +179,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`));
   }
-  return Object.freeze(parsed.data);
+  const config = parsed.data as z.infer<typeof schema> & Pick<Config, 'env'>;
+  Object.defineProperty(config, 'env', { value: Object.freeze({ ...present }), enumerable: false });
+  return Object.freeze(config);
 }

@@ -59,7 +59,7 @@ export async function createSnapshot(
       format: SNAPSHOT_FORMAT,
       id,
       createdAt: new Date().toISOString(),
-      source: db.kind,
+      source: db.engine,
       migrations: migrations.rows.map((m) => ({ version: Number(m.version), name: m.name })),
       tables,
       sequences: await sequenceStates(tx, shapes),

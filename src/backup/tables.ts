@@ -1,10 +1,11 @@
 import type { Queryable } from '../adapters/db/port.js';
+import { VECTOR_INDEX_TABLES } from '../adapters/vector/index.js';
 
 /**
  * Tables a snapshot leaves out: the migration ledger (the manifest records it) and derived data
- * that is rebuilt from the rows (pgvector's index table; see src/adapters/vector/pgvector.ts).
+ * that is rebuilt from the rows (a vector index kept in the database).
  */
-const NOT_SNAPSHOTTED = new Set(['schema_migrations', 'vector_entries']);
+const NOT_SNAPSHOTTED = new Set(['schema_migrations', ...VECTOR_INDEX_TABLES]);
 
 export interface TableShape {
   name: string;

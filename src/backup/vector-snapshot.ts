@@ -1,7 +1,7 @@
 import type { Queryable } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
-import { bytesToVector } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
+import { bytesToVector } from '../memories/vector-codec.js';
 import { ErrorCode } from '../platform/errors.js';
 import { putJsonLines, readJsonLines, verifyPart } from './jsonl-objects.js';
 import { type SnapshotManifest, snapshotError, snapshotPrefix } from './manifest.js';

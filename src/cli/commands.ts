@@ -4,60 +4,21 @@ import { createInterface } from 'node:readline';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import cliProgress from 'cli-progress';
-import { type Database, openDatabase } from '../adapters/db/index.js';
-import { migrate } from '../adapters/db/migrate.js';
 import { modelKey } from '../adapters/embedders/port.js';
-import { type App, createApp } from '../app.js';
-import { appendAudit } from '../audit/audit-log.js';
-import { loadConfig } from '../config.js';
 import { newMemoryItem } from '../http/schemas.js';
-import { createJobsAdmin } from '../indexing/dead-letters.js';
 import { modelsInUse, rebuildIndex } from '../indexing/index-maintenance.js';
 import { systemAccess } from '../memories/access.js';
 import { requestHash } from '../memories/idempotency.js';
 import type { NewMemory } from '../memories/input.js';
 import { findJsonFault, MAX_JSON_DEPTH } from '../memories/text.js';
-import { resolverOf } from '../models/active-model.js';
 import { AppError } from '../platform/errors.js';
-import { createLogger } from '../platform/logger.js';
 import type { SearchMode } from '../search/search.js';
+import { withParts } from './with-parts.js';
 
-/** CLI commands run quietly: only warnings reach the terminal, as JSON on stderr. */
-async function withApp<T>(fn: (app: App) => Promise<T>, opts: { worker?: boolean } = {}): Promise<T> {
-  const config = loadConfig();
-  const app = await createApp(config, {
-    worker: opts.worker ?? false,
-    logger: createLogger(process.env.LOG_LEVEL ?? 'warn'),
-  });
-  try {
-    return await fn(app);
-  } finally {
-    await app.close();
-  }
-}
-
-/**
- * Only the database: no embedding model, vector index, signing key or object store. Enough for
- * commands that read and write rows (migrations, the dead-letter queue), which then start in a
- * second or two and fit in a small pod (the chart's pre-install migration Job).
- */
-async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const db = await openDatabase({
-    databaseUrl: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
-    schema: config.DATABASE_SCHEMA,
-  });
-  try {
-    return await fn(db);
-  } finally {
-    await db.close();
-  }
-}
-
+/** Only the database (no embedding model, vector index, key or object store): starts in seconds. */
 export async function runMigrate() {
-  await withDatabase(async (db) => {
-    const applied = await migrate(db);
+  await withParts(async (parts) => {
+    const applied = await parts.migrated();
     for (const name of applied) process.stdout.write(`applied ${name}\n`);
     process.stdout.write(
       applied.length > 0 ? `${applied.length} migrations applied\n` : 'migrations are up to date\n',
@@ -71,8 +32,9 @@ export async function runSearch(
 ) {
   if (!['hybrid', 'vector', 'keyword'].includes(opts.mode))
     throw new Error('--mode must be hybrid, vector or keyword');
-  await withApp(async (app) => {
-    const result = await app.search.search(systemAccess('cli'), {
+  await withParts(async (parts) => {
+    await parts.ready();
+    const result = await (await parts.search()).search(systemAccess('cli'), {
       query,
       divisionId: opts.division,
       k: opts.k,
@@ -93,32 +55,33 @@ export async function runSearch(
   });
 }
 
+/** Every space in use (the default model's, the ones divisions use, re-embeddings under way). */
 export async function runIndexRebuild() {
-  await withApp(async (app) => {
+  await withParts(async (parts) => {
+    await parts.migrated();
+    const db = await parts.db();
+    const index = await parts.index();
     const bar = new cliProgress.SingleBar(
       { format: 'rebuild {model} [{bar}] {value}/{total} vectors' },
       cliProgress.Presets.shades_classic,
     );
     let n = 0;
-    // Every space in use: the default model's, the ones divisions use, re-embeddings under way.
-    for (const model of await modelsInUse(app.db, resolverOf(app.embedders))) {
+    for (const model of await modelsInUse(db, await parts.resolveModel())) {
       bar.start(1, 0, { model: modelKey(model) });
-      n += await rebuildIndex(app.db, app.index, model, (done, total) => {
+      n += await rebuildIndex(db, index, model, (done, total) => {
         bar.setTotal(Math.max(total, 1));
         bar.update(done);
       });
       bar.stop();
     }
-    process.stdout.write(`rebuilt the ${app.index.name} index: ${n} vectors\n`);
+    process.stdout.write(`rebuilt the ${index.name} index: ${n} vectors\n`);
   });
 }
 
-// No worker runs in a CLI process: a retried job is picked up by the running workers' polling.
-const jobsAdmin = (db: Database) => createJobsAdmin({ db, appendAudit, onQueued: () => undefined });
-
+/** Only the database: no worker runs here, a retried job is picked up by the running workers. */
 export async function runJobsDead(opts: { limit: number; json?: boolean }) {
-  await withDatabase(async (db) => {
-    const dead = await jobsAdmin(db).listDead(systemAccess('cli'), { limit: opts.limit });
+  await withParts(async (parts) => {
+    const dead = await (await parts.jobs()).listDead(systemAccess('cli'), { limit: opts.limit });
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(dead, null, 2)}\n`);
       return;
@@ -133,8 +96,8 @@ export async function runJobsDead(opts: { limit: number; json?: boolean }) {
 }
 
 export async function runJobsRetry(id: number) {
-  await withDatabase(async (db) => {
-    await jobsAdmin(db).retry(systemAccess('cli'), id);
+  await withParts(async (parts) => {
+    await (await parts.jobs()).retry(systemAccess('cli'), id);
     process.stdout.write(`job ${id} queued again\n`);
   });
 }
@@ -159,88 +122,84 @@ export async function runIngest(file: string, opts: { division: string; batch: n
   addFormats.default(ajv);
   const validateItem = ajv.compile<NewMemory>(newMemoryItem);
 
-  await withApp(
-    async (app) => {
-      const bar = new cliProgress.SingleBar(
-        { format: 'ingest [{bar}] {value}/{total} lines | {rate}/s | eta {eta}s' },
-        cliProgress.Presets.shades_classic,
-      );
-      bar.start(totalLines, resumeAfter, { rate: 0 });
-      const started = Date.now();
-      let batch: NewMemory[] = [];
-      let batchStart = resumeAfter + 1;
-      let lineNo = 0;
-      let written = 0;
-      const flush = async () => {
-        if (batch.length === 0) return;
-        const hash = requestHash('INGEST', opts.division, batch);
-        try {
-          await app.memories.createBatch(systemAccess('cli'), opts.division, batch, {
-            idempotency: { divisionId: opts.division, key: `ingest:${hash}`, requestHash: hash },
-          });
-        } catch (err) {
-          bar.stop();
-          if (err instanceof AppError) {
-            const where = err.errors.map((e) =>
-              e.field.replace(/^items\[(\d+)\]/, (_, i) => `line ${batchStart + Number(i)}`),
-            );
-            throw new Error(`${err.message} (${where.join(', ') || `lines ${batchStart}-${lineNo}`})`);
-          }
-          throw err;
+  await withParts(async (parts) => {
+    await parts.ready();
+    const memories = await parts.memories();
+    const bar = new cliProgress.SingleBar(
+      { format: 'ingest [{bar}] {value}/{total} lines | {rate}/s | eta {eta}s' },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(totalLines, resumeAfter, { rate: 0 });
+    const started = Date.now();
+    let batch: NewMemory[] = [];
+    let batchStart = resumeAfter + 1;
+    let lineNo = 0;
+    let written = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const hash = requestHash('INGEST', opts.division, batch);
+      try {
+        await memories.createBatch(systemAccess('cli'), opts.division, batch, {
+          idempotency: { divisionId: opts.division, key: `ingest:${hash}`, requestHash: hash },
+        });
+      } catch (err) {
+        bar.stop();
+        if (err instanceof AppError) {
+          const where = err.errors.map((e) =>
+            e.field.replace(/^items\[(\d+)\]/, (_, i) => `line ${batchStart + Number(i)}`),
+          );
+          throw new Error(`${err.message} (${where.join(', ') || `lines ${batchStart}-${lineNo}`})`);
         }
-        written += batch.length;
-        writeFileSync(
-          progressFile,
-          JSON.stringify({ line: lineNo, prefix: prefixHash.copy().digest('hex') }),
+        throw err;
+      }
+      written += batch.length;
+      writeFileSync(progressFile, JSON.stringify({ line: lineNo, prefix: prefixHash.copy().digest('hex') }));
+      bar.update(lineNo, { rate: Math.round(written / Math.max(0.001, (Date.now() - started) / 1000)) });
+      batch = [];
+      batchStart = lineNo + 1;
+    };
+    const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of lines) {
+      lineNo++;
+      prefixHash.update(`${line}\n`);
+      if (lineNo <= resumeAfter || line.trim() === '') continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        bar.stop();
+        throw new Error(`line ${lineNo}: not valid JSON`);
+      }
+      const fault = findJsonFault(parsed);
+      if (fault) {
+        bar.stop();
+        throw new Error(
+          fault.problem === 'nul'
+            ? `line ${lineNo}: /${fault.field} holds a NUL character, which cannot be stored`
+            : `line ${lineNo}: /${fault.field} nests deeper than ${MAX_JSON_DEPTH} levels`,
         );
-        bar.update(lineNo, { rate: Math.round(written / Math.max(0.001, (Date.now() - started) / 1000)) });
-        batch = [];
-        batchStart = lineNo + 1;
-      };
-      const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
-      for await (const line of lines) {
-        lineNo++;
-        prefixHash.update(`${line}\n`);
-        if (lineNo <= resumeAfter || line.trim() === '') continue;
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(line);
-        } catch {
-          bar.stop();
-          throw new Error(`line ${lineNo}: not valid JSON`);
-        }
-        const fault = findJsonFault(parsed);
-        if (fault) {
-          bar.stop();
-          throw new Error(
-            fault.problem === 'nul'
-              ? `line ${lineNo}: /${fault.field} holds a NUL character, which cannot be stored`
-              : `line ${lineNo}: /${fault.field} nests deeper than ${MAX_JSON_DEPTH} levels`,
-          );
-        }
-        if (!validateItem(parsed)) {
-          bar.stop();
-          const e = validateItem.errors?.[0];
-          const field = `${e?.instancePath ?? ''}${e?.keyword === 'additionalProperties' ? `/${e.params.additionalProperty}` : ''}`;
-          throw new Error(
-            `line ${lineNo}: ${field || '(line)'} ${e?.keyword === 'additionalProperties' ? 'is not a known field' : (e?.message ?? 'is invalid')}`,
-          );
-        }
-        batch.push(parsed as NewMemory);
-        if (batch.length >= opts.batch) await flush();
       }
-      await flush();
-      bar.update(totalLines);
-      bar.stop();
-      process.stdout.write(`imported ${written} memories into ${opts.division}\n`);
-      if (opts.index) {
-        process.stdout.write('indexing...\n');
-        await app.worker.drain();
-        process.stdout.write('indexed\n');
+      if (!validateItem(parsed)) {
+        bar.stop();
+        const e = validateItem.errors?.[0];
+        const field = `${e?.instancePath ?? ''}${e?.keyword === 'additionalProperties' ? `/${e.params.additionalProperty}` : ''}`;
+        throw new Error(
+          `line ${lineNo}: ${field || '(line)'} ${e?.keyword === 'additionalProperties' ? 'is not a known field' : (e?.message ?? 'is invalid')}`,
+        );
       }
-    },
-    { worker: false },
-  );
+      batch.push(parsed as NewMemory);
+      if (batch.length >= opts.batch) await flush();
+    }
+    await flush();
+    bar.update(totalLines);
+    bar.stop();
+    process.stdout.write(`imported ${written} memories into ${opts.division}\n`);
+    if (opts.index) {
+      process.stdout.write('indexing...\n');
+      await (await parts.worker()).drain();
+      process.stdout.write('indexed\n');
+    }
+  });
 }
 
 /** Counts the lines, and hashes the first `prefixLines` of them as ingest hashes its progress. */
@@ -258,8 +217,10 @@ async function scanFile(file: string, prefixLines: number): Promise<{ lines: num
 }
 
 export async function runAuditArchive(opts: { division?: string; day?: string }) {
-  await withApp(async (app) => {
-    const { archives, objectLock } = await app.archiveAudit({ divisionId: opts.division, day: opts.day });
+  await withParts(async (parts) => {
+    await parts.migrated();
+    const archive = await parts.archive();
+    const { archives, objectLock } = await archive({ divisionId: opts.division, day: opts.day });
     for (const a of archives) {
       process.stdout.write(`${a.key}: seq ${a.fromSeq}-${a.toSeq} (${a.count} events) sha256 ${a.sha256}\n`);
     }

@@ -2,10 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
-import { openDatabase } from '../adapters/db/index.js';
-import { createAuditService } from '../audit/audit-service.js';
 import { createAuditSigner, GENERATED_KEY_FILE } from '../audit/signer.js';
-import { type Config, loadConfig } from '../config.js';
+import type { Config } from '../config.js';
+import { withParts } from './with-parts.js';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -24,49 +23,50 @@ export const publicKeyFileOf = (keyFile: string) => `${keyFile.replace(/\.pem$/,
  * store), restarts the processes, then runs `memory-layer audit sign`.
  */
 export async function runKeysRotate(opts: { out?: string }) {
-  const config = loadConfig();
-  const stamp = new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  const file = opts.out ?? join(config.DATA_DIR, 'keys', `audit-signing-key-${stamp}.pem`);
-  const publicFile = publicKeyFileOf(file);
-  for (const f of [file, publicFile]) {
-    if (existsSync(f)) throw new Error(`${f} exists; keys rotate never overwrites a key (choose --out)`);
-  }
-  const current = configuredKeyFile(config);
-  const previous = existsSync(current)
-    ? await createAuditSigner({ keyFile: current, dataDir: config.DATA_DIR })
-    : undefined;
+  await withParts(async (parts) => {
+    const { config } = parts;
+    const stamp = new Date()
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
+    const file = opts.out ?? join(config.DATA_DIR, 'keys', `audit-signing-key-${stamp}.pem`);
+    const publicFile = publicKeyFileOf(file);
+    for (const f of [file, publicFile]) {
+      if (existsSync(f)) throw new Error(`${f} exists; keys rotate never overwrites a key (choose --out)`);
+    }
+    const current = configuredKeyFile(config);
+    // The configured key, as the processes load it (never generated here).
+    const previous = existsSync(current) ? await parts.signer() : undefined;
 
-  const { privateKey } = await generateKeyPair('EdDSA', { extractable: true });
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-  // `wx`: fails rather than replace a file that appeared meanwhile.
-  await writeFile(file, await exportPKCS8(privateKey), { mode: 0o600, flag: 'wx' });
-  // Read back through the loader the processes use: what it accepts is what they will accept.
-  const signer = await createAuditSigner({ keyFile: file, dataDir: config.DATA_DIR });
-  try {
-    await writeFile(publicFile, `${JSON.stringify({ ...signer.publicJwk, kid: signer.keyId })}\n`, {
-      mode: 0o644,
-      flag: 'wx',
-    });
-  } catch (err) {
-    await unlink(file);
-    throw err;
-  }
+    const { privateKey } = await generateKeyPair('EdDSA', { extractable: true });
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    // `wx`: fails rather than replace a file that appeared meanwhile.
+    await writeFile(file, await exportPKCS8(privateKey), { mode: 0o600, flag: 'wx' });
+    // Read back through the loader the processes use: what it accepts is what they will accept.
+    const signer = await createAuditSigner({ keyFile: file, dataDir: config.DATA_DIR });
+    try {
+      await writeFile(publicFile, `${JSON.stringify({ ...signer.publicJwk, kid: signer.keyId })}\n`, {
+        mode: 0o644,
+        flag: 'wx',
+      });
+    } catch (err) {
+      await unlink(file);
+      throw err;
+    }
 
-  out(`new audit signing key: ${file}`);
-  out(`key id (kid): ${signer.keyId}`);
-  out(`public key (pin it: audit verify --key): ${publicFile}`);
-  out(JSON.stringify(signer.publicJwk));
-  out(
-    previous
-      ? `replaces key ${previous.keyId} (${current}), still in use until AUDIT_SIGNING_KEY_FILE names the new file`
-      : `no key configured yet at ${current}`,
-  );
-  out(
-    'next: set AUDIT_SIGNING_KEY_FILE to the new file, restart every process, run `memory-layer audit sign`',
-  );
+    out(`new audit signing key: ${file}`);
+    out(`key id (kid): ${signer.keyId}`);
+    out(`public key (pin it: audit verify --key): ${publicFile}`);
+    out(JSON.stringify(signer.publicJwk));
+    out(
+      previous
+        ? `replaces key ${previous.keyId} (${current}), still in use until AUDIT_SIGNING_KEY_FILE names the new file`
+        : `no key configured yet at ${current}`,
+    );
+    out(
+      'next: set AUDIT_SIGNING_KEY_FILE to the new file, restart every process, run `memory-layer audit sign`',
+    );
+  });
 }
 
 /**
@@ -75,20 +75,21 @@ export async function runKeysRotate(opts: { out?: string }) {
  * `--jwk` only the JWK, to hand to verifiers (`keys show --jwk > trusted.jwk`).
  */
 export async function runKeysShow(opts: { jwk?: boolean }) {
-  const config = loadConfig();
-  const file = configuredKeyFile(config);
-  // Never generate one here: showing a key that no process has used would mislead.
-  if (!existsSync(file))
-    throw new Error(`no audit signing key at ${file} (a server generates it on first start)`);
-  const signer = await createAuditSigner({ keyFile: file, dataDir: config.DATA_DIR });
-  const jwk = JSON.stringify({ ...signer.publicJwk, kid: signer.keyId });
-  if (opts.jwk) {
-    out(jwk);
-    return;
-  }
-  out(`audit signing key: ${file}`);
-  out(`key id (kid): ${signer.keyId}`);
-  out(`public key: ${jwk}`);
+  await withParts(async (parts) => {
+    const file = configuredKeyFile(parts.config);
+    // Never generate one here: showing a key that no process has used would mislead.
+    if (!existsSync(file))
+      throw new Error(`no audit signing key at ${file} (a server generates it on first start)`);
+    const signer = await parts.signer();
+    const jwk = JSON.stringify({ ...signer.publicJwk, kid: signer.keyId });
+    if (opts.jwk) {
+      out(jwk);
+      return;
+    }
+    out(`audit signing key: ${file}`);
+    out(`key id (kid): ${signer.keyId}`);
+    out(`public key: ${jwk}`);
+  });
 }
 
 /**
@@ -98,26 +99,15 @@ export async function runKeysShow(opts: { jwk?: boolean }) {
  * head would wait for its next event). Needs only the database and the key.
  */
 export async function runAuditSign() {
-  const config = loadConfig();
-  const signer = await createAuditSigner({
-    keyFile: config.AUDIT_SIGNING_KEY_FILE,
-    dataDir: config.DATA_DIR,
-  });
-  const db = await openDatabase({
-    databaseUrl: config.DATABASE_URL,
-    dataDir: config.DATA_DIR,
-    schema: config.DATABASE_SCHEMA,
-  });
-  try {
-    const signed = await createAuditService({ db, signer }).signChangedHeads();
+  await withParts(async (parts) => {
+    const signer = await parts.signer();
+    const signed = await (await parts.audit()).signChangedHeads();
     for (const s of signed) out(`${s.divisionId}: head seq ${s.seq} signed at ${s.signedAt}`);
-    const { rows } = await db.query<{ n: number }>(
+    const { rows } = await (await parts.db()).query<{ n: number }>(
       'SELECT count(*)::int AS n FROM audit_heads WHERE seq > 0',
     );
     out(
       `${signed.length} heads newly signed; all ${rows[0].n} division heads are signed by key ${signer.keyId}`,
     );
-  } finally {
-    await db.close();
-  }
+  });
 }

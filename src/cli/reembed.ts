@@ -1,12 +1,11 @@
 import cliProgress from 'cli-progress';
 import { modelKey } from '../adapters/embedders/port.js';
-import { type App, createApp } from '../app.js';
-import { loadConfig } from '../config.js';
 import { systemAccess } from '../memories/access.js';
 import { refOf } from '../models/active-model.js';
 import type { ReembedRun } from '../models/reembed.js';
+import type { Parts } from '../parts.js';
 import { AppError, ErrorCode } from '../platform/errors.js';
-import { createLogger } from '../platform/logger.js';
+import { withParts } from './with-parts.js';
 
 const POLL_MS = 250;
 const FINISHED = new Set(['completed', 'failed', 'cancelled']);
@@ -26,24 +25,19 @@ export interface ReembedOptions {
  */
 export async function runReembed(opts: ReembedOptions) {
   if (!opts.status && !opts.to) throw new Error('give --to MODEL@VERSION (or --status)');
-  const config = loadConfig();
-  const app = await createApp(config, {
-    worker: false,
-    logger: createLogger(process.env.LOG_LEVEL ?? 'warn'),
+  await withParts(async (parts) => {
+    await parts.ready();
+    if (opts.status) await printStatus(parts, opts.json === true);
+    else await reembed(parts, opts.to as string, opts.division);
   });
-  try {
-    if (opts.status) await printStatus(app, opts.json === true);
-    else await reembed(app, opts.to as string, opts.division);
-  } finally {
-    await app.close();
-  }
 }
 
-async function reembed(app: App, to: string, only?: string) {
-  const divisions = only ? [only] : (await app.divisions.listDivisions()).map((d) => d.id);
+async function reembed(parts: Parts, to: string, only?: string) {
+  const service = await parts.reembed();
+  const divisions = only ? [only] : (await (await parts.divisions()).listDivisions()).map((d) => d.id);
   const runs: ReembedRun[] = [];
   for (const divisionId of divisions) {
-    const active = await app.reembed.activeRun(divisionId);
+    const active = await service.activeRun(divisionId);
     if (active) {
       if (active.model !== to) {
         throw new Error(`division ${divisionId} is being re-embedded to ${active.model} (run ${active.id})`);
@@ -53,7 +47,7 @@ async function reembed(app: App, to: string, only?: string) {
       continue;
     }
     try {
-      runs.push(await app.reembed.request(systemAccess('cli'), { divisionId, model: to }));
+      runs.push(await service.request(systemAccess('cli'), { divisionId, model: to }));
     } catch (err) {
       if (err instanceof AppError && err.code === ErrorCode.modelAlreadyActive) {
         process.stdout.write(`${divisionId}: already uses ${to}\n`);
@@ -84,11 +78,13 @@ async function reembed(app: App, to: string, only?: string) {
       bars.create(Math.max(r.total, 1), r.done, { division: r.divisionId, status: r.status }),
     ]),
   );
-  app.reembedRunner.start();
+  // This process runs the runs itself (no worker here wakes on the request).
+  const runner = await parts.reembedRunner();
+  runner.start();
   let latest = runs;
   try {
     while (!interrupted) {
-      latest = await Promise.all(runs.map((r) => app.reembed.get(r.id)));
+      latest = await Promise.all(runs.map((r) => service.get(r.id)));
       for (const r of latest) {
         const bar = barOf.get(r.id);
         bar?.setTotal(Math.max(r.total, 1));
@@ -101,7 +97,7 @@ async function reembed(app: App, to: string, only?: string) {
     bars.stop();
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
-    await app.reembedRunner.stop(); // releases an unfinished run at once
+    await runner.stop(); // releases an unfinished run at once
   }
   if (interrupted) {
     process.stdout.write('stopped; run the same command again to continue where it stopped\n');
@@ -120,8 +116,10 @@ async function reembed(app: App, to: string, only?: string) {
     throw new Error(`${failed.length} of ${latest.length} re-embeddings did not complete`);
 }
 
-async function printStatus(app: App, json: boolean) {
-  const res = await app.db.query<{
+async function printStatus(parts: Parts, json: boolean) {
+  const service = await parts.reembed();
+  const defaultModel = (await parts.embedder()).model;
+  const res = await (await parts.db()).query<{
     id: string;
     embedding_model: string | null;
     embedding_model_version: string | null;
@@ -129,10 +127,10 @@ async function printStatus(app: App, json: boolean) {
   const rows = [];
   for (const d of res.rows) {
     const ref = refOf(d.embedding_model, d.embedding_model_version);
-    const [latest] = await app.reembed.list({ divisionId: d.id, limit: 1 });
+    const [latest] = await service.list({ divisionId: d.id, limit: 1 });
     rows.push({
       division: d.id,
-      model: ref ? modelKey(ref) : modelKey(app.embedder.model),
+      model: ref ? modelKey(ref) : modelKey(defaultModel),
       latestRun: latest ?? null,
     });
   }

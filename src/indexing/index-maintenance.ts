@@ -1,7 +1,7 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
 import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { base64ToVector } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
+import { base64ToVector } from '../memories/vector-codec.js';
 import { type ModelResolver, refOf } from '../models/active-model.js';
 
 const PAGE = 2000;

@@ -2,15 +2,14 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorEntry, VectorIndex } from '../adapters/vector/port.js';
-import { INDEX_QUEUE } from './queue.js';
 import { normaliseText } from '../memories/text.js';
+import { bytesToVector, vectorToBytes } from '../memories/vector-codec.js';
 import { type ModelResolver, refOf } from '../models/active-model.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { noTracing, type Tracing } from '../platform/tracing.js';
-import { claim, complete, enqueue, fail, type Job } from './queue.js';
+import { claim, complete, enqueue, fail, INDEX_QUEUE, type Job } from './queue.js';
 import { reusableVectors, reuseKey, stillToEmbed } from './vector-reuse.js';
 
 export interface IndexingWorkerDeps {

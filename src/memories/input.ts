@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { vectorToBytes } from '../adapters/vector/codec.js';
 import { detectPii, findPiiInLabels, redactText } from '../governance/pii.js';
 import { AppError, ErrorCode, type FieldError } from '../platform/errors.js';
 import type { Access } from './access.js';
 import type { MemoryRow } from './records.js';
 import { normaliseText, textChecksum } from './text.js';
+import { vectorToBytes } from './vector-codec.js';
 
 /**
  * What a write brings, and the checks that need no database: text size, agent confinement,

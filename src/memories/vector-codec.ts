@@ -1,4 +1,10 @@
-/** Vectors are stored in PostgreSQL as little-endian float32 bytes (`memory_nodes.embedding`). */
+/*
+ * How a memory's vector is stored: little-endian float32 bytes in `memory_nodes.embedding` (and
+ * `reembed_vectors.embedding`), as text.ts says how its text is normalised and checksummed. This is
+ * the domain's own format, the source every vector index is derived from; no index adapter uses it.
+ */
+
+/** A vector as the bytes `memory_nodes.embedding` stores. */
 export function vectorToBytes(v: Float32Array): Buffer {
   const out = Buffer.allocUnsafe(v.length * 4);
   for (let i = 0; i < v.length; i++) out.writeFloatLE(v[i], i * 4);

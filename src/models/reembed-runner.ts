@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { bytesToVector, vectorToBytes } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { AppendAudit } from '../audit/types.js';
 import { reusableVectors, reuseKey, stillToEmbed } from '../indexing/vector-reuse.js';
 import { normaliseText } from '../memories/text.js';
+import { bytesToVector, vectorToBytes } from '../memories/vector-codec.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { type ModelRef, type ModelResolver, refOf } from './active-model.js';
@@ -92,7 +92,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
   const lease = `lease_until = now() + make_interval(secs => $2::double precision / 1000)`;
 
   async function staleLeases(): Promise<string[]> {
-    if (db.kind !== 'pglite') return [];
+    if (!db.singleProcess) return [];
     const res = await db.query<{ id: string; locked_by: string }>(
       `SELECT id, locked_by FROM reembed_runs WHERE status = 'running' AND locked_by IS NOT NULL`,
     );

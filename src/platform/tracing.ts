@@ -247,7 +247,8 @@ function tracingWith(tracer: Tracer, provider: { forceFlush(): Promise<void>; sh
     database(db) {
       const traced = tracedQueryable(db);
       return {
-        kind: db.kind,
+        engine: db.engine,
+        singleProcess: db.singleProcess,
         query: traced.query,
         exec: traced.exec,
         transaction: (fn) =>
@@ -314,6 +315,7 @@ function tracingWith(tracer: Tracer, provider: { forceFlush(): Promise<void>; sh
         clear: (space) => index.clear(space),
         flush: () => index.flush(),
         check: () => index.check(),
+        storageBytes: () => index.storageBytes(),
         close: () => index.close(),
       };
     },

@@ -1,10 +1,10 @@
 import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
-import { base64ToVector, cosineDistance } from '../adapters/vector/codec.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { Access } from '../memories/access.js';
 import { MEMORY_COLUMNS, type MemoryRow, visibleText } from '../memories/records.js';
 import { normaliseText } from '../memories/text.js';
+import { base64ToVector, cosineDistance } from '../memories/vector-codec.js';
 import { type ModelResolver, readDivisionModel, requireModel } from '../models/active-model.js';
 import { AppError, ErrorCode } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';

@@ -4,11 +4,15 @@ import type { Config } from '../config.js';
 import { buildHttpServer } from '../http/server.js';
 import { startWorkerHttp } from './worker-http.js';
 
-/** API and worker in one process (the embedded default). Returns a stop function. */
+/**
+ * API and worker in one process (the embedded default). The background work starts once the API
+ * listens. Returns a stop function.
+ */
 export async function startServer(config: Config, opts: { worker: boolean }) {
   const app: App = await createApp(config, { worker: opts.worker });
   const http = await buildHttpServer(app);
   await http.listen({ port: config.PORT, host: config.HOST });
+  app.start();
   return {
     app,
     http,
@@ -35,6 +39,7 @@ export async function startWorker(config: Config) {
     await app.close();
     throw err;
   }
+  app.start();
   return {
     app,
     http,

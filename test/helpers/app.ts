@@ -47,8 +47,9 @@ export async function startTestApp(
     worker: opts.worker ?? true,
     database: t.db,
     embedder: opts.embedder ?? (await localEmbedder()),
-    logger: createLogger(config.LOG_LEVEL),
+    logger: createLogger(config.LOG_LEVEL ?? 'silent'),
   });
+  app.start();
   const http = await buildHttpServer(app);
   await http.ready();
   return {

@@ -330,6 +330,7 @@ describe.each(backends)('chaos on %s', (backend) => {
         embedder: await localEmbedder(),
         logger: createLogger('silent'),
       });
+      app.start();
       http = await buildHttpServer(app);
       await http.ready();
     });

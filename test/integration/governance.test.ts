@@ -183,6 +183,7 @@ describe.each(backends)('governance on %s', (backend) => {
       embedder: await localEmbedder(),
       logger,
     });
+    app.start();
     http = await buildHttpServer(app);
     await http.ready();
   });

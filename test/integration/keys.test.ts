@@ -25,6 +25,7 @@ describe.each(backends)('audit signing key rotation on %s', (backend) => {
       logger: createLogger('silent'),
       embedder: await localEmbedder(),
     });
+    app.start();
     try {
       return (await app.audit.exportBundle('default', { includePii: true })).bundle;
     } finally {
@@ -44,6 +45,7 @@ describe.each(backends)('audit signing key rotation on %s', (backend) => {
       logger: createLogger('silent'),
       embedder: await localEmbedder(),
     });
+    app.start();
     await app.memories.create(systemAccess('test'), 'default', { text: 'The vault code changed on Monday' });
     await app.audit.signChangedHeads();
     await app.close();

@@ -119,6 +119,7 @@ describe.each(backends)('re-embedding on %s', (backend) => {
       embedder: await localEmbedder(),
       logger: createLogger('silent'),
     });
+    app.start();
     const http = await buildHttpServer(app);
     await http.ready();
     let closed = false;

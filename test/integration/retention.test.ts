@@ -7,7 +7,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database, Queryable } from '../../src/adapters/db/port.js';
 import { openPostgres } from '../../src/adapters/db/postgres.js';
 import type { EmbeddingModel } from '../../src/adapters/embedders/port.js';
-import { vectorToBytes } from '../../src/adapters/vector/codec.js';
 import type { VectorIndex } from '../../src/adapters/vector/port.js';
 import { createUsearchIndex } from '../../src/adapters/vector/usearch.js';
 import { appendAudit } from '../../src/audit/audit-log.js';
@@ -19,6 +18,7 @@ import {
   isHeldSql,
   purgeMemories,
 } from '../../src/governance/retention.js';
+import { vectorToBytes } from '../../src/memories/vector-codec.js';
 import { createLeaderElection, type LeaderElection } from '../../src/platform/leader.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';

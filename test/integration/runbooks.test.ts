@@ -465,6 +465,7 @@ describe.each(backends)('every runbook command, run against an installation on %
       embedder: flakyEmbedder(real),
       logger: createLogger('silent'),
     });
+    app.start();
     const access = systemAccess('runbook-test');
     await app.divisions.createAgent({ actor: 'dev' }, 'default', { id: 'scribe' });
     const query = 'The quarterly planning meeting moved to Thursday afternoon';

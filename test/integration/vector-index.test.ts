@@ -2,11 +2,11 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cosineDistance } from '../../src/adapters/vector/codec.js';
 import { createVectorIndex } from '../../src/adapters/vector/index.js';
 import { createPgvectorIndex } from '../../src/adapters/vector/pgvector.js';
 import type { VectorIndex, VectorSpace } from '../../src/adapters/vector/port.js';
 import { createUsearchIndex } from '../../src/adapters/vector/usearch.js';
+import { cosineDistance } from '../../src/memories/vector-codec.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const DIM = 32;

@@ -45,6 +45,7 @@ describe.each(backends)('worker HTTP endpoint on %s', (backend) => {
     // Three memories waiting to be indexed, queued by an API-only process that has since stopped
     // (PGlite is single-process: the worker can only open it afterwards).
     const api = await createApp(loadConfig(env), { worker: false, logger: createLogger('silent') });
+    api.start();
     for (const text of ['The sprint ends on Thursday', 'Lisbon office opens in May', 'Tea, not coffee'])
       await api.memories.create(systemAccess('test'), 'default', { text });
     await api.close();

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { normaliseText, textChecksum } from '../../src/memories/text.js';
 import {
   base64ToVector,
   bytesToVector,
   cosineDistance,
   vectorToBytes,
-} from '../../src/adapters/vector/codec.js';
-import { normaliseText, textChecksum } from '../../src/memories/text.js';
+} from '../../src/memories/vector-codec.js';
 
 describe('text checksum', () => {
   it('is the same for texts that differ only in whitespace or Unicode composition', () => {

@@ -1,11 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LOCK_KEYS } from '../../platform/locks.js';
 import type { Database } from './port.js';
 
 const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../migrations');
-// Any constant works; it only has to be the same in every process of one installation.
-const MIGRATION_LOCK_KEY = 727_000_001;
 
 export interface Migration {
   version: number;
@@ -31,7 +30,7 @@ export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
  */
 export async function migrate(db: Database, migrations = loadMigrations()): Promise<string[]> {
   return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEYS.migrations]);
     await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
     const done = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');

@@ -25,7 +25,8 @@ export async function openPglite(dataDir?: string): Promise<Database> {
   // Exclusive locks taken through the port; one process owns the database, so in-process is enough.
   const heldLocks = new Set<number>();
   return {
-    kind: 'pglite',
+    engine: 'pglite',
+    singleProcess: true,
     query: root.query,
     exec: root.exec,
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),

@@ -14,7 +14,17 @@ export interface Queryable {
 }
 
 export interface Database extends Queryable {
-  readonly kind: 'pglite' | 'postgres';
+  /**
+   * Which engine this is, to record (snapshot manifests, start-up log). Code outside the adapters
+   * must not branch on it: the port offers the capability instead (`singleProcess`, `reserve`,
+   * `hasPgvector`).
+   */
+  readonly engine: 'pglite' | 'postgres';
+  /**
+   * True when this process is the only one that can use the database (embedded PGlite: one
+   * session, owned by the process). A lease held by anything but this process is then stale.
+   */
+  readonly singleProcess: boolean;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**

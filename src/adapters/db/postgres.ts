@@ -1,9 +1,19 @@
 import pg from 'pg';
 import type { Database, Queryable, QueryResult } from './port.js';
 
-// int8 (e.g. count(*), bigserial keys) as JS strings would leak into every caller; these stay
-// well below 2^53 in practice, so parse them as numbers.
-pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+const INT8_OID = 20;
+
+/**
+ * The type parsers of our pools (not the driver's global ones, which other code in the process may
+ * rely on): int8 (count(*), bigserial keys) as JS strings would leak into every caller; these stay
+ * well below 2^53 in practice, so they are parsed as numbers.
+ */
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary'
+      ? (v: string) => Number.parseInt(v, 10)
+      : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
 
 export interface PostgresOptions {
   url: string;
@@ -16,6 +26,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: opts.url,
     max: opts.max ?? 10,
+    types,
     options: opts.schema ? `-c search_path=${opts.schema},public` : undefined,
   });
   // An idle pooled connection that the server closes (failover, restart, pg_terminate_backend)
@@ -37,7 +48,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
   });
   let pgvector: boolean | undefined;
   return {
-    kind: 'postgres',
+    engine: 'postgres',
+    singleProcess: false,
     query: wrap(pool).query,
     exec: wrap(pool).exec,
     async transaction(fn) {

@@ -9,7 +9,8 @@ const TABLES = ['memory_nodes', 'jobs', 'audit_events'];
  * planner picks plans ten times slower at 50k rows (an agent_id index scan over the whole division
  * instead of the vector_key lookup). So: analyse at start, then whenever the number of memories
  * ever written (the vector_key sequence) grew by 10 % (at least 500) since the last analysis.
- * The PostgreSQL server's autovacuum does this itself, so this only runs for PGlite.
+ * The PostgreSQL server's autovacuum does this itself, so this only runs for PGlite. `refresh()`
+ * is the check at start; `start()` schedules it.
  */
 export function createStatisticsKeeper(deps: { db: Database; logger: Logger; intervalMs: number }) {
   const { db, logger } = deps;
@@ -37,10 +38,16 @@ export function createStatisticsKeeper(deps: { db: Database; logger: Logger; int
     logger.debug({ rows: now, ms: Math.round(performance.now() - started) }, 'tables analysed');
   }
 
+  const needed = db.engine === 'pglite';
+
   return {
-    async start() {
-      if (db.kind !== 'pglite') return;
-      await analyseIfGrown();
+    /** Analyses now if the tables grew enough (at start, before the first queries). */
+    async refresh() {
+      if (needed) await analyseIfGrown();
+    },
+    /** Checks every `intervalMs` from now on, until `stop()`. */
+    start() {
+      if (!needed || timer) return;
       timer = setInterval(() => {
         if (running) return;
         running = analyseIfGrown()
@@ -53,7 +60,10 @@ export function createStatisticsKeeper(deps: { db: Database; logger: Logger; int
     },
     async stop() {
       if (timer) clearInterval(timer);
+      timer = undefined;
       await running;
     },
   };
 }
+
+export type StatisticsKeeper = ReturnType<typeof createStatisticsKeeper>;

@@ -6,8 +6,14 @@ export type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js
 
 export type VectorIndexKind = 'auto' | 'pgvector' | 'usearch';
 
-/** Where the usearch adapter keeps its files (also measured for `memory_layer_storage_bytes`). */
-export const usearchDir = (dataDir: string) => join(dataDir, 'usearch');
+/** Where the usearch adapter keeps its files. */
+const usearchDir = (dataDir: string) => join(dataDir, 'usearch');
+
+/**
+ * Tables a vector index may keep in the service's schema (pgvector's). Derived data, rebuilt from
+ * the vectors in `memory_nodes`: backups leave them out, whichever index is configured now.
+ */
+export const VECTOR_INDEX_TABLES: readonly string[] = Object.freeze(['vector_entries']);
 
 /**
  * Picks the vector index from config. 'auto' keeps vectors in PostgreSQL when pgvector is there

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LOCK_KEYS } from '../../platform/locks.js';
 import type { Database } from '../db/port.js';
 import { modelKey } from '../embedders/port.js';
 import type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
@@ -120,6 +121,14 @@ export function createPgvectorIndex(db: Database): VectorIndex {
       await db.query("SELECT '[1]'::vector AS v");
     },
 
+    async storageBytes() {
+      // The table and its indexes; 0 before the first space created it.
+      const res = await db.query<{ bytes: number | string | null }>(
+        "SELECT pg_total_relation_size(to_regclass('vector_entries'))::bigint AS bytes",
+      );
+      return Number(res.rows[0]?.bytes ?? 0);
+    },
+
     async close() {},
   };
 }
@@ -131,7 +140,7 @@ async function createSpace(db: Database, space: VectorSpace): Promise<void> {
   const key = modelKey(space);
   const hash = createHash('sha256').update(`${key}/${d}`).digest('hex').slice(0, 16);
   await db.transaction(async (tx) => {
-    await tx.query("SELECT pg_advisory_xact_lock(hashtext('memory-layer:vector_entries'))");
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEYS.vectorEntriesDdl]);
     await tx.exec(`
       CREATE EXTENSION IF NOT EXISTS vector;
       CREATE TABLE IF NOT EXISTS vector_entries (

@@ -22,7 +22,7 @@ export interface VectorHit {
 /**
  * The vector index port. Derived data: everything in it can be rebuilt from the vectors kept in
  * PostgreSQL (`memory-layer index rebuild`). Approximate: callers that filter on more than the
- * division check the result count and fall back to an exact scan (see src/memory/search).
+ * division check the result count and fall back to an exact scan (see src/search/search.ts).
  */
 export interface VectorIndex {
   readonly name: 'pgvector' | 'usearch';
@@ -41,5 +41,7 @@ export interface VectorIndex {
   flush(): Promise<void>;
   /** Throws when the index cannot serve (for /readyz). */
   check(): Promise<void>;
+  /** Bytes the index occupies, wherever it keeps them (for `memory_layer_storage_bytes`). */
+  storageBytes(): Promise<number>;
   close(): Promise<void>;
 }

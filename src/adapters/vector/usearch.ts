@@ -3,6 +3,7 @@ import {
   accessSync,
   closeSync,
   constants,
+  type Dirent,
   existsSync,
   fsyncSync,
   mkdirSync,
@@ -12,6 +13,7 @@ import {
   rmSync,
   unlinkSync,
 } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import usearch from 'usearch';
 import { modelKey } from '../embedders/port.js';
@@ -228,10 +230,31 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       unlinkSync(probe);
     },
 
+    async storageBytes() {
+      return directoryBytes(opts.dir);
+    },
+
     async close() {
       spaces.clear();
     },
   };
+}
+
+/** Bytes of the files under `dir` (0 when it does not exist yet). */
+async function directoryBytes(dir: string): Promise<number> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  let total = 0;
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) total += await directoryBytes(path);
+    else if (e.isFile()) total += (await stat(path).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
 }
 
 function removeKeys(p: Partition, keys: BigUint64Array): void {

@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { objectStoreReadiness } from '../../adapters/objects/index.js';
-import { usearchDir } from '../../adapters/vector/index.js';
 import type { App } from '../../app.js';
 import { queueDepth } from '../../indexing/queue.js';
 import { withoutAddresses } from '../../platform/addresses.js';
@@ -89,10 +88,7 @@ export function healthRoutes(app: App) {
       for (const row of await queueDepth(app.db)) {
         app.metrics.queueDepth.set({ queue: row.queue, status: row.status }, row.count);
       }
-      const usage = await storageUsage(app.db, {
-        name: app.index.name,
-        dir: usearchDir(app.config.DATA_DIR),
-      });
+      const usage = await storageUsage(app.db, app.index);
       app.metrics.storageBytes.set({ part: 'database' }, usage.database);
       app.metrics.storageBytes.set({ part: 'vector_index' }, usage.vectorIndex);
       app.metrics.storageBytes.set({ part: 'artifacts' }, usage.artifacts);

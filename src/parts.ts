@@ -1,0 +1,369 @@
+import { type Database, openDatabase } from './adapters/db/index.js';
+import { migrate } from './adapters/db/migrate.js';
+import { createStatisticsKeeper } from './adapters/db/statistics.js';
+import { createEmbedder } from './adapters/embedders/index.js';
+import { type Embedder, modelKey } from './adapters/embedders/port.js';
+import { createEmbedderRegistry, loadModelSpecs, type ModelSpec } from './adapters/embedders/registry.js';
+import { createObjectStore, instrumentObjectStore } from './adapters/objects/index.js';
+import type { ObjectStore } from './adapters/objects/port.js';
+import { createVectorIndex } from './adapters/vector/index.js';
+import { createArtifactService } from './artifacts/artifacts.js';
+import { type ArchiveOptions, archiveAudit } from './audit/archive/writer.js';
+import { appendAudit } from './audit/audit-log.js';
+import { createAuditService } from './audit/audit-service.js';
+import { createNatsSink } from './audit/nats-sink.js';
+import { createAuditPublisher, createNoopSink } from './audit/publisher.js';
+import { createAuditSigner } from './audit/signer.js';
+import type { Config } from './config.js';
+import { createDivisionService } from './divisions/divisions.js';
+import { createLegalHoldService } from './governance/legal-holds.js';
+import { createRetentionSweeper } from './governance/retention.js';
+import { createBackpressure } from './indexing/backpressure.js';
+import { createJobsAdmin } from './indexing/dead-letters.js';
+import { modelsInUse, reconcileIndex } from './indexing/index-maintenance.js';
+import { INDEX_QUEUE } from './indexing/queue.js';
+import { createIndexingWorker } from './indexing/worker.js';
+import { createMemoryService } from './memories/memories.js';
+import { resolverOf } from './models/active-model.js';
+import { createReembedService } from './models/reembed.js';
+import { createReembedRunner } from './models/reembed-runner.js';
+import { createLogger, type Logger } from './platform/logger.js';
+import { createMetrics } from './platform/metrics.js';
+import { createTracing } from './platform/tracing.js';
+import { createSearchService } from './search/search.js';
+
+export interface PartsOptions {
+  /**
+   * This process runs the indexing worker (started by `App.start()`): its own writes and
+   * re-embedding requests wake it at once, and it publishes audit events. Default: false.
+   */
+  worker?: boolean;
+  logger?: Logger;
+  /** Tests and benchmarks may bring their own embedder (e.g. one shared by several apps); not closed. */
+  embedder?: Embedder;
+  /** An already open database (tests: a schema of their own); not closed. */
+  database?: Database;
+  /** Instead of the configured object store (`backup --store-dir`). */
+  objectStore?: ObjectStore;
+  /** Skip the start-up check that the vector index matches PostgreSQL. */
+  skipReconcile?: boolean;
+}
+
+const DAY_MS = 86_400_000;
+const STATISTICS_INTERVAL_MS = 15_000;
+
+/**
+ * The object graph, each part defined once: built on first use from the parts it needs, never
+ * twice, and closed by `close()` in the reverse order of building. The server asks for every part
+ * (`createApp`); a CLI command only for those it uses, so `migrate` opens nothing but the database
+ * and `backup` loads no embedding model. Building opens connections and reads files; it starts no
+ * timer and no loop (that is `App.start()`).
+ */
+export function createParts(config: Config, opts: PartsOptions = {}) {
+  const logger = opts.logger ?? createLogger(config.LOG_LEVEL ?? 'info');
+  const metrics = createMetrics();
+  const closers: (() => Promise<void>)[] = [];
+  const part = <T>(build: () => Promise<T>, close?: (built: T) => Promise<void>) => {
+    let built: Promise<T> | undefined;
+    return (): Promise<T> => {
+      built ??= build().then((value) => {
+        if (close) closers.push(() => close(value));
+        return value;
+      });
+      return built;
+    };
+  };
+  // A write or a re-embedding request in this process wakes its own worker at once; without one
+  // here, workers elsewhere find the work by polling.
+  let wakeWorker = () => {};
+  let wakeRunner = () => {};
+
+  let specs: ModelSpec[] | undefined;
+  /** EMBEDDING_MODELS_FILE, read and checked once (a ConfigError names what is wrong). */
+  const modelSpecs = (): ModelSpec[] => {
+    specs ??= config.EMBEDDING_MODELS_FILE ? loadModelSpecs(config.EMBEDDING_MODELS_FILE, config.env) : [];
+    return specs;
+  };
+
+  // Off unless OTEL_* variables ask for it; then the database, embedders and index are wrapped so
+  // that traced requests and worker batches get a span per query, embedding call and index write.
+  // Built before every part it wraps, so closed after them: their last spans are exported.
+  const tracing = part(
+    () => createTracing(config, logger.child({ component: 'tracing' })),
+    (t) => t.shutdown(),
+  );
+  const db = part(
+    async () =>
+      (await tracing()).database(
+        opts.database ??
+          (await openDatabase({
+            databaseUrl: config.DATABASE_URL,
+            dataDir: config.DATA_DIR,
+            schema: config.DATABASE_SCHEMA,
+          })),
+      ),
+    async (d) => {
+      if (!opts.database) await d.close();
+    },
+  );
+  /** Applies pending migrations (once); the names applied. */
+  const migrated = part(async () => {
+    const applied = await migrate(await db());
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    return applied;
+  });
+  const statistics = part(
+    async () => {
+      await migrated();
+      const keeper = createStatisticsKeeper({ db: await db(), logger, intervalMs: STATISTICS_INTERVAL_MS });
+      await keeper.refresh();
+      return keeper;
+    },
+    (k) => k.stop(),
+  );
+
+  const embedder = part(
+    async () => (await tracing()).embedder(opts.embedder ?? (await createEmbedder(config))),
+    async (e) => {
+      if (!opts.embedder) await e.close();
+    },
+  );
+  // Every model a division may use: the configured one (the default), the built-in one, and
+  // those of EMBEDDING_MODELS_FILE (re-embedding targets); each created on first use.
+  const embedders = part(
+    async () => {
+      const t = await tracing();
+      return createEmbedderRegistry({
+        default: await embedder(),
+        specs: modelSpecs(),
+        env: config.env,
+        timeoutMs: config.EMBEDDER_TIMEOUT_MS,
+        batchSize: config.EMBEDDER_BATCH_SIZE,
+        wrap: (e) => t.embedder(e),
+      });
+    },
+    (r) => r.close(),
+  );
+  const resolveModel = part(async () => resolverOf(await embedders()));
+  const index = part(
+    async () =>
+      (await tracing()).vectorIndex(
+        await createVectorIndex(config.VECTOR_INDEX, { db: await db(), dataDir: config.DATA_DIR }),
+      ),
+    async (i) => {
+      await i.flush();
+      await i.close();
+    },
+  );
+
+  /**
+   * What a process needs before it reads or writes memories: the schema migrated, planner
+   * statistics fresh, and each vector space in use (the configured model's, the models divisions
+   * use, those re-embeddings are building) present and matching PostgreSQL, else rebuilt from it.
+   */
+  const ready = part(async () => {
+    await statistics();
+    const [d, resolve] = [await db(), await resolveModel()];
+    const i = await index();
+    for (const inUse of await modelsInUse(d, resolve)) {
+      await i.ensureSpace(inUse);
+      if (!opts.skipReconcile && (await reconcileIndex(d, i, inUse))) {
+        logger.warn(
+          { index: i.name, model: modelKey(inUse) },
+          'vector index did not match PostgreSQL; rebuilt it',
+        );
+      }
+    }
+  });
+
+  const worker = part(
+    async () => {
+      const w = createIndexingWorker({
+        db: await db(),
+        embedders: await embedders(),
+        resolveModel: await resolveModel(),
+        index: await index(),
+        logger: logger.child({ component: 'indexing-worker' }),
+        metrics,
+        batchSize: config.EMBEDDER_BATCH_SIZE,
+        pollMs: config.WORKER_POLL_MS,
+        leaseMs: config.JOB_LEASE_MS,
+        backoffMs: config.JOB_BACKOFF_MS,
+        tracing: await tracing(),
+      });
+      if (opts.worker) wakeWorker = () => w.notify();
+      return w;
+    },
+    (w) => w.stop(),
+  );
+  const backpressure = part(async () =>
+    createBackpressure({
+      db: await db(),
+      queue: INDEX_QUEUE,
+      maxBacklog: config.MAX_QUEUE_BACKLOG,
+      retryAfterSeconds: config.QUEUE_RETRY_AFTER_SECONDS,
+    }),
+  );
+  const memories = part(async () =>
+    createMemoryService({
+      db: await db(),
+      index: await index(),
+      resolveModel: await resolveModel(),
+      appendAudit,
+      maxTextBytes: config.MAX_TEXT_BYTES,
+      maxJobAttempts: config.JOB_MAX_ATTEMPTS,
+      defaultTtlDays: config.DEFAULT_TTL_DAYS,
+      onQueued: () => wakeWorker(),
+      backpressure: await backpressure(),
+    }),
+  );
+  const divisions = part(async () => createDivisionService({ db: await db(), appendAudit }));
+  const search = part(async () =>
+    createSearchService({
+      db: await db(),
+      embedders: await embedders(),
+      resolveModel: await resolveModel(),
+      index: await index(),
+      metrics,
+      auditPiiReads: (await memories()).auditPiiReads,
+    }),
+  );
+  const reembedRunner = part(
+    async () => {
+      const runner = createReembedRunner({
+        db: await db(),
+        index: await index(),
+        embedders: await embedders(),
+        resolveModel: await resolveModel(),
+        appendAudit,
+        metrics,
+        logger: logger.child({ component: 'reembed' }),
+        batchSize: config.REEMBED_BATCH_SIZE,
+        pauseMs: config.REEMBED_PAUSE_MS,
+        pollMs: config.WORKER_POLL_MS,
+        leaseMs: config.JOB_LEASE_MS,
+        backoffMs: config.JOB_BACKOFF_MS,
+        maxAttempts: config.JOB_MAX_ATTEMPTS,
+      });
+      if (opts.worker) wakeRunner = () => runner.notify();
+      return runner;
+    },
+    (r) => r.stop(),
+  );
+  const reembed = part(async () => {
+    const service = createReembedService({
+      db: await db(),
+      models: await embedders(),
+      resolveModel: await resolveModel(),
+      appendAudit,
+      onRequested: () => wakeRunner(),
+    });
+    metrics.setReembedSource(() => service.progress());
+    return service;
+  });
+  const jobs = part(async () =>
+    createJobsAdmin({ db: await db(), appendAudit, onQueued: () => wakeWorker() }),
+  );
+  const holds = part(async () => createLegalHoldService({ db: await db(), appendAudit }));
+
+  const signer = part(() =>
+    createAuditSigner({ keyFile: config.AUDIT_SIGNING_KEY_FILE, dataDir: config.DATA_DIR }),
+  );
+  const audit = part(async () => createAuditService({ db: await db(), signer: await signer() }));
+  const objects = part(async () =>
+    instrumentObjectStore(opts.objectStore ?? createObjectStore(config), (op, seconds, outcome) => {
+      metrics.objectStoreSeconds.observe({ op }, seconds);
+      if (outcome === 'error') metrics.objectStoreErrors.inc({ op });
+    }),
+  );
+  const artifacts = part(async () =>
+    createArtifactService({
+      db: await db(),
+      store: await objects(),
+      appendAudit,
+      maxBytes: config.ARTIFACT_MAX_BYTES,
+      logger: logger.child({ component: 'artifacts' }),
+    }),
+  );
+  /** Archives the audit trail not yet archived (the daily loop, and on demand). */
+  const archive = part(async () => {
+    const deps = {
+      db: await db(),
+      store: await objects(),
+      signer: await signer(),
+      retentionDays: config.AUDIT_ARCHIVE_RETENTION_DAYS,
+      logger: logger.child({ component: 'audit-archive' }),
+    };
+    return (o?: ArchiveOptions) => archiveAudit(deps, o);
+  });
+  const publisher = part(
+    async () => {
+      const auditLogger = logger.child({ component: 'audit' });
+      // Only processes that run the worker publish, so API-only replicas need no broker connection.
+      const publishes = opts.worker === true && config.AUDIT_SINK === 'nats';
+      const sink = publishes
+        ? await createNatsSink({ url: config.NATS_URL, subject: config.AUDIT_SUBJECT })
+        : createNoopSink();
+      if (publishes)
+        auditLogger.info({ subject: config.AUDIT_SUBJECT }, 'publishing audit events to NATS JetStream');
+      return createAuditPublisher({ db: await db(), sink, logger: auditLogger });
+    },
+    // Stops its timer, waits for a batch in flight and closes the sink.
+    (p) => p.stop(),
+  );
+  const sweeper = part(async () =>
+    createRetentionSweeper({
+      db: await db(),
+      index: await index(),
+      model: (await embedder()).model,
+      resolveModel: await resolveModel(),
+      appendAudit,
+      purgeGraceMs: config.PURGE_GRACE_DAYS * DAY_MS,
+      logger: logger.child({ component: 'retention' }),
+    }),
+  );
+
+  let closed = false;
+  return {
+    config,
+    logger,
+    metrics,
+    modelSpecs,
+    tracing,
+    db,
+    migrated,
+    statistics,
+    embedder,
+    embedders,
+    resolveModel,
+    index,
+    ready,
+    worker,
+    backpressure,
+    memories,
+    divisions,
+    search,
+    reembedRunner,
+    reembed,
+    jobs,
+    holds,
+    signer,
+    audit,
+    objects,
+    artifacts,
+    archive,
+    publisher,
+    sweeper,
+    /**
+     * Closes every part built, the last built first: loops stop before the index and database they
+     * use close, and tracing (built before what it wraps) closes last.
+     */
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const close of closers.reverse()) await close();
+    },
+  };
+}
+
+export type Parts = ReturnType<typeof createParts>;
