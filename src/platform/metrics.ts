@@ -7,6 +7,13 @@ export interface ReembedProgress {
   ratio: number;
 }
 
+/** What the keyword index gauges report. */
+export interface KeywordIndexSize {
+  memories: number;
+  bytes: number;
+  buildSeconds: number;
+}
+
 /**
  * Every metric the service exports, on a registry of its own (no global state: tests build
  * several apps in one process). Names are part of the operator contract: alert rules and
@@ -18,12 +25,52 @@ export function createMetrics() {
   const r = [registry];
   // Read from PostgreSQL at scrape time, so that every replica reports runs wherever they execute.
   let reembedSource: (() => Promise<ReembedProgress[]>) | null = null;
+  let keywordIndexSource: (() => KeywordIndexSize) | null = null;
   return {
     registry,
     /** Where the re-embedding progress gauge reads from (the app sets it once it has a database). */
     setReembedSource(source: () => Promise<ReembedProgress[]>) {
       reembedSource = source;
     },
+    /** Where the keyword index gauges read from (the search part sets it once the index exists). */
+    setKeywordIndexSource(source: () => KeywordIndexSize) {
+      keywordIndexSource = source;
+    },
+    keywordIndexMemories: new Gauge({
+      name: 'memory_layer_keyword_index_memories',
+      help: "Memories in this process's in-process keyword index",
+      registers: r,
+      collect() {
+        if (keywordIndexSource) this.set(keywordIndexSource().memories);
+      },
+    }),
+    keywordIndexBytes: new Gauge({
+      name: 'memory_layer_keyword_index_bytes',
+      help: "Estimated bytes held by this process's keyword index (postings, per-memory arrays, lexemes)",
+      registers: r,
+      collect() {
+        if (keywordIndexSource) this.set(keywordIndexSource().bytes);
+      },
+    }),
+    keywordIndexBuildSeconds: new Gauge({
+      name: 'memory_layer_keyword_index_build_seconds',
+      help: 'Time the last build of the keyword index from PostgreSQL took',
+      registers: r,
+      collect() {
+        if (keywordIndexSource) this.set(keywordIndexSource().buildSeconds);
+      },
+    }),
+    keywordIndexChanges: new Counter({
+      name: 'memory_layer_keyword_index_changes_total',
+      help: 'Memory row versions the keyword index read from the change feed after its build',
+      registers: r,
+    }),
+    keywordIndexCatchUpSeconds: new Histogram({
+      name: 'memory_layer_keyword_index_catch_up_duration_seconds',
+      help: 'Time a search spent bringing the keyword index up to date with PostgreSQL',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+      registers: r,
+    }),
     reembedProgress: new Gauge({
       name: 'memory_layer_reembed_progress_ratio',
       help: "Share of a division's live memories with a vector of the model it is being re-embedded to (latest run per division; 1 once switched)",

@@ -1,135 +1,100 @@
 import type { Queryable } from '../adapters/db/port.js';
 import type { Access } from '../memories/access.js';
 import { filterSql, type MemoryFilter } from './filter.js';
+import type { KeywordIndex } from './keyword-index/index.js';
+import { createSqlKeywordSearch, type KeywordHit, type KeywordRetriever } from './keyword-sql.js';
 
-/** BM25 parameters (the usual defaults). */
-const K1 = 1.2;
-const B = 0.75;
-const STATS_TTL_MS = 30_000;
-/**
- * A lexeme in more than this share of memories selects candidates only when the query has no
- * rarer lexeme. Such words (IDF below ln 10.5) rarely lift a memory above one matching a rare word, and
- * scoring every memory that contains one made BM25 cost ~600 ms at 100k memories.
- */
-const COMMON_SHARE = 0.1;
+export type { KeywordHit, KeywordRetriever } from './keyword-sql.js';
 
-export interface KeywordHit {
-  key: number;
-  score: number;
-}
-
-/** Quotes a lexeme for tsquery input: inside '...', a quote is doubled and a backslash escaped. */
-const quoteLexeme = (lexeme: string) => `'${lexeme.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+/** Query lexemes kept per division and text (a search repeated is common: agents re-ask). */
+const LEXEME_CACHE_SIZE = 1000;
+/** Candidates asked of the index at most, when filters reject most of them. */
+const MAX_FETCH = 10_000;
+/** A filter letting fewer memories through is answered by scoring exactly those in the index. */
+const MAX_ALLOWED = 20_000;
 
 /**
- * Keyword search ranked by BM25 over PostgreSQL full-text lexemes (english stemming and stop
- * words). Terms are OR-ed — `plainto_tsquery` would AND them and a natural question would then
- * match almost nothing — and each match is scored with IDF and length normalisation, which
- * `ts_rank` lacks. Document frequencies come from the filtered matches; the corpus size and mean
- * length per division are cached briefly (they move slowly and only scale scores). Very common
- * words only select candidates when nothing rarer is asked for (see COMMON_SHARE).
+ * The keyword retriever. Without an index: BM25 in SQL (keyword-sql.ts). With the in-process
+ * index (keyword-index/): it catches up with PostgreSQL, ranks the division's memories by BM25 over
+ * their contextual documents, and keeps the candidates that pass the filters and the caller's
+ * confinement, checked in SQL on their keys like vector search does. When fewer than `limit`
+ * survive and the index had more, it asks for 16× more once; still short, it ranks exactly the
+ * memories the filter lets through when they are few (≤ 20,000), else falls back to the SQL BM25
+ * (exact too, over the memories' own words).
+ *
+ * Query lexemes come from `to_tsvector('english', text)` like the stored ones, so stemming and stop
+ * words match. They are cached per division: a cache shared across divisions would tell a tenant,
+ * by its speed, that another asked the same.
  */
-export function createKeywordSearch(db: Queryable) {
-  const stats = new Map<string, { n: number; avgdl: number; at: number }>();
+export function createKeywordSearch(db: Queryable, index?: KeywordIndex): KeywordRetriever {
+  const sql = createSqlKeywordSearch(db);
+  if (!index) return sql;
+  const lexemeCache = new Map<string, string[]>();
 
-  const common = new Map<string, { freqs: Map<string, number>; at: number }>();
-
-  /**
-   * Lexemes in more than COMMON_SHARE of the rows, with their share, from the planner's
-   * statistics (ANALYZE keeps the most common elements of tsvector columns): no scan needed.
-   */
-  async function commonLexemes(column: 'fts' | 'fts_redacted'): Promise<Map<string, number>> {
-    const cached = common.get(column);
-    if (cached && Date.now() - cached.at < STATS_TTL_MS) return cached.freqs;
-    const res = await db.query<{ elems: string[] | null; freqs: number[] | null }>(
-      `SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs::float8[] AS freqs
-       FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'memory_nodes' AND attname = $1`,
-      [column],
-    );
-    const freqs = new Map<string, number>();
-    const { elems, freqs: f } = res.rows[0] ?? { elems: null, freqs: null };
-    for (const [i, lexeme] of (elems ?? []).entries()) {
-      if ((f?.[i] ?? 0) > COMMON_SHARE) freqs.set(lexeme, f?.[i] ?? 0);
+  async function queryLexemes(divisionId: string, text: string): Promise<string[]> {
+    const cacheKey = `${divisionId}\n${text}`;
+    const hit = lexemeCache.get(cacheKey);
+    if (hit) {
+      lexemeCache.delete(cacheKey);
+      lexemeCache.set(cacheKey, hit);
+      return hit;
     }
-    common.set(column, { freqs, at: Date.now() });
-    return freqs;
+    const res = await db.query<{ lexeme: string }>("SELECT lexeme FROM unnest(to_tsvector('english', $1))", [
+      text,
+    ]);
+    const lexemes = res.rows.map((r) => r.lexeme);
+    lexemeCache.set(cacheKey, lexemes);
+    if (lexemeCache.size > LEXEME_CACHE_SIZE) lexemeCache.delete(lexemeCache.keys().next().value as string);
+    return lexemes;
   }
 
-  async function divisionStats(divisionId: string) {
-    const cached = stats.get(divisionId);
-    if (cached && Date.now() - cached.at < STATS_TTL_MS) return cached;
-    const res = await db.query<{ n: number; avgdl: number }>(
-      `SELECT count(*)::int AS n, coalesce(avg(length(fts)), 1)::float8 AS avgdl
-       FROM memory_nodes WHERE division_id = $1 AND deleted_at IS NULL`,
-      [divisionId],
+  /** The keys, among `keys`, of memories the filter and access let through. */
+  async function passing(keys: number[], filter: MemoryFilter, access: Access): Promise<Set<number>> {
+    if (keys.length === 0) return new Set();
+    const params: unknown[] = [];
+    const where = filterSql(filter, access, params);
+    params.push(keys);
+    const res = await db.query<{ vector_key: number }>(
+      `SELECT n.vector_key FROM memory_nodes n WHERE ${where} AND n.vector_key = ANY($${params.length}::bigint[])`,
+      params,
     );
-    const fresh = { n: Math.max(1, res.rows[0].n), avgdl: Math.max(1, res.rows[0].avgdl), at: Date.now() };
-    stats.set(divisionId, fresh);
-    return fresh;
+    return new Set(res.rows.map((r) => Number(r.vector_key)));
   }
 
-  /**
-   * Callers without pii:read search the redacted text's lexemes (`fts_redacted`), so they cannot
-   * find a memory by the personal data hidden from them.
-   */
-  return async function keywordSearch(
-    text: string,
-    filter: MemoryFilter,
-    access: Access,
-    limit: number,
-  ): Promise<KeywordHit[]> {
-    const column = access.piiRead ? 'fts' : 'fts_redacted';
-    const lex = await db.query<{ lexeme: string }>(
-      "SELECT lexeme FROM unnest(to_tsvector('english', $1)) ORDER BY lexeme",
-      [text],
+  /** Keys of the memories the filter and access let through, when there are at most `max`. */
+  async function allowedKeys(filter: MemoryFilter, access: Access, max: number): Promise<number[] | null> {
+    const params: unknown[] = [];
+    const where = filterSql(filter, access, params);
+    params.push(max + 1);
+    const res = await db.query<{ vector_key: number }>(
+      `SELECT n.vector_key FROM memory_nodes n WHERE ${where} LIMIT $${params.length}`,
+      params,
     );
-    const lexemes = lex.rows.map((r) => r.lexeme);
-    if (lexemes.length === 0) return [];
-    const { n, avgdl } = await divisionStats(filter.divisionId);
-    const frequent = await commonLexemes(column);
-    const rare = lexemes.filter((l) => !frequent.has(l));
-    const pruned = rare.length > 0 && rare.length < lexemes.length;
-    const run = async (selecting: string[]) => {
-      // Lexemes left out of the selection are still scored on the selected memories; their
-      // document frequency is then the statistics' estimate, not a count over the matches.
-      const estimated = lexemes.filter((l) => !selecting.includes(l));
-      const params: unknown[] = [];
-      const where = filterSql(filter, access, params);
-      params.push(
-        selecting.map(quoteLexeme).join(' | '),
-        lexemes,
-        estimated,
-        estimated.map((l) => (frequent.get(l) ?? 0) * n),
-        n,
-        avgdl,
-        limit,
+    return res.rows.length > max ? null : res.rows.map((r) => Number(r.vector_key));
+  }
+
+  return async function keywordSearch(text, filter, access, limit): Promise<KeywordHit[]> {
+    const lexemes = await queryLexemes(filter.divisionId, text);
+    if (lexemes.length === 0 || limit <= 0) return [];
+    await index.catchUp();
+    // Callers without pii:read search the redacted text's lexemes, so they cannot find a memory by
+    // the personal data hidden from them.
+    const view = access.piiRead ? 'full' : 'redacted';
+    let fetch = limit + Math.max(limit, 20);
+    for (let round = 0; round < 2; round++) {
+      const hits = index.search(filter.divisionId, view, lexemes, fetch);
+      const ok = await passing(
+        hits.map((h) => h.key),
+        filter,
+        access,
       );
-      const p = params.length;
-      const res = await db.query<{ key: number; score: number }>(
-        `WITH matches AS (
-           SELECT n.vector_key, length(n.${column}) AS dl, u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
-           FROM memory_nodes n, unnest(n.${column}) u
-           WHERE ${where} AND n.${column} @@ $${p - 6}::tsquery AND u.lexeme = ANY($${p - 5}::text[])
-         ),
-         df AS (
-           SELECT m.lexeme, coalesce(max(e.df), count(*)) AS df
-           FROM matches m LEFT JOIN unnest($${p - 4}::text[], $${p - 3}::float8[]) AS e(lexeme, df) USING (lexeme)
-           GROUP BY m.lexeme
-         )
-         SELECT m.vector_key AS key,
-           sum(ln(1 + ($${p - 2}::float8 - df.df + 0.5) / (df.df + 0.5))
-               * (m.tf * ${K1 + 1}) / (m.tf + ${K1} * (${1 - B} + ${B} * m.dl / $${p - 1}::float8)))::float8 AS score
-         FROM matches m JOIN df USING (lexeme)
-         GROUP BY m.vector_key
-         ORDER BY score DESC, m.vector_key DESC
-         LIMIT $${p}`,
-        params,
-      );
-      return res.rows;
-    };
-    let rows = await run(pruned ? rare : lexemes);
-    // Fewer than `limit` memories hold a rare word: the common words decide the rest.
-    if (pruned && rows.length < limit) rows = await run(lexemes);
-    return rows.map((r) => ({ key: Number(r.key), score: r.score }));
+      const kept = hits.filter((h) => ok.has(h.key));
+      // Fewer hits than asked: every match of the division was among them.
+      if (kept.length >= limit || hits.length < fetch) return kept.slice(0, limit);
+      fetch = Math.min(fetch * 16, MAX_FETCH);
+    }
+    const allowed = await allowedKeys(filter, access, MAX_ALLOWED);
+    if (allowed) return index.search(filter.divisionId, view, lexemes, limit, allowed);
+    return sql(text, filter, access, limit);
   };
 }

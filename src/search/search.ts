@@ -9,6 +9,7 @@ import { type ModelResolver, readDivisionModel, requireModel } from '../models/a
 import { AppError, ErrorCode } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';
 import { filterSql, type MemoryFilter } from './filter.js';
+import type { KeywordIndex } from './keyword-index/index.js';
 import { createKeywordSearch } from './keyword-search.js';
 import { type Neighbour, neighboursOf } from './neighbours.js';
 
@@ -74,13 +75,15 @@ export interface SearchDeps {
   metrics: Metrics;
   /** Audits reads of personal data (hits shown unredacted to pii:read callers). */
   auditPiiReads: (access: Access, rows: MemoryRow[], via: string) => Promise<void>;
+  /** The in-process keyword index; without it keyword search is BM25 in SQL. */
+  keywordIndex?: KeywordIndex;
 }
 
 export type SearchService = ReturnType<typeof createSearchService>;
 
 export function createSearchService(deps: SearchDeps) {
   const { db, index, metrics } = deps;
-  const keywordSearch = createKeywordSearch(db);
+  const keywordSearch = createKeywordSearch(db, deps.keywordIndex);
   const queryVectors = new Map<string, Float32Array>();
 
   /**
