@@ -12,6 +12,7 @@ import { requestHash } from '../memories/idempotency.js';
 import type { NewMemory } from '../memories/input.js';
 import { findJsonFault, MAX_JSON_DEPTH } from '../memories/text.js';
 import { AppError } from '../platform/errors.js';
+import { rebuildKeywordIndexes } from '../search/keyword-index/rebuild.js';
 import type { SearchMode } from '../search/search.js';
 import { withParts } from './with-parts.js';
 
@@ -75,6 +76,10 @@ export async function runIndexRebuild() {
       bar.stop();
     }
     process.stdout.write(`rebuilt the ${index.name} index: ${n} vectors\n`);
+    const keyword = await rebuildKeywordIndexes(app.db);
+    process.stdout.write(
+      `rebuilt the keyword index: ${keyword.memories} memories in ${keyword.buildSeconds.toFixed(1)} s (running servers rebuild theirs)\n`,
+    );
   });
 }
 
