@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from './wait.js';
 
 export interface TestS3 {
   endpoint: string;
@@ -37,7 +38,7 @@ export async function startS3(bucket = 'memory-layer-test'): Promise<TestS3> {
       if (child.exitCode === null) {
         const exited = once(child, 'exit');
         child.disconnect();
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+        await Promise.race([exited, sleep(5_000)]);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
       rmSync(directory, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
+import { sleep } from '../helpers/wait.js';
 
 interface Memory {
   id: string;
@@ -173,7 +174,7 @@ describe.each(backends)('search API on %s', (backend) => {
       'default',
       FIRST_BATCH.map((k) => CORPUS[k]),
     );
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25); // the second batch gets a later created_at
     const second = await createBatch(
       'default',
       SECOND_BATCH.map((k) => CORPUS[k]),

@@ -1,5 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { httpsOptions } from '../../src/auth/tls.js';
 import { createTokenVerifier } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
 import { AppError } from '../../src/platform/errors.js';
+import { tlsClient } from '../helpers/https-client.js';
 import {
   createTestPki,
   mintToken,
@@ -31,44 +31,9 @@ let hookCalls = 0;
 /** TLS connections handed over to HTTP: a refused client certificate must never count. */
 let secureConnections = 0;
 
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Record<string, unknown>;
-}
-
-function request(opts: { client?: PemPair; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/whoami',
-        method: 'GET',
-        ca: pki.ca.cert,
-        ...(opts.client ? { cert: opts.client.cert, key: opts.client.key } : {}),
-        headers: opts.headers,
-        agent: false,
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'),
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+/** GET /whoami over a real TLS connection of its own. */
+const request = (who: { client?: PemPair; headers?: Record<string, string> } = {}) =>
+  tlsClient({ port, ca: pki.ca.cert, timeoutMs: 10_000 })('GET', '/whoami', who);
 
 /** The error a request fails with, asserting that no HTTP response ever came. */
 async function refused(opts: Parameters<typeof request>[0]): Promise<NodeJS.ErrnoException> {

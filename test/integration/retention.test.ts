@@ -22,6 +22,7 @@ import { vectorToBytes } from '../../src/memories/vector-codec.js';
 import { createLeaderElection, type LeaderElection } from '../../src/platform/leader.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const logger = createLogger('silent');
 const model: EmbeddingModel = { name: 'test-model', version: '1', dimensions: 8 };
@@ -55,14 +56,6 @@ interface Row {
   purged_at: Date | null;
   version: number;
 }
-
-const waitFor = async (cond: () => boolean, ms: number) => {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe.each(backends)('retention on %s', (backend) => {
   let t: TestDatabase;
@@ -360,12 +353,12 @@ describe.each(backends)('retention on %s', (backend) => {
       logger,
     });
     loop.start();
-    await waitFor(() => runs >= 2, 5_000);
+    await waitFor(() => runs >= 2, { what: 'two sweeps', timeoutMs: 5_000, intervalMs: 20 });
     await loop.stop();
     expect(leader.isLeader()).toBe(false);
     expect((await read(m.id)).deleted_at).not.toBeNull();
     const after = runs;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(runs).toBe(after);
   });
 });
@@ -405,10 +398,14 @@ describe.skipIf(!process.env.DATABASE_URL)('leader election on the PostgreSQL se
 
   /** Over several retry periods, exactly one of them leads at every look. */
   async function exactlyOneLeads(list: LeaderElection[]) {
-    await waitFor(() => list.some((e) => e.isLeader()), 5_000);
+    await waitFor(() => list.some((e) => e.isLeader()), {
+      what: 'a leader',
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    });
     for (let i = 0; i < 10; i++) {
       expect(list.filter((e) => e.isLeader())).toHaveLength(1);
-      await new Promise((r) => setTimeout(r, RETRY / 2));
+      await sleep(RETRY / 2);
     }
   }
 
@@ -425,7 +422,11 @@ describe.skipIf(!process.env.DATABASE_URL)('leader election on the PostgreSQL se
     await leader.e.stop();
     expect(leader.e.isLeader()).toBe(false);
     expect(leader.state.loses).toBe(1);
-    await waitFor(() => other.e.isLeader(), RETRY * 5);
+    await waitFor(() => other.e.isLeader(), {
+      what: 'the other replica to lead',
+      timeoutMs: RETRY * 5,
+      intervalMs: 20,
+    });
     expect(Date.now() - stoppedAt).toBeLessThan(RETRY * 5);
     expect(other.state.leads).toBe(1);
     await other.e.stop();
@@ -472,8 +473,16 @@ describe.skipIf(!process.env.DATABASE_URL)('leader election on the PostgreSQL se
     } finally {
       await admin.end();
     }
-    await waitFor(() => other.e.isLeader(), RETRY * 10);
-    await waitFor(() => !leader.e.isLeader(), RETRY * 10);
+    await waitFor(() => other.e.isLeader(), {
+      what: 'the other replica to lead',
+      timeoutMs: RETRY * 10,
+      intervalMs: 20,
+    });
+    await waitFor(() => !leader.e.isLeader(), {
+      what: 'the old leader to step down',
+      timeoutMs: RETRY * 10,
+      intervalMs: 20,
+    });
     expect(leader.state.loses).toBe(1);
     await exactlyOneLeads([a.e, b.e]);
   });

@@ -10,6 +10,7 @@ import { createLogger } from '../../src/platform/logger.js';
 import { startWorker } from '../../src/start/server.js';
 import { CLI_BIN, freePort } from '../helpers/cli.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { waitFor } from '../helpers/wait.js';
 
 async function get(url: string): Promise<{ status: number; body: string } | undefined> {
   try {
@@ -67,18 +68,17 @@ describe.each(backends)('worker HTTP endpoint on %s', (backend) => {
       stderr += d.toString();
     });
     const base = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 150_000;
-    let metrics = '';
     // Ready once the model is loaded; indexed once the three queued memories went through.
-    while (Date.now() < deadline) {
-      const res = await get(`${base}/metrics`);
-      if (res?.status === 200 && sample(res.body, 'memory_layer_memories_indexed_total') === 3) {
-        metrics = res.body;
-        break;
-      }
-      if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    const metrics = await waitFor(
+      async () => {
+        const res = await get(`${base}/metrics`);
+        if (res?.status === 200 && sample(res.body, 'memory_layer_memories_indexed_total') === 3)
+          return res.body;
+        if (child && child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${stderr}`);
+        return undefined;
+      },
+      { what: () => `the worker to index 3 memories: ${stderr}`, timeoutMs: 150_000, intervalMs: 250 },
+    );
     expect(metrics, stderr).not.toBe('');
     expect(sample(metrics, 'memory_layer_embeddings_computed_total')).toBe(3);
     // The shared queue, read at scrape time like the API does: nothing left waiting.
