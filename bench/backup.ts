@@ -14,12 +14,12 @@ import { openPglite } from '../src/adapters/db/pglite.js';
 import type { Database } from '../src/adapters/db/port.js';
 import { openPostgres } from '../src/adapters/db/postgres.js';
 import { createLocalObjectStore } from '../src/adapters/objects/local.js';
-import { createVectorIndex } from '../src/adapters/vector/index.js';
 import { createApp } from '../src/app.js';
 import { createSnapshot } from '../src/backup/backup.js';
 import { restoreSnapshot } from '../src/backup/restore.js';
 import { loadConfig } from '../src/config.js';
 import { systemAccess } from '../src/memories/access.js';
+import { createParts } from '../src/parts.js';
 import { createLogger } from '../src/platform/logger.js';
 import { log } from './harness.js';
 import { DIMS, MODEL, makeDataset, namespaceOf } from './ingest.js';
@@ -92,11 +92,16 @@ async function measure(kind: 'pglite' | 'postgres'): Promise<Row> {
     const snapshotBytes = [...manifest.tables, ...manifest.vectors].reduce((n, p) => n + p.size, 0);
     log(`${kind}: backup ${backupSec.toFixed(1)} s, ${(snapshotBytes / 2 ** 20).toFixed(1)} MiB`);
 
-    const index = await createVectorIndex('usearch', { db: target.db, dataDir: join(root, 'b') });
+    // The parts `memory-layer restore` uses: the target database, the object store, the index.
+    const restoring = createParts(
+      loadConfig({ DATA_DIR: join(root, 'b'), LOG_LEVEL: 'warn', VECTOR_INDEX: 'usearch' }),
+      { database: target.db, objectStore: store, logger: createLogger('warn') },
+    );
+    const index = await restoring.index();
     t0 = performance.now();
-    await restoreSnapshot({ db: target.db, store, index }, manifest.id);
+    await restoreSnapshot({ db: await restoring.db(), store: await restoring.objects(), index }, manifest.id);
     const restoreSec = (performance.now() - t0) / 1000;
-    await index.close();
+    await restoring.close();
     log(`${kind}: restore ${restoreSec.toFixed(1)} s`);
     return { database: kind, memories: size, backupSec, restoreSec, snapshotBytes };
   } finally {

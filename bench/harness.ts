@@ -40,6 +40,8 @@ export interface Server {
   metrics(): Promise<Map<string, number>>;
   /** The last error lines of the server's log (to show when a scenario fails). */
   errors(): string;
+  /** Stops the server and starts it again on the same data; the new start's time in ms. */
+  restart(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -52,7 +54,6 @@ function procStatus(pid: number, field: string): number {
 export async function startServer(o: ServerOptions): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ml-bench-'));
   const logFile = join(dataDir, 'server.log');
-  const logFd = openSync(logFile, 'a');
   let schema: string | undefined;
   if (o.databaseUrl) {
     schema = `bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
@@ -72,24 +73,36 @@ export async function startServer(o: ServerOptions): Promise<Server> {
     ...o.env,
   };
   if (!o.databaseUrl) delete env.DATABASE_URL;
-  const child: ChildProcess = fork(join(here, 'server.ts'), [], {
-    execArgv: ['--import', tsxLoader, ...(o.nodeArgs ?? [])],
-    env,
-    stdio: ['ignore', logFd, logFd, 'ipc'],
-  });
-  closeSync(logFd);
   const tail = () => readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
-  const ready = await new Promise<{ port: number; startMs: number; vectorIndex: string }>(
-    (resolve, reject) => {
-      child.once('message', (m) => resolve(m as { port: number; startMs: number; vectorIndex: string }));
-      child.once('exit', (code) =>
-        reject(new Error(`server exited with ${code} before listening:\n${tail()}`)),
-      );
-    },
+  /** Forks the server on this data directory (and schema) and waits until it listens. */
+  const launch = async () => {
+    const logFd = openSync(logFile, 'a');
+    const child: ChildProcess = fork(join(here, 'server.ts'), [], {
+      execArgv: ['--import', tsxLoader, ...(o.nodeArgs ?? [])],
+      env,
+      stdio: ['ignore', logFd, logFd, 'ipc'],
+    });
+    closeSync(logFd);
+    const ready = await new Promise<{ port: number; startMs: number; vectorIndex: string }>(
+      (resolve, reject) => {
+        child.once('message', (m) => resolve(m as { port: number; startMs: number; vectorIndex: string }));
+        child.once('exit', (code) =>
+          reject(new Error(`server exited with ${code} before listening:\n${tail()}`)),
+        );
+      },
+    );
+    const state = { child, ready, exited: false };
+    child.once('exit', () => {
+      state.exited = true;
+    });
+    return state;
+  };
+  let proc = await launch();
+  const { ready } = proc;
+  let url = `http://127.0.0.1:${proc.ready.port}`;
+  log(
+    `${o.label}: server pid ${proc.child.pid} up in ${(ready.startMs / 1000).toFixed(1)} s (${ready.vectorIndex})`,
   );
-  const pid = child.pid as number;
-  const url = `http://127.0.0.1:${ready.port}`;
-  log(`${o.label}: server pid ${pid} up in ${(ready.startMs / 1000).toFixed(1)} s (${ready.vectorIndex})`);
 
   const send = (method: string, path: string, body?: unknown) =>
     fetch(url + path, {
@@ -112,20 +125,25 @@ export async function startServer(o: ServerOptions): Promise<Server> {
     return { status: res.status, body: parsed as T };
   };
 
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-  });
-  return {
+  /** Stops the server process and waits for it to exit (data kept). */
+  const halt = async () => {
+    if (proc.exited) return;
+    const gone = new Promise<void>((resolve) => proc.child.once('exit', () => resolve()));
+    proc.child.send({ type: 'stop' });
+    const timer = setTimeout(() => proc.child.kill('SIGKILL'), 60_000);
+    await gone;
+    clearTimeout(timer);
+  };
+  const server: Server = {
     url,
-    pid,
+    pid: proc.child.pid as number,
     dataDir,
     logFile,
     startMs: ready.startMs,
     vectorIndex: ready.vectorIndex,
     database: o.databaseUrl ? 'postgres' : 'pglite',
-    peakRss: () => procStatus(pid, 'VmHWM'),
-    rss: () => procStatus(pid, 'VmRSS'),
+    peakRss: () => procStatus(server.pid, 'VmHWM'),
+    rss: () => procStatus(server.pid, 'VmRSS'),
     post: (path, body) => call('POST', path, body),
     get: (path) => call('GET', path),
     async metrics() {
@@ -145,14 +163,19 @@ export async function startServer(o: ServerOptions): Promise<Server> {
         .slice(-10)
         .join('\n');
     },
+    async restart() {
+      await halt();
+      proc = await launch();
+      url = `http://127.0.0.1:${proc.ready.port}`;
+      server.url = url;
+      server.pid = proc.child.pid as number;
+      log(
+        `${o.label}: server restarted, pid ${server.pid} up in ${(proc.ready.startMs / 1000).toFixed(1)} s`,
+      );
+      return proc.ready.startMs;
+    },
     async stop() {
-      if (!exited) {
-        const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        child.send({ type: 'stop' });
-        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-        await gone;
-        clearTimeout(timer);
-      }
+      await halt();
       rmSync(dataDir, { recursive: true, force: true });
       if (o.databaseUrl && schema) {
         const c = new pg.Client({ connectionString: o.databaseUrl });
@@ -162,6 +185,7 @@ export async function startServer(o: ServerOptions): Promise<Server> {
       }
     },
   };
+  return server;
 }
 
 /**

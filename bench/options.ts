@@ -24,6 +24,8 @@ export interface BenchOptions {
   k: number;
   logLevel: string;
   databaseUrl?: string;
+  /** Where sizes run: pglite, postgres or both (default: PGlite, and the server too when --database-url is given). */
+  databases: string;
   skipEmbed: boolean;
   skipSearch: boolean;
   out: string;
@@ -45,6 +47,7 @@ const DEFAULTS: BenchOptions = {
   noise: 0.03,
   k: 10,
   logLevel: 'info',
+  databases: '',
   skipEmbed: false,
   skipSearch: false,
   out: 'BENCHMARKS.md',
@@ -88,6 +91,15 @@ export function parseOptions(
       throw new Error(`--${name} must be a number`);
   }
   if (env.BENCH_DATABASE_URL && !raw.has('database-url')) options.databaseUrl = env.BENCH_DATABASE_URL;
+  const databases = String(options.databases || (options.databaseUrl ? 'pglite,postgres' : 'pglite')).split(
+    ',',
+  );
+  for (const d of databases) {
+    if (d !== 'pglite' && d !== 'postgres') throw new Error(`--databases: unknown database ${d}`);
+    if (d === 'postgres' && !options.databaseUrl)
+      throw new Error('--databases postgres needs --database-url');
+  }
+  options.databases = databases.join(',');
   return { options: options as unknown as BenchOptions, given };
 }
 

@@ -90,7 +90,11 @@ export async function startService(
     embedder,
     logger: createLogger('warn'),
   });
-  if (opts.rebuild) await rebuildIndex(app.db, app.index, embedder.model);
+  if (opts.rebuild) {
+    await rebuildIndex(app.db, app.index, embedder.model, undefined, {
+      contextWeight: config.VECTOR_CONTEXT_WEIGHT,
+    });
+  }
   const http = await buildHttpServer(app);
   await http.listen({ port: 0, host: '127.0.0.1' });
   app.start();

@@ -18,10 +18,43 @@ export interface Variant {
 }
 
 export const ABLATION: Variant[] = [
+  // Keyword side.
+  { technique: 'BM25 over contextual documents', mode: 'keyword' },
   {
-    technique: 'hybrid, reciprocal rank fusion (1.0 / 0.7, k 60)',
+    technique: '+ pseudo-relevance feedback',
+    mode: 'keyword',
+    env: { SEARCH_FEEDBACK: 'on' },
+    step: true,
+  },
+  // Vector side.
+  { technique: 'own vectors', mode: 'vector', env: { VECTOR_CONTEXT_WEIGHT: '0' } },
+  { technique: '+ session neighbours blended in (0.5)', mode: 'vector', step: true },
+  // Fusion.
+  {
+    technique: 'reciprocal rank fusion (1.0 / 0.7, k 60), own vectors: before issue 10',
+    mode: 'hybrid',
+    env: { SEARCH_FUSION: 'rrf', VECTOR_CONTEXT_WEIGHT: '0' },
+  },
+  {
+    technique: 'reciprocal rank fusion (1.0 / 0.7, k 60)',
     mode: 'hybrid',
     env: { SEARCH_FUSION: 'rrf' },
+    step: true,
   },
-  { technique: 'hybrid (defaults)', mode: 'hybrid' },
+  { technique: 'normalised score fusion, keyword weight 0.6 (default)', mode: 'hybrid', step: true },
+  {
+    technique: 'normalised score fusion, keyword weight 0.5',
+    mode: 'hybrid',
+    env: { SEARCH_KEYWORD_WEIGHT: '0.5' },
+  },
+  {
+    technique: 'normalised score fusion, keyword weight 0.7',
+    mode: 'hybrid',
+    env: { SEARCH_KEYWORD_WEIGHT: '0.7' },
+  },
+  {
+    technique: 'normalised score fusion + pseudo-relevance feedback',
+    mode: 'hybrid',
+    env: { SEARCH_FEEDBACK: 'on' },
+  },
 ];

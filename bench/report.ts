@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { ApiEmbedResult, ImportResult, RawEmbedResult } from './ingest.js';
 import type { LoadReport } from './load.js';
 import type { BenchOptions } from './options.js';
-import type { ModeResult } from './search.js';
+import type { KeywordIndexStart, ModeResult } from './search.js';
 
 export interface EmbedRun {
   engine: string;
@@ -29,6 +29,8 @@ export interface SizeRun {
   peakRss: number;
   diskBytes: number;
   load: LoadReport;
+  /** The keyword index built at a restart on the imported data. */
+  keywordIndex?: KeywordIndexStart;
 }
 
 export interface Results {
@@ -135,8 +137,10 @@ function searchTargets(res: Results, targets: Target[]) {
     const where = `${num(run.size)}, ${engineName(run)}`;
     if (!vector) continue;
     const latencyTarget = run.size === largest && largest >= 100_000;
+    // Issue 10: keyword p95 ≤ 10 ms and hybrid ≤ 15 ms at 100k memories, both ≤ 40 ms at 1M.
+    const limit = (name: string) => (run.size >= 1_000_000 ? 40 : name === 'keyword' ? 10 : 15);
     const p95 = (m: ModeResult, name: string) => {
-      const pass = m.latency.p95 <= 15;
+      const pass = m.latency.p95 <= limit(name);
       let why: string | undefined;
       if (!pass) {
         const server = m.serverMs.p95;
@@ -145,7 +149,7 @@ function searchTargets(res: Results, targets: Target[]) {
             ? `the service itself takes ${ms(server)} ms at p95 (timings.totalMs), so HTTP is not the cause`
             : `the service takes ${ms(server)} ms at p95; the rest is HTTP, validation and JSON`;
         if (name === 'hybrid' && keyword)
-          why += `; BM25 keyword search alone has p95 ${ms(keyword.latency.p95)} ms against ${ms(vector.latency.p95)} ms for vector search`;
+          why += `; keyword search alone has p95 ${ms(keyword.latency.p95)} ms against ${ms(vector.latency.p95)} ms for vector search`;
       }
       return { pass, why };
     };
@@ -165,10 +169,29 @@ function searchTargets(res: Results, targets: Target[]) {
         why: pass ? undefined : 'the approximate index misses true neighbours; raise its search breadth (ef)',
       });
     }
+    if (keyword) {
+      const kw = p95(keyword, 'keyword');
+      targets.push({
+        target: `Keyword search p95 ≤ ${limit('keyword')} ms (${where})${latencyTarget ? '' : ' — target is set at 100k; shown for scale'}`,
+        measured: `p95 ${ms(keyword.latency.p95)} ms (p50 ${ms(keyword.latency.p50)}, p99 ${ms(keyword.latency.p99)})`,
+        pass: kw.pass,
+        why: kw.why,
+      });
+    }
+    const filteredKeyword = findMode(run, 'keyword, namespace');
+    if (filteredKeyword) {
+      const pass = filteredKeyword.short === 0;
+      targets.push({
+        target: `Filtered keyword search (namespace with ~1 % of rows) keeps k = ${res.options.k} (${where})`,
+        measured: `${filteredKeyword.short} of ${filteredKeyword.queries} answers short of what the namespace holds; p95 ${ms(filteredKeyword.latency.p95)} ms`,
+        pass,
+        why: pass ? undefined : 'candidates rejected by the filter were not replaced',
+      });
+    }
     if (hybrid) {
       const h = p95(hybrid, 'hybrid');
       targets.push({
-        target: `Hybrid search p95 ≤ 15 ms, query embedding cached (${where})`,
+        target: `Hybrid search p95 ≤ ${limit('hybrid')} ms, query embedding cached (${where})`,
         measured: `p95 ${ms(hybrid.latency.p95)} ms (p50 ${ms(hybrid.latency.p50)}, p99 ${ms(hybrid.latency.p99)})`,
         pass: h.pass,
         why: h.why,
@@ -270,7 +293,7 @@ export function renderReport(res: Results, notes = ''): string {
     res.command,
     '```',
     '',
-    `Options used: sizes ${o.sizes.join(', ')}; ${o.queries} measured queries per mode after ${o.warmup} warm-up queries; ${o.filteredQueries} filtered queries; ${o.hybridTexts} distinct hybrid query texts; ${o.keywordQueries} keyword queries; k = ${o.k}; import batches of ${o.batch} with ${o.concurrency} requests in flight; ${o.embedTexts} sentences for the model; server LOG_LEVEL=${o.logLevel}${o.databaseUrl ? '; PostgreSQL server given by --database-url' : '; PGlite in a fresh temporary DATA_DIR per server'}. Options: \`--sizes\`, \`--queries\`, \`--warmup\`, \`--filtered-queries\`, \`--hybrid-texts\`, \`--keyword-queries\`, \`--embed-texts\`, \`--batch\`, \`--concurrency\`, \`--pgvector-max\`, \`--clusters\`, \`--noise\`, \`--k\`, \`--log-level\`, \`--database-url\`, \`--skip-embed\`, \`--skip-search\`, \`--out\` (or \`BENCH_SIZES\`, \`BENCH_QUERIES\`, …).`,
+    `Options used: sizes ${o.sizes.join(', ')}; ${o.queries} measured queries per mode after ${o.warmup} warm-up queries; ${o.filteredQueries} filtered queries; ${o.hybridTexts} distinct hybrid query texts; ${o.keywordQueries} keyword queries; k = ${o.k}; import batches of ${o.batch} with ${o.concurrency} requests in flight; ${o.embedTexts} sentences for the model; server LOG_LEVEL=${o.logLevel}; databases: ${o.databases.replace('pglite', 'PGlite in a fresh temporary DATA_DIR per server').replace('postgres', 'the PostgreSQL server given by --database-url, a fresh schema per server')}. Options: \`--sizes\`, \`--queries\`, \`--warmup\`, \`--filtered-queries\`, \`--hybrid-texts\`, \`--keyword-queries\`, \`--embed-texts\`, \`--batch\`, \`--concurrency\`, \`--pgvector-max\`, \`--clusters\`, \`--noise\`, \`--k\`, \`--log-level\`, \`--database-url\`, \`--databases\`, \`--skip-embed\`, \`--skip-search\`, \`--out\` (or \`BENCH_SIZES\`, \`BENCH_QUERIES\`, …).`,
     '',
     '## Method',
     '',
@@ -360,6 +383,25 @@ export function renderReport(res: Results, notes = ''): string {
     );
   }
   push('');
+
+  if (res.runs.some((r) => r.keywordIndex)) {
+    push(
+      '## Keyword index at start',
+      '',
+      "After the searches, the server is restarted on the same data: it builds its in-process keyword index from PostgreSQL before answering. Build time and size are the service's own metrics (`memory_layer_keyword_index_build_seconds`, `memory_layer_keyword_index_bytes`: the index's arrays, estimated); RSS is the new process's after one keyword search.",
+      '',
+      '| memories | vector index | server start | keyword index build | keyword index size | RSS after start |',
+      '|---|---|---|---|---|---|',
+    );
+    for (const run of res.runs) {
+      const k = run.keywordIndex;
+      if (!k) continue;
+      push(
+        `| ${num(k.memories)} | ${engineName(run)} | ${(k.startMs / 1000).toFixed(1)} s | **${k.buildSeconds.toFixed(2)} s** | ${mib(k.bytes)} | ${mib(k.rss)} |`,
+      );
+    }
+    push('');
+  }
 
   push(
     '## Machine load during each scenario',

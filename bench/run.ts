@@ -23,7 +23,7 @@ import {
   renderReport,
   type SizeRun,
 } from './report.js';
-import { prepareQueries, searchScenarios } from './search.js';
+import { keywordIndexAtStart, prepareQueries, searchScenarios } from './search.js';
 
 const { options: o, given } = parseOptions();
 const started = performance.now();
@@ -41,8 +41,9 @@ const serverBase = { logLevel: o.logLevel, databaseUrl: o.databaseUrl };
 let serverPid: number | undefined;
 const ours = () => (serverPid === undefined ? [] : [serverPid]);
 /** The default index on PGlite is pgvector (VECTOR_INDEX=auto); a server without pgvector gets usearch. */
-const engines = (n: number): ('pgvector' | 'usearch')[] =>
-  o.databaseUrl ? ['usearch'] : n <= o.pgvectorMax ? ['pgvector', 'usearch'] : ['usearch'];
+const engines = (n: number, database: string): ('pgvector' | 'usearch')[] =>
+  database === 'postgres' ? ['usearch'] : n <= o.pgvectorMax ? ['pgvector', 'usearch'] : ['usearch'];
+const databases = o.databases.split(',');
 
 // 1. The built-in model: raw throughput in this process, then through the API (accepted → indexed).
 // Each API run is bracketed by raw runs (with the server up and idle), compared with their mean:
@@ -102,10 +103,15 @@ for (const n of [...o.sizes].sort((a, b) => a - b)) {
     seed: o.seed + 1000,
   };
   const queries = o.skipSearch ? undefined : prepareQueries(data, n, searchOptions);
-  for (const engine of engines(n)) {
-    const label = `${n}/${engine}`;
+  for (const [database, engine] of databases.flatMap((db) => engines(n, db).map((e) => [db, e] as const))) {
+    const label = `${n}/${engine}/${database}`;
     const load = watchLoad(ours);
-    const s = await startServer({ ...serverBase, label, vectorIndex: engine });
+    const s = await startServer({
+      ...serverBase,
+      databaseUrl: database === 'postgres' ? o.databaseUrl : undefined,
+      label,
+      vectorIndex: engine,
+    });
     serverPid = s.pid;
     try {
       const imported = await importVectors(s, data, n, { batch: o.batch, concurrency: o.concurrency, label });
@@ -113,6 +119,11 @@ for (const n of [...o.sizes].sort((a, b) => a - b)) {
       const search = queries
         ? await searchScenarios(s, data, queries, imported.rowOf, { ...searchOptions, label })
         : [];
+      const peakBeforeRestart = s.peakRss();
+      const rssBeforeRestart = s.rss();
+      // A start on the data just measured: the keyword index is then built from the rows.
+      const keywordIndex = await keywordIndexAtStart(s);
+      serverPid = s.pid;
       const run: SizeRun = {
         size: n,
         engine: s.vectorIndex,
@@ -121,8 +132,9 @@ for (const n of [...o.sizes].sort((a, b) => a - b)) {
         import: { ...imported, rowOf: undefined },
         search,
         rssAfterImport,
-        rssEnd: s.rss(),
-        peakRss: s.peakRss(),
+        rssEnd: rssBeforeRestart,
+        peakRss: peakBeforeRestart,
+        keywordIndex,
         diskBytes: diskBytes(s.dataDir),
         load: load.stop(),
       };

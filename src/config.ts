@@ -37,6 +37,21 @@ const schema = z
     REEMBED_PAUSE_MS: int(0, 600_000).default(100),
 
     VECTOR_INDEX: z.enum(['auto', 'pgvector', 'usearch']).default('auto'),
+    /**
+     * Weight of each session neighbour in a memory's indexed vector (v + w·(v_prev + v_next));
+     * 0: own vectors only. A change applies to memories indexed afterwards: `index rebuild` applies
+     * it to all.
+     */
+    VECTOR_CONTEXT_WEIGHT: z.coerce.number().min(0).max(4).default(0.5),
+    /** Hybrid search: fusion of normalised scores (`score`) or weighted reciprocal ranks (`rrf`). */
+    SEARCH_FUSION: z.enum(['score', 'rrf']).default('score'),
+    /** Share of the keyword retriever in score fusion; the vector retriever gets the rest. */
+    SEARCH_KEYWORD_WEIGHT: z.coerce.number().min(0).max(1).default(0.6),
+    /** Pseudo-relevance feedback: expand keyword queries with words of their best hits (src/search/feedback.ts). */
+    SEARCH_FEEDBACK: z
+      .enum(['on', 'off'])
+      .default('off')
+      .transform((v) => v === 'on'),
 
     AUTH_MODE: z.enum(['dev', 'enforce']).optional(),
     TLS_CERT: z.string().min(1).optional(),

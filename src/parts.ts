@@ -19,6 +19,7 @@ import { createDivisionService } from './divisions/divisions.js';
 import { createLegalHoldService } from './governance/legal-holds.js';
 import { createRetentionSweeper } from './governance/retention.js';
 import { createBackpressure } from './indexing/backpressure.js';
+import type { ContextOptions } from './indexing/contextual-vectors.js';
 import { createJobsAdmin } from './indexing/dead-letters.js';
 import { modelsInUse, reconcileIndex } from './indexing/index-maintenance.js';
 import { INDEX_QUEUE } from './indexing/queue.js';
@@ -30,6 +31,7 @@ import { createReembedRunner } from './models/reembed-runner.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { createMetrics } from './platform/metrics.js';
 import { createTracing } from './platform/tracing.js';
+import { createKeywordIndex } from './search/keyword-index/index.js';
 import { createSearchService } from './search/search.js';
 
 export interface PartsOptions {
@@ -62,6 +64,8 @@ const STATISTICS_INTERVAL_MS = 15_000;
 export function createParts(config: Config, opts: PartsOptions = {}) {
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL ?? 'info');
   const metrics = createMetrics();
+  /** How index vectors blend session neighbours: the same in the worker, rebuilds, search and backups. */
+  const context: ContextOptions = Object.freeze({ contextWeight: config.VECTOR_CONTEXT_WEIGHT });
   const closers: (() => Promise<void>)[] = [];
   const part = <T>(build: () => Promise<T>, close?: (built: T) => Promise<void>) => {
     let built: Promise<T> | undefined;
@@ -167,7 +171,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     const i = await index();
     for (const inUse of await modelsInUse(d, resolve)) {
       await i.ensureSpace(inUse);
-      if (!opts.skipReconcile && (await reconcileIndex(d, i, inUse))) {
+      if (!opts.skipReconcile && (await reconcileIndex(d, i, inUse, context))) {
         logger.warn(
           { index: i.name, model: modelKey(inUse) },
           'vector index did not match PostgreSQL; rebuilt it',
@@ -190,6 +194,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
         leaseMs: config.JOB_LEASE_MS,
         backoffMs: config.JOB_BACKOFF_MS,
         tracing: await tracing(),
+        context,
       });
       if (opts.worker) wakeWorker = () => w.notify();
       return w;
@@ -218,6 +223,21 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     }),
   );
   const divisions = part(async () => createDivisionService({ db: await db(), appendAudit }));
+  /** Built from PostgreSQL when first asked for: by the search part, so at start in the server. */
+  const keywordIndex = part(async () => {
+    await migrated();
+    const built = createKeywordIndex({
+      db: await db(),
+      logger: logger.child({ component: 'keyword-index' }),
+      onCatchUp: (applied, seconds) => {
+        metrics.keywordIndexChanges.inc(applied);
+        metrics.keywordIndexCatchUpSeconds.observe(seconds);
+      },
+    });
+    await built.ready();
+    metrics.setKeywordIndexSource(() => built.stats());
+    return built;
+  });
   const search = part(async () =>
     createSearchService({
       db: await db(),
@@ -226,6 +246,10 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       index: await index(),
       metrics,
       auditPiiReads: (await memories()).auditPiiReads,
+      keywordIndex: await keywordIndex(),
+      context,
+      fusion: { method: config.SEARCH_FUSION, keywordWeight: config.SEARCH_KEYWORD_WEIGHT },
+      feedback: config.SEARCH_FEEDBACK,
     }),
   );
   const reembedRunner = part(
@@ -319,6 +343,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       resolveModel: await resolveModel(),
       appendAudit,
       purgeGraceMs: config.PURGE_GRACE_DAYS * DAY_MS,
+      maxJobAttempts: config.JOB_MAX_ATTEMPTS,
       logger: logger.child({ component: 'retention' }),
     }),
   );
@@ -326,6 +351,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
   let closed = false;
   return {
     config,
+    context,
     logger,
     metrics,
     modelSpecs,
@@ -337,6 +363,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     embedders,
     resolveModel,
     index,
+    keywordIndex,
     ready,
     worker,
     backpressure,

@@ -92,7 +92,6 @@ export function parseExpectedSha256(value: string | undefined): string | undefin
   if (SHA256_HEX.test(v.toLowerCase())) return v.toLowerCase();
   if (BASE64_SHA256.test(v)) return Buffer.from(v, 'base64').toString('hex');
   throw new AppError(
-    400,
     ErrorCode.validation,
     `${checksumField} must be a SHA-256 in hex (64 digits) or base64`,
     [{ field: checksumField, message: 'not a SHA-256 digest' }],
@@ -103,7 +102,7 @@ function parseContentType(value: string | undefined): string {
   if (value === undefined || value.trim() === '') return DEFAULT_CONTENT_TYPE;
   const v = value.trim();
   if (v.length > 255 || !MEDIA_TYPE.test(v)) {
-    throw new AppError(400, ErrorCode.validation, 'Content-Type is not a media type', [
+    throw new AppError(ErrorCode.validation, 'Content-Type is not a media type', [
       { field: 'Content-Type', message: 'expected type/subtype, e.g. application/pdf' },
     ]);
   }
@@ -176,7 +175,6 @@ export class VerifyingStream extends Transform {
 
 const legalHold = (memoryId: string) =>
   new AppError(
-    409,
     ErrorCode.legalHold,
     `memory ${memoryId} is under legal hold: its artifacts cannot be unlinked`,
   );
@@ -199,7 +197,6 @@ export function createArtifactService(deps: {
 
   const tooLarge = () =>
     new AppError(
-      413,
       ErrorCode.payloadTooLarge,
       `artifacts are limited to ${maxBytes} bytes (ARTIFACT_MAX_BYTES)`,
     );
@@ -244,7 +241,7 @@ export function createArtifactService(deps: {
       opts: UploadOptions = {},
     ): Promise<ArtifactRecord> {
       if (access.divisions !== '*' && !access.divisions.includes(divisionId)) {
-        throw new AppError(403, ErrorCode.forbidden, 'this caller may not use this division');
+        throw new AppError(ErrorCode.forbidden, 'this caller may not use this division');
       }
       const expected = parseExpectedSha256(opts.sha256);
       const contentType = parseContentType(opts.contentType);
@@ -260,7 +257,6 @@ export function createArtifactService(deps: {
         if (err instanceof ObjectTooLargeError) throw tooLarge();
         if (err instanceof ObjectChecksumMismatchError) {
           throw new AppError(
-            400,
             ErrorCode.validation,
             `the body's SHA-256 is ${err.actual}, not ${err.expected}`,
             [{ field: checksumField, message: 'does not match the body' }],

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Database, Queryable } from '../adapters/db/port.js';
-import { visibleChecksum } from '../memories/records.js';
+import { type MemoryRow, visibleChecksum } from '../memories/records.js';
 import { appendAudit, auditHead, listAudit } from './audit-log.js';
 import { BUNDLE_FORMAT, type BundleMemory, type ProofBundle } from './bundle.js';
 import { bundleArtifacts } from './bundle-artifacts.js';
@@ -40,30 +40,30 @@ export interface ExportResult {
 
 export type AuditService = ReturnType<typeof createAuditService>;
 
-interface MemoryExportRow {
-  id: string;
-  agent_id: string | null;
-  namespace: string;
-  kind: string;
-  text: string;
-  redacted_text: string | null;
-  checksum: string;
-  tags: string[];
-  metadata: Record<string, unknown>;
-  pii_flags: string[];
-  status: string;
-  version: number;
-  created_at: Date;
-  updated_at: Date;
-  deleted_at: Date | null;
-  purged_at: Date | null;
-  legal_hold: boolean;
-  expires_at: Date | null;
-  embedding_model: string | null;
-  embedding_model_version: string | null;
-  embedding_dim: number | null;
-  embedding_checksum: string | null;
-}
+/** What a proof export reads of a memory: row columns, when its content was purged, its vector's digest. */
+type MemoryExportRow = Pick<
+  MemoryRow,
+  | 'id'
+  | 'agent_id'
+  | 'namespace'
+  | 'kind'
+  | 'text'
+  | 'redacted_text'
+  | 'checksum'
+  | 'tags'
+  | 'metadata'
+  | 'pii_flags'
+  | 'status'
+  | 'version'
+  | 'created_at'
+  | 'updated_at'
+  | 'deleted_at'
+  | 'legal_hold'
+  | 'expires_at'
+  | 'embedding_model'
+  | 'embedding_model_version'
+  | 'embedding_dim'
+> & { purged_at: Date | null; embedding_checksum: string | null };
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
 

@@ -64,31 +64,8 @@ export function verifyChain(
   const startSeq = opts.start?.seq ?? 0;
   let prev = opts.start?.hash ?? GENESIS_HASH;
   for (const [index, e] of events.entries()) {
-    const expectedSeq = startSeq + index + 1;
-    if (e.seq !== expectedSeq) {
-      return {
-        ok: false,
-        index,
-        seq: e.seq,
-        reason: `found where seq ${expectedSeq} was expected: an event is missing, duplicated or out of order`,
-      };
-    }
-    if (e.prevHash !== prev) {
-      return {
-        ok: false,
-        index,
-        seq: e.seq,
-        reason:
-          index === 0 && opts.startName !== undefined
-            ? `prevHash is not ${opts.startName}`
-            : expectedSeq === 1
-              ? 'prevHash is not the genesis hash'
-              : `prevHash does not match the hash of seq ${expectedSeq - 1}`,
-      };
-    }
-    if (eventHash(e) !== e.hash) {
-      return { ok: false, index, seq: e.seq, reason: 'hash does not match its content' };
-    }
+    const reason = linkProblem(e, startSeq + index + 1, prev, index === 0 ? opts.startName : undefined);
+    if (reason !== undefined) return { ok: false, index, seq: e.seq, reason };
     prev = e.hash;
   }
   const head = opts.expectedHead;
@@ -107,4 +84,24 @@ export function verifyChain(
     }
   }
   return { ok: true };
+}
+
+/** Why `e` is not the event expected at `expectedSeq` after one hashed `prev`, if it is not. */
+function linkProblem(
+  e: AuditEvent,
+  expectedSeq: number,
+  prev: string,
+  prevName?: string,
+): string | undefined {
+  if (e.seq !== expectedSeq) {
+    return `found where seq ${expectedSeq} was expected: an event is missing, duplicated or out of order`;
+  }
+  if (e.prevHash !== prev) {
+    if (prevName !== undefined) return `prevHash is not ${prevName}`;
+    return expectedSeq === 1
+      ? 'prevHash is not the genesis hash'
+      : `prevHash does not match the hash of seq ${expectedSeq - 1}`;
+  }
+  if (eventHash(e) !== e.hash) return 'hash does not match its content';
+  return undefined;
 }

@@ -32,6 +32,13 @@ export function createCheckList() {
       checks.push(`FAIL: ${describeBroken(link)}`);
       broken.push(link);
     },
+    /** The outcome: ok when nothing failed; `firstBroken` names the first failure. */
+    verdict: () => ({
+      ok: broken.length === 0,
+      checks,
+      broken,
+      ...(broken[0] ? { firstBroken: broken[0] } : {}),
+    }),
   };
 }
 

@@ -51,11 +51,10 @@ export async function verifyBundle(
 ): Promise<BundleVerification> {
   const list = createCheckList();
   const { ok, fail } = list;
-  const result = (): BundleVerification => ({
-    ok: list.broken.length === 0,
-    checks: list.checks,
-    ...(list.broken[0] ? { firstBroken: list.broken[0] } : {}),
-  });
+  const result = (): BundleVerification => {
+    const { broken, ...verdict } = list.verdict();
+    return verdict;
+  };
 
   // Format: nothing else can be checked without it.
   if (!isObject(bundle) || bundle.format !== BUNDLE_FORMAT) {

@@ -23,7 +23,7 @@ export const MAX_AUTHORIZATION_BYTES = 8 * 1024;
 const MANIFEST_ID = /^[\x21-\x7e]{1,200}$/;
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 
-const unauthenticated = (message: string) => new AppError(401, ErrorCode.unauthenticated, message);
+const unauthenticated = (message: string) => new AppError(ErrorCode.unauthenticated, message);
 
 /** The AUTH_MODE=dev caller: everything, everywhere, as `dev`. */
 export const devCaller = (): Caller => ({ kind: 'dev', id: 'dev', divisions: '*', scopes: new Set(SCOPES) });

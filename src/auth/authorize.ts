@@ -3,7 +3,7 @@ import { type Caller, hasScope, type Scope } from './caller.js';
 
 export const DEFAULT_DIVISION = 'default';
 
-const forbidden = (message: string) => new AppError(403, ErrorCode.forbidden, message);
+const forbidden = (message: string) => new AppError(ErrorCode.forbidden, message);
 
 /** Throws 403 `forbidden` naming the first scope the caller lacks (`admin` implies all). */
 export function requireScopes(caller: Caller, scopes: readonly Scope[]): void {

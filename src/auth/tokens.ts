@@ -49,7 +49,7 @@ const PEM_BLOCK = /-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----/g;
 
 /** A token rejection: 401 with a short reason that never echoes the token. */
 export const unauthenticated = (reason: string) =>
-  new AppError(401, ErrorCode.unauthenticated, `invalid token: ${reason}`);
+  new AppError(ErrorCode.unauthenticated, `invalid token: ${reason}`);
 
 function readKeyFile(file: string, variable: string): string {
   try {

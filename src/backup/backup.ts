@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Database } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
 import type { AuditSigner } from '../audit/signer.js';
+import type { ContextOptions } from '../indexing/contextual-vectors.js';
 import type { Logger } from '../platform/logger.js';
 import { putJsonLines } from './jsonl-objects.js';
 import { manifestKey, SNAPSHOT_FORMAT, type SnapshotManifest, snapshotPrefix } from './manifest.js';
@@ -14,6 +15,8 @@ export interface BackupDeps {
   store: ObjectStore;
   signer: AuditSigner;
   logger?: Logger;
+  /** How the vector index blends session neighbours: the vector snapshot holds what the index holds. */
+  context?: ContextOptions;
 }
 
 export const newSnapshotId = (at = new Date()) =>
@@ -48,7 +51,7 @@ export async function createSnapshot(
       tables.push({ ...part, name: t.name, columns: t.columns });
       opts.onTable?.(t.name, part.rows);
     }
-    const vectors = await writeVectorSnapshot(tx, store, id);
+    const vectors = await writeVectorSnapshot(tx, store, id, deps.context);
     const heads = await tx.query<{ division_id: string; seq: number | string; hash: string }>(
       'SELECT division_id, seq, hash FROM audit_heads ORDER BY division_id',
     );

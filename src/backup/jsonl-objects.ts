@@ -63,11 +63,7 @@ export async function verifyPart(store: ObjectStore, part: SnapshotPart): Promis
   try {
     ({ body } = await store.get(part.key));
   } catch (err) {
-    throw snapshotError(
-      422,
-      ErrorCode.snapshotCorrupt,
-      `part ${part.key} is missing: ${(err as Error).message}`,
-    );
+    throw snapshotError(ErrorCode.snapshotCorrupt, `part ${part.key} is missing: ${(err as Error).message}`);
   }
   const hash = createHash('sha256');
   let size = 0;
@@ -81,7 +77,6 @@ export async function verifyPart(store: ObjectStore, part: SnapshotPart): Promis
 function assertPart(part: SnapshotPart, sha256: string, size: number) {
   if (sha256 !== part.sha256 || size !== part.size) {
     throw snapshotError(
-      422,
       ErrorCode.snapshotCorrupt,
       `part ${part.key} does not match the manifest (sha256 ${sha256}, ${size} bytes; expected ${part.sha256}, ${part.size} bytes)`,
     );

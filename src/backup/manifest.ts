@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ObjectStore } from '../adapters/objects/port.js';
-import { AppError, ErrorCode } from '../platform/errors.js';
+import { AppError, ErrorCode, type ErrorKind } from '../platform/errors.js';
 
 /** The snapshot format; a restore refuses any other. */
 export const SNAPSHOT_FORMAT = 'memory-layer-snapshot/1';
@@ -50,23 +50,22 @@ export type SnapshotManifest = z.infer<typeof manifestSchema>;
 export type SnapshotPart = z.infer<typeof part>;
 
 /** A problem with the snapshot named by the caller (the `snapshot` argument is at fault). */
-export const snapshotError = (status: number, code: ErrorCode, message: string) =>
-  new AppError(status, code, message, [{ field: 'snapshot', message }]);
+export const snapshotError = (code: ErrorCode, message: string, kind?: ErrorKind) =>
+  new AppError(code, message, [{ field: 'snapshot', message }], { kind });
 
 /** Reads and validates a snapshot's manifest; a snapshot without one is incomplete. */
 export async function readManifest(store: ObjectStore, id: string): Promise<SnapshotManifest> {
   if (!SNAPSHOT_ID.test(id)) {
     throw snapshotError(
-      422,
       ErrorCode.invalidSnapshot,
       `"${id}" is not a snapshot id (e.g. 20261124T213000123Z-1a2b3c)`,
     );
   }
   if (!(await store.head(manifestKey(id)))) {
     throw snapshotError(
-      404,
       ErrorCode.invalidSnapshot,
       `snapshot ${id} has no manifest (it does not exist, or its backup did not finish)`,
+      'not_found',
     );
   }
   const { body } = await store.get(manifestKey(id));
@@ -76,23 +75,18 @@ export async function readManifest(store: ObjectStore, id: string): Promise<Snap
   try {
     json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw snapshotError(422, ErrorCode.snapshotCorrupt, `the manifest of snapshot ${id} is not JSON`);
+    throw snapshotError(ErrorCode.snapshotCorrupt, `the manifest of snapshot ${id} is not JSON`);
   }
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw snapshotError(
-      422,
       ErrorCode.snapshotCorrupt,
       `snapshot ${id} has an invalid manifest: ${issue.path.join('.')}: ${issue.message}`,
     );
   }
   if (parsed.data.id !== id) {
-    throw snapshotError(
-      422,
-      ErrorCode.snapshotCorrupt,
-      `the manifest of ${id} names snapshot ${parsed.data.id}`,
-    );
+    throw snapshotError(ErrorCode.snapshotCorrupt, `the manifest of ${id} names snapshot ${parsed.data.id}`);
   }
   return parsed.data;
 }

@@ -112,7 +112,7 @@ export async function restoreSnapshot(
   };
 }
 
-const corrupt = (message: string) => snapshotError(422, ErrorCode.snapshotCorrupt, message);
+const corrupt = (message: string) => snapshotError(ErrorCode.snapshotCorrupt, message);
 
 async function verifySignedHeads(manifest: SnapshotManifest, trustedKey?: Record<string, unknown>) {
   const key = trustedKey ?? manifest.audit.publicKey;
@@ -141,7 +141,6 @@ async function migrateToSnapshot(
     const k = known.find((x) => x.version === m.version);
     if (!k || k.name !== m.name) {
       throw snapshotError(
-        422,
         ErrorCode.invalidSnapshot,
         `the snapshot needs migration ${m.name}, which this release does not have: restore with the release that took it or a newer one`,
       );
@@ -153,7 +152,6 @@ async function migrateToSnapshot(
     const applied = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
     if (applied.rows.some((r) => Number(r.version) > upTo)) {
       throw new AppError(
-        409,
         ErrorCode.restoreTargetNotEmpty,
         'the database has migrations newer than the snapshot: restore into a database that has not been started yet',
         [{ field: 'database', message: 'migrated past the snapshot' }],
@@ -175,7 +173,6 @@ async function assertEmpty(db: Database) {
     );
     if (res.rows[0].n > 0) {
       throw new AppError(
-        409,
         ErrorCode.restoreTargetNotEmpty,
         `table ${t.name} is not empty: restore only into an empty installation (nothing is changed)`,
         [{ field: 'database', message: `${t.name} has rows` }],

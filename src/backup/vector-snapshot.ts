@@ -1,7 +1,13 @@
 import type { Queryable } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
-import { bytesToVector } from '../memories/vector-codec.js';
+import {
+  type ContextOptions,
+  contextSql,
+  indexVectorOf,
+  type NeighbourVectors,
+} from '../indexing/contextual-vectors.js';
+import { base64ToVector, bytesToVector, vectorToBytes } from '../memories/vector-codec.js';
 import { ErrorCode } from '../platform/errors.js';
 import { putJsonLines, readJsonLines, verifyPart } from './jsonl-objects.js';
 import { type SnapshotManifest, snapshotError, snapshotPrefix } from './manifest.js';
@@ -18,13 +24,14 @@ interface VectorLine {
 
 /**
  * Writes the vector snapshot: for each model, every vector the index should hold (live, indexed
- * memories), with node id, index key and division. Read inside the backup's transaction so that
- * it matches the rows exactly.
+ * memories; blended with their session neighbours' as the index holds them), with node id, index
+ * key and division. Read inside the backup's transaction so that it matches the rows exactly.
  */
 export async function writeVectorSnapshot(
   tx: Queryable,
   store: ObjectStore,
   snapshotId: string,
+  context: ContextOptions = {},
 ): Promise<SnapshotManifest['vectors']> {
   const models = await tx.query<{ model: string; version: string; dim: number }>(
     `SELECT DISTINCT embedding_model AS model, embedding_model_version AS version, embedding_dim AS dim
@@ -32,33 +39,35 @@ export async function writeVectorSnapshot(
      ORDER BY 1, 2, 3`,
   );
   const parts: SnapshotManifest['vectors'] = [];
+  const blend = contextSql('$2', '$3', context);
   for (const [i, m] of models.rows.entries()) {
     async function* pages() {
       let after = 0;
       for (;;) {
-        const res = await tx.query<{
-          id: string;
-          vector_key: number;
-          division_id: string;
-          embedding: string;
-        }>(
-          `SELECT id, vector_key, division_id, encode(embedding, 'base64') AS embedding FROM memory_nodes
-           WHERE vector_key > $1 AND status = 'indexed' AND deleted_at IS NULL AND embedding IS NOT NULL
-             AND embedding_model = $2 AND embedding_model_version = $3 AND embedding_dim = $4
-           ORDER BY vector_key LIMIT $5`,
+        const res = await tx.query<
+          { id: string; vector_key: number; division_id: string; embedding: string } & NeighbourVectors
+        >(
+          `SELECT n.id, n.vector_key, n.division_id, encode(n.embedding, 'base64') AS embedding, ${blend.columns}
+           FROM memory_nodes n ${blend.joins}
+           WHERE n.vector_key > $1 AND n.status = 'indexed' AND n.deleted_at IS NULL AND n.embedding IS NOT NULL
+             AND n.embedding_model = $2 AND n.embedding_model_version = $3 AND n.embedding_dim = $4
+           ORDER BY n.vector_key LIMIT $5`,
           [after, m.model, m.version, m.dim, PAGE],
         );
         if (res.rows.length === 0) return;
         after = Number(res.rows[res.rows.length - 1].vector_key);
-        yield res.rows.map((r) =>
-          JSON.stringify({
+        yield res.rows.map((r) => {
+          const own = base64ToVector(r.embedding);
+          const indexed = indexVectorOf(own, r, context);
+          return JSON.stringify({
             id: r.id,
             key: Number(r.vector_key),
             divisionId: r.division_id,
             // PostgreSQL breaks base64 into lines of 76 characters.
-            vector: r.embedding.replaceAll('\n', ''),
-          } satisfies VectorLine),
-        );
+            vector:
+              indexed === own ? r.embedding.replaceAll('\n', '') : vectorToBytes(indexed).toString('base64'),
+          } satisfies VectorLine);
+        });
       }
     }
     const part = await putJsonLines(store, `${snapshotPrefix(snapshotId)}/vectors/${i}.jsonl.gz`, pages());
@@ -101,7 +110,6 @@ export async function loadVectorSnapshot(
         const vector = bytesToVector(Buffer.from(v.vector, 'base64'));
         if (vector.length !== part.dimensions) {
           throw snapshotError(
-            422,
             ErrorCode.snapshotCorrupt,
             `${part.key}: vector of ${v.id} has ${vector.length} dimensions, not ${part.dimensions}`,
           );
@@ -115,7 +123,6 @@ export async function loadVectorSnapshot(
     }
     if (loaded !== part.count) {
       throw snapshotError(
-        422,
         ErrorCode.snapshotCorrupt,
         `${part.key} holds ${loaded} vectors, not ${part.count}`,
       );

@@ -32,7 +32,7 @@ export async function runBackup(opts: { storeDir?: string; list?: boolean }) {
     }
     await parts.migrated();
     const manifest = await createSnapshot(
-      { db: await parts.db(), store, signer: await parts.signer() },
+      { db: await parts.db(), store, signer: await parts.signer(), context: parts.context },
       { onTable: (name, rows) => process.stdout.write(`  ${name}: ${rows} rows\n`) },
     );
     const vectors = manifest.vectors.reduce((n, v) => n + v.count, 0);

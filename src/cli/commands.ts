@@ -69,14 +69,20 @@ export async function runIndexRebuild() {
     let n = 0;
     for (const model of await modelsInUse(db, await parts.resolveModel())) {
       bar.start(1, 0, { model: modelKey(model) });
-      n += await rebuildIndex(db, index, model, (done, total) => {
-        bar.setTotal(Math.max(total, 1));
-        bar.update(done);
-      });
+      n += await rebuildIndex(
+        db,
+        index,
+        model,
+        (done, total) => {
+          bar.setTotal(Math.max(total, 1));
+          bar.update(done);
+        },
+        parts.context,
+      );
       bar.stop();
     }
     process.stdout.write(`rebuilt the ${index.name} index: ${n} vectors\n`);
-    const keyword = await rebuildKeywordIndexes(app.db);
+    const keyword = await rebuildKeywordIndexes(db);
     process.stdout.write(
       `rebuilt the keyword index: ${keyword.memories} memories in ${keyword.buildSeconds.toFixed(1)} s (running servers rebuild theirs)\n`,
     );

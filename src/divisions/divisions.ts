@@ -57,7 +57,7 @@ export async function assertDivisionExists(
 ): Promise<void> {
   const res = await q.query('SELECT 1 FROM divisions WHERE id = $1', [divisionId]);
   if (res.rows.length === 0) {
-    throw new AppError(404, ErrorCode.divisionNotFound, `no division ${divisionId}`, [
+    throw new AppError(ErrorCode.divisionNotFound, `no division ${divisionId}`, [
       { field, message: 'unknown division' },
     ]);
   }
@@ -74,7 +74,7 @@ export async function divisionTtlDays(
     [divisionId],
   );
   if (res.rows.length === 0) {
-    throw new AppError(404, ErrorCode.divisionNotFound, `no division ${divisionId}`, [
+    throw new AppError(ErrorCode.divisionNotFound, `no division ${divisionId}`, [
       { field, message: 'unknown division' },
     ]);
   }
@@ -84,7 +84,7 @@ export async function divisionTtlDays(
 export async function assertAgentExists(q: Queryable, divisionId: string, agentId: string, field: string) {
   const res = await q.query('SELECT 1 FROM agents WHERE division_id = $1 AND id = $2', [divisionId, agentId]);
   if (res.rows.length === 0) {
-    throw new AppError(404, ErrorCode.agentNotFound, `no agent ${agentId} in division ${divisionId}`, [
+    throw new AppError(ErrorCode.agentNotFound, `no agent ${agentId} in division ${divisionId}`, [
       { field, message: 'unknown agent; register it with POST /v1/divisions/{id}/agents' },
     ]);
   }
@@ -127,7 +127,7 @@ export function createDivisionService(deps: { db: Database; appendAudit: AppendA
           ],
         );
         if (res.rows.length === 0) {
-          throw new AppError(409, ErrorCode.alreadyExists, `division ${input.id} already exists`, [
+          throw new AppError(ErrorCode.alreadyExists, `division ${input.id} already exists`, [
             { field: 'id', message: 'taken' },
           ]);
         }
@@ -154,7 +154,7 @@ export function createDivisionService(deps: { db: Database; appendAudit: AppendA
 
     async getDivision(id: string): Promise<Division> {
       const res = await db.query<DivisionRow>('SELECT * FROM divisions WHERE id = $1', [id]);
-      if (!res.rows[0]) throw new AppError(404, ErrorCode.divisionNotFound, `no division ${id}`);
+      if (!res.rows[0]) throw new AppError(ErrorCode.divisionNotFound, `no division ${id}`);
       return toDivision(res.rows[0]);
     },
 
@@ -172,12 +172,9 @@ export function createDivisionService(deps: { db: Database; appendAudit: AppendA
           [divisionId, input.id, input.name ?? input.id, JSON.stringify(input.metadata ?? {})],
         );
         if (res.rows.length === 0) {
-          throw new AppError(
-            409,
-            ErrorCode.alreadyExists,
-            `agent ${input.id} already exists in ${divisionId}`,
-            [{ field: 'id', message: 'taken' }],
-          );
+          throw new AppError(ErrorCode.alreadyExists, `agent ${input.id} already exists in ${divisionId}`, [
+            { field: 'id', message: 'taken' },
+          ]);
         }
         const agent = toAgent(res.rows[0]);
         await deps.appendAudit(tx, [

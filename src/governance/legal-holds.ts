@@ -60,12 +60,12 @@ export function createLegalHoldService(deps: { db: Database; appendAudit: Append
      */
     async setMemoryHold(access: Access, id: string, hold: boolean, reason?: string): Promise<MemoryRecord> {
       if (hold && !reason) {
-        throw new AppError(400, ErrorCode.validation, 'a legal hold needs a reason', [
+        throw new AppError(ErrorCode.validation, 'a legal hold needs a reason', [
           { field: 'reason', message: 'required when hold is true' },
         ]);
       }
       if (!hold && access.agentId !== undefined) {
-        throw new AppError(403, ErrorCode.forbidden, 'agent tokens cannot release legal holds', [
+        throw new AppError(ErrorCode.forbidden, 'agent tokens cannot release legal holds', [
           { field: 'hold', message: 'only a service with legal-hold:write may release a hold' },
         ]);
       }

@@ -2,6 +2,7 @@ import type { Database, Queryable } from '../adapters/db/port.js';
 import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { AppendAudit, AuditEventInput } from '../audit/types.js';
+import { queueContextUpdates } from '../indexing/contextual-vectors.js';
 import { removeFromSpaces, type SpaceKeys, spacesOf } from '../indexing/index-maintenance.js';
 import { type ModelResolver, resolverOf } from '../models/active-model.js';
 import { invalid } from '../platform/errors.js';
@@ -96,6 +97,8 @@ export interface RetentionSweeperDeps {
   purgeGraceMs: number;
   /** Memories per transaction (default 500). */
   batchSize?: number;
+  /** Attempts of the index jobs that re-blend expired memories' session neighbours (default 5). */
+  maxJobAttempts?: number;
   logger: Pick<Logger, 'info' | 'warn'>;
   now?: () => Date;
 }
@@ -177,6 +180,8 @@ export function createRetentionSweeper(deps: RetentionSweeperDeps) {
         );
       }
       const ids = expired.map((r) => r.id);
+      // Their session neighbours' index vectors blended theirs.
+      await queueContextUpdates(tx, ids, deps.maxJobAttempts ?? 5);
       return { rows: expired, spaces: await spacesOf(tx, resolve, ids) };
     });
     await removeFromIndex(spaces, 'expire');

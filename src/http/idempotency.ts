@@ -10,12 +10,9 @@ export function idempotencyKeyOf(req: FastifyRequest, divisionId: string): Idemp
   const raw = req.headers['idempotency-key'];
   if (raw === undefined) return undefined;
   if (typeof raw !== 'string' || !KEY.test(raw)) {
-    throw new AppError(
-      400,
-      ErrorCode.validation,
-      'Idempotency-Key must be 1 to 255 visible ASCII characters',
-      [{ field: 'Idempotency-Key', message: 'invalid' }],
-    );
+    throw new AppError(ErrorCode.validation, 'Idempotency-Key must be 1 to 255 visible ASCII characters', [
+      { field: 'Idempotency-Key', message: 'invalid' },
+    ]);
   }
   // Keys belong to the caller: another caller reusing the same key neither gets this caller's
   // answer nor learns that the key was used.

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ErrorCode, type FieldError } from '../platform/errors.js';
+import { AppError, ErrorCode, type ErrorKind, type FieldError } from '../platform/errors.js';
 
 export interface Problem {
   type: string;
@@ -11,6 +11,25 @@ export interface Problem {
   requestId: string;
   errors?: (FieldError & { in?: string })[];
 }
+
+/** The HTTP status of each kind of domain error: the one place that maps the domain onto HTTP. */
+const HTTP_STATUS: Record<ErrorKind, number> = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  stale: 412,
+  too_large: 413,
+  unsupported_media: 415,
+  unprocessable: 422,
+  rate_limited: 429,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** The HTTP status a domain error answers with. */
+export const httpStatusOf = (err: AppError): number => HTTP_STATUS[err.kind] ?? 500;
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -64,7 +83,7 @@ export function toProblem(err: FastifyError | AppError | Error, req: FastifyRequ
     ...base,
     ...(errors && errors.length > 0 ? { errors } : {}),
   });
-  if (err instanceof AppError) return make(err.status, err.code, err.message, err.errors);
+  if (err instanceof AppError) return make(httpStatusOf(err), err.code, err.message, err.errors);
   const fe = err as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (fe.validation) {
     const where = fe.validationContext === 'querystring' ? 'query' : (fe.validationContext ?? 'body');

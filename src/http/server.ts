@@ -99,7 +99,6 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
     const fault = findJsonFault(req.body);
     if (fault?.problem === 'nul') {
       throw new AppError(
-        400,
         ErrorCode.validation,
         `${fault.field} holds a NUL character (U+0000), which cannot be stored`,
         [{ field: fault.field, message: 'NUL characters are not allowed' }],
@@ -107,7 +106,6 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
     }
     if (fault?.problem === 'depth') {
       throw new AppError(
-        400,
         ErrorCode.validation,
         `${fault.field} nests deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`,
         [{ field: fault.field, message: `at most ${MAX_JSON_DEPTH} levels of nesting` }],

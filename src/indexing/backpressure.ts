@@ -76,11 +76,10 @@ export function createBackpressure(opts: BackpressureOptions) {
       if (full(value, incoming) && !fresh) value = await count();
       if (full(value, incoming)) {
         return new AppError(
-          503,
           ErrorCode.unavailable,
           `the indexing queue holds ${value} jobs, at its limit of ${limit}; nothing was written, retry after ${opts.retryAfterSeconds} s`,
           [],
-          { 'retry-after': String(opts.retryAfterSeconds) },
+          { headers: { 'retry-after': String(opts.retryAfterSeconds) } },
         );
       }
       if (cached) cached.value += incoming;

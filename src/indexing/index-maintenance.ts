@@ -3,6 +3,12 @@ import { type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import { base64ToVector } from '../memories/vector-codec.js';
 import { type ModelResolver, refOf } from '../models/active-model.js';
+import {
+  type ContextOptions,
+  contextSql,
+  indexVectorOf,
+  type NeighbourVectors,
+} from './contextual-vectors.js';
 
 const PAGE = 2000;
 
@@ -35,44 +41,47 @@ export async function countUnderConstruction(db: Database, model: EmbeddingModel
 
 /**
  * Rebuilds a vector space from the vectors kept in PostgreSQL (no re-embedding): clears it,
- * then streams every live indexed vector of the model in key order, then the vectors a
- * re-embedding toward the model has computed so far.
+ * then streams every live indexed vector of the model in key order, blended with its session
+ * neighbours' as the worker blends them, then the vectors a re-embedding toward the model has
+ * computed so far (own vectors: the switch queues the division's memories for blending).
  */
 export async function rebuildIndex(
   db: Database,
   index: VectorIndex,
   model: EmbeddingModel,
   onProgress: (done: number, total: number) => void = () => undefined,
+  context: ContextOptions = {},
 ): Promise<number> {
   const total = (await countIndexable(db, model)) + (await countUnderConstruction(db, model));
   await index.ensureSpace(model);
   await index.clear(model);
   await index.ensureSpace(model);
   let done = 0;
+  const blend = contextSql('$1', '$2', context);
   const sources = [
-    `SELECT vector_key, division_id, encode(embedding, 'base64') AS embedding FROM memory_nodes
-     WHERE vector_key > $3 AND status = 'indexed' AND deleted_at IS NULL
-       AND embedding_model = $1 AND embedding_model_version = $2
-     ORDER BY vector_key LIMIT $4`,
-    `SELECT n.vector_key, n.division_id, encode(v.embedding, 'base64') AS embedding ${UNDER_CONSTRUCTION} AND n.vector_key > $3
+    `SELECT n.vector_key, n.division_id, encode(n.embedding, 'base64') AS embedding, ${blend.columns}
+     FROM memory_nodes n ${blend.joins}
+     WHERE n.vector_key > $3 AND n.status = 'indexed' AND n.deleted_at IS NULL
+       AND n.embedding_model = $1 AND n.embedding_model_version = $2
+     ORDER BY n.vector_key LIMIT $4`,
+    `SELECT n.vector_key, n.division_id, encode(v.embedding, 'base64') AS embedding,
+       NULL::text AS prev_embedding, NULL::text AS next_embedding
+     ${UNDER_CONSTRUCTION} AND n.vector_key > $3
      ORDER BY n.vector_key LIMIT $4`,
   ];
   for (const sql of sources) {
     let after = 0;
     for (;;) {
-      const res = await db.query<{ vector_key: number; division_id: string; embedding: string }>(sql, [
-        model.name,
-        model.version,
-        after,
-        PAGE,
-      ]);
+      const res = await db.query<
+        { vector_key: number; division_id: string; embedding: string } & NeighbourVectors
+      >(sql, [model.name, model.version, after, PAGE]);
       if (res.rows.length === 0) break;
       await index.upsert(
         model,
         res.rows.map((r) => ({
           key: Number(r.vector_key),
           divisionId: r.division_id,
-          vector: base64ToVector(r.embedding),
+          vector: indexVectorOf(base64ToVector(r.embedding), r, context),
         })),
       );
       done += res.rows.length;
@@ -92,6 +101,7 @@ export async function reconcileIndex(
   db: Database,
   index: VectorIndex,
   model: EmbeddingModel,
+  context: ContextOptions = {},
 ): Promise<boolean> {
   await index.ensureSpace(model);
   const [inIndex, indexed, building] = await Promise.all([
@@ -100,7 +110,7 @@ export async function reconcileIndex(
     countUnderConstruction(db, model),
   ]);
   if (inIndex === indexed + building) return false;
-  await rebuildIndex(db, index, model);
+  await rebuildIndex(db, index, model, undefined, context);
   return true;
 }
 

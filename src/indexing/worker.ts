@@ -9,6 +9,12 @@ import { type ModelResolver, refOf } from '../models/active-model.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { noTracing, type Tracing } from '../platform/tracing.js';
+import {
+  type ContextOptions,
+  indexVectorOf,
+  neighbourVectorsOf,
+  queueContextUpdates,
+} from './contextual-vectors.js';
 import { claim, complete, enqueue, fail, INDEX_QUEUE, type Job } from './queue.js';
 import { reusableVectors, reuseKey, stillToEmbed } from './vector-reuse.js';
 
@@ -26,6 +32,8 @@ export interface IndexingWorkerDeps {
   backoffMs: number;
   /** Spans per claimed batch and per job (default: none). */
   tracing?: Tracing;
+  /** How index vectors blend session neighbours (src/indexing/contextual-vectors.ts). */
+  context?: ContextOptions;
 }
 
 interface NodeRow {
@@ -43,14 +51,19 @@ interface NodeRow {
   active_model_version: string | null;
 }
 
-type IndexJob = Job<{ nodeId: string }>;
+/**
+ * `context`: only a session neighbour of the memory changed; its index vector is blended again
+ * (if it has a vector by now) and nothing more is queued.
+ */
+type IndexJob = Job<{ nodeId: string; context?: boolean }>;
 
 /**
  * Makes pending memories searchable: claims index jobs in batches, embeds the texts that have no
  * vector for their division's active model (each distinct text once, reusing vectors of identical
- * texts), writes the vectors to PostgreSQL, then to the vector index, then marks the memories
- * indexed. Every step is idempotent, so a worker killed at any point leaves work the next claim
- * redoes.
+ * texts), writes the vectors to PostgreSQL, then to the vector index (blended with their session
+ * neighbours', see contextual-vectors.ts), then marks the memories indexed and queues their
+ * neighbours' re-blending. Every step is idempotent, so a worker killed at any point leaves work
+ * the next claim redoes.
  */
 export function createIndexingWorker(deps: IndexingWorkerDeps) {
   const { db, index, logger, metrics } = deps;
@@ -171,7 +184,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
 
   /** Processes one batch; returns how many jobs it claimed. */
   async function runOnce(): Promise<number> {
-    const jobs = await claim<{ nodeId: string }>(db, INDEX_QUEUE, deps.batchSize, workerId, deps.leaseMs);
+    const jobs = await claim<IndexJob['payload']>(db, INDEX_QUEUE, deps.batchSize, workerId, deps.leaseMs);
     if (jobs.length === 0) return 0;
     return (deps.tracing ?? noTracing).traceBatch(INDEX_QUEUE, jobs, () => indexBatch(jobs));
   }
@@ -213,13 +226,24 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
 
   /** Embeds, writes and indexes nodes of divisions that share one active model; returns the ids indexed. */
   async function indexWithModel(
-    nodes: NodeRow[],
+    all: NodeRow[],
     jobsByNode: Map<string, IndexJob[]>,
     maxAttempts: number,
   ): Promise<string[]> {
     const jobsOf = (list: NodeRow[]) => list.flatMap((n) => jobsByNode.get(n.id) ?? []);
-    const ref = refOf(nodes[0].active_model, nodes[0].active_model_version);
+    const ref = refOf(all[0].active_model, all[0].active_model_version);
     const model = deps.resolveModel(ref);
+    // A neighbour's change means nothing to a memory without a vector yet: its own job indexes it.
+    const contextOnly = new Set(
+      all.filter((n) => jobsOf([n]).every((j) => j.payload.context === true)).map((n) => n.id),
+    );
+    const idle = all.filter((n) => contextOnly.has(n.id) && (!model || !hasVectorOf(n, model)));
+    await complete(
+      db,
+      jobsOf(idle).map((j) => j.id),
+    );
+    const nodes = all.filter((n) => !idle.includes(n));
+    if (nodes.length === 0) return [];
     let embedder: Embedder;
     try {
       if (!model) throw new Error(`the embedding model ${ref ? modelKey(ref) : '?'} is not configured`);
@@ -231,10 +255,16 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
     }
     const ready = await embedMissing(embedder, nodes, jobsByNode);
     if (ready.length === 0) return [];
+    // Read after this batch's vectors were written: neighbours within the batch blend each other.
+    const neighbours = await neighbourVectorsOf(
+      db,
+      model,
+      ready.map((n) => n.id),
+    );
     const entries: VectorEntry[] = ready.map((n) => ({
       key: Number(n.vector_key),
       divisionId: n.division_id,
-      vector: bytesToVector(n.embedding as Uint8Array),
+      vector: indexVectorOf(bytesToVector(n.embedding as Uint8Array), neighbours.get(n.id), deps.context),
     }));
     const readyJobs = jobsOf(ready);
     try {
@@ -264,6 +294,14 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
         INDEX_QUEUE,
         raced.map((n) => ({ nodeId: n.id })),
         maxAttempts,
+      );
+      // Memories that arrived or changed: their neighbours' blends follow. Neighbours in this
+      // batch were blended with them already.
+      await queueContextUpdates(
+        tx,
+        [...done].filter((id) => !contextOnly.has(id)),
+        maxAttempts,
+        new Set(ready.map((n) => n.id)),
       );
       await complete(
         tx,

@@ -6,7 +6,7 @@ export function encodeCursor(divisionId: string, key: number): string {
 }
 
 export function decodeCursor(cursor: string, divisionId: string): number {
-  const invalid = new AppError(400, ErrorCode.invalidCursor, 'cursor is not valid for this listing', [
+  const invalid = new AppError(ErrorCode.invalidCursor, 'cursor is not valid for this listing', [
     { field: 'cursor', message: 'use the nextCursor of a previous page' },
   ]);
   try {

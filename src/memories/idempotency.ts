@@ -42,7 +42,6 @@ export async function claimIdempotencyKey<T>(
   const row = prior.rows[0];
   if (!row || row.request_hash !== k.requestHash) {
     throw new AppError(
-      422,
       ErrorCode.idempotencyKeyReused,
       'this Idempotency-Key was already used for a different request',
       [{ field: 'Idempotency-Key', message: 'reused with a different request' }],

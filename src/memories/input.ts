@@ -85,7 +85,6 @@ export function refusePiiInLabels(
   const found = findPiiInLabels(tags, metadata, prefix);
   if (found) {
     throw new AppError(
-      400,
       ErrorCode.piiInLabels,
       `${found.field} holds personal data (${found.flag}); put it in the text, where it is flagged and redacted`,
       [{ field: found.field, message: `holds personal data (${found.flag})` }],
@@ -95,11 +94,11 @@ export function refusePiiInLabels(
 
 export function checkText(text: string, field: string, maxTextBytes: number): string {
   if (normaliseText(text) === '') {
-    throw new AppError(400, ErrorCode.validation, 'text must not be empty', [{ field, message: 'empty' }]);
+    throw new AppError(ErrorCode.validation, 'text must not be empty', [{ field, message: 'empty' }]);
   }
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > maxTextBytes) {
-    throw new AppError(413, ErrorCode.textTooLarge, `text is ${bytes} bytes; the limit is ${maxTextBytes}`, [
+    throw new AppError(ErrorCode.textTooLarge, `text is ${bytes} bytes; the limit is ${maxTextBytes}`, [
       { field, message: `at most ${maxTextBytes} bytes` },
     ]);
   }
@@ -113,8 +112,7 @@ function suppliedVector(input: NewMemory, field: (name: string) => string): Prep
     errors.push({ field: field('vector'), message: 'required when model is given' });
   if (input.model === undefined)
     errors.push({ field: field('model'), message: 'required when vector is given' });
-  if (errors.length > 0)
-    throw new AppError(400, ErrorCode.validation, 'vector and model go together', errors);
+  if (errors.length > 0) throw new AppError(ErrorCode.validation, 'vector and model go together', errors);
   return { vector: input.vector as number[], model: input.model as string, field };
 }
 
@@ -127,7 +125,6 @@ export function checkVector(
   const [name, version] = supplied.model.split('@');
   if (name !== model.name || (version !== undefined && version !== model.version)) {
     throw new AppError(
-      422,
       ErrorCode.unknownModel,
       `vectors for this division must come from its model ${modelKey(model)}`,
       [{ field: field('model'), message: `expected ${model.name} or ${modelKey(model)}` }],
@@ -136,7 +133,6 @@ export function checkVector(
   const vector = supplied.vector;
   if (vector.length !== model.dimensions) {
     throw new AppError(
-      422,
       ErrorCode.vectorDimensionMismatch,
       `${model.name} vectors have ${model.dimensions} dimensions, got ${vector.length}`,
       [{ field: field('vector'), message: `expected ${model.dimensions} numbers` }],
@@ -154,7 +150,7 @@ export function prepareMemory(
   const field = (name: string) => (prefix ? `${prefix}.${name}` : name);
   const text = checkText(input.text, field('text'), maxTextBytes);
   if (access.agentId !== undefined && input.agentId != null && input.agentId !== access.agentId) {
-    throw new AppError(403, ErrorCode.forbidden, 'an agent token writes only its own memories', [
+    throw new AppError(ErrorCode.forbidden, 'an agent token writes only its own memories', [
       { field: field('agentId'), message: `must be ${access.agentId} or absent` },
     ]);
   }
@@ -193,7 +189,6 @@ export function callerFlagsAfter(access: Access, row: MemoryRow, requested: stri
     const dropped = callerSet.filter((f) => !requested.includes(f));
     if (dropped.length > 0) {
       throw new AppError(
-        403,
         ErrorCode.forbidden,
         `removing PII flags (${dropped.join(', ')}) needs the pii:read scope`,
         [
@@ -211,7 +206,7 @@ export function callerFlagsAfter(access: Access, row: MemoryRow, requested: stri
 /** The conversation fields: a sequence needs its session. */
 function conversationOf(input: NewMemory, field: (name: string) => string) {
   if (input.sequence !== undefined && input.sessionId === undefined) {
-    throw new AppError(400, ErrorCode.validation, 'a sequence is a place in a session: give sessionId too', [
+    throw new AppError(ErrorCode.validation, 'a sequence is a place in a session: give sessionId too', [
       { field: field('sequence'), message: 'needs sessionId' },
     ]);
   }

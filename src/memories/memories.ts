@@ -4,6 +4,7 @@ import type { AppendAudit } from '../audit/types.js';
 import { assertAgentExists, divisionTtlDays } from '../divisions/divisions.js';
 import { expiresAtFor, purgeMemories } from '../governance/retention.js';
 import type { Backpressure } from '../indexing/backpressure.js';
+import { queueContextUpdates } from '../indexing/contextual-vectors.js';
 import { removeFromSpaces, spacesOf } from '../indexing/index-maintenance.js';
 import { enqueue, INDEX_QUEUE } from '../indexing/queue.js';
 import { type ModelResolver, readDivisionModel, requireModel } from '../models/active-model.js';
@@ -59,7 +60,6 @@ export type MemoryService = ReturnType<typeof createMemoryService>;
 
 const legalHoldError = (id: string) =>
   new AppError(
-    409,
     ErrorCode.legalHold,
     `memory ${id} is under legal hold: it cannot be changed, deleted or purged`,
   );
@@ -135,7 +135,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       const found = new Set(res.rows.map((r) => r.id));
       const missing = m.supersedes.findIndex((id) => !found.has(id));
       if (missing >= 0) {
-        throw new AppError(404, ErrorCode.memoryNotFound, `no memory ${m.supersedes[missing]}`, [
+        throw new AppError(ErrorCode.memoryNotFound, `no memory ${m.supersedes[missing]}`, [
           { field: m.field(`supersedes[${missing}]`), message: 'no such memory' },
         ]);
       }
@@ -198,12 +198,9 @@ export function createMemoryService(deps: MemoryServiceDeps) {
 
   function checkVersion(row: MemoryRow, expected: number | undefined) {
     if (expected !== undefined && expected !== row.version) {
-      throw new AppError(
-        412,
-        ErrorCode.versionMismatch,
-        `memory is at version ${row.version}, not ${expected}`,
-        [{ field: 'If-Match', message: `current version is ${row.version}` }],
-      );
+      throw new AppError(ErrorCode.versionMismatch, `memory is at version ${row.version}, not ${expected}`, [
+        { field: 'If-Match', message: `current version is ${row.version}` },
+      ]);
     }
   }
 
@@ -347,6 +344,8 @@ export function createMemoryService(deps: MemoryServiceDeps) {
             id,
           ]);
         }
+        // Its session neighbours' index vectors blended its own.
+        await queueContextUpdates(tx, [id], deps.maxJobAttempts);
         await deps.appendAudit(tx, [
           auditOf(access, found, opts.purge ? 'memory.purge' : 'memory.delete', {
             checksum: found.checksum,

@@ -53,7 +53,7 @@ export async function readDivisionModel(
   );
   const row = res.rows[0];
   if (!row) {
-    throw new AppError(404, ErrorCode.divisionNotFound, `no division ${divisionId}`, [
+    throw new AppError(ErrorCode.divisionNotFound, `no division ${divisionId}`, [
       { field: opts.field ?? 'divisionId', message: 'unknown division' },
     ]);
   }
@@ -72,7 +72,6 @@ export function requireModel(
   const model = resolve(ref);
   if (model) return model;
   throw new AppError(
-    503,
     ErrorCode.modelUnavailable,
     `division ${divisionId} uses the embedding model ${modelKey(ref as ModelRef)}, which this service is not configured with (EMBEDDING_MODELS_FILE)`,
   );

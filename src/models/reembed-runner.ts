@@ -3,6 +3,7 @@ import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { AppendAudit } from '../audit/types.js';
+import { queueDivisionContext } from '../indexing/contextual-vectors.js';
 import { reusableVectors, reuseKey, stillToEmbed } from '../indexing/vector-reuse.js';
 import { normaliseText } from '../memories/text.js';
 import { bytesToVector, vectorToBytes } from '../memories/vector-codec.js';
@@ -282,6 +283,8 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
         'UPDATE divisions SET embedding_model = $2, embedding_model_version = $3 WHERE id = $1',
         params,
       );
+      // The target space holds own vectors: the worker blends session neighbours in (contextual-vectors.ts).
+      await queueDivisionContext(tx, run.division_id, deps.maxAttempts);
       await tx.query(
         `UPDATE reembed_runs SET status = 'completed', total = $2, done = $2, finished_at = now(),
            updated_at = now(), locked_by = NULL, lease_until = NULL

@@ -85,7 +85,7 @@ export function toRun(r: RunRow): ReembedRun {
 }
 
 const notFound = (id: string) =>
-  new AppError(404, ErrorCode.reembedNotFound, `no re-embedding run ${id}`, [
+  new AppError(ErrorCode.reembedNotFound, `no re-embedding run ${id}`, [
     { field: 'id', message: 'unknown run' },
   ]);
 
@@ -111,14 +111,14 @@ export function createReembedService(deps: ReembedServiceDeps) {
   /** `name@version` of a model this service has; 400 when malformed, 422 when unknown. */
   function targetOf(model: string): EmbeddingModel {
     if (!MODEL_REF.test(model)) {
-      throw new AppError(400, ErrorCode.validation, 'model must be name@version', [
+      throw new AppError(ErrorCode.validation, 'model must be name@version', [
         { field: 'model', message: 'must be name@version, e.g. use-lite@0.2.0' },
       ]);
     }
     const target = deps.models.find(model);
     if (!target) {
       const known = deps.models.list().map(modelKey).join(', ');
-      throw new AppError(422, ErrorCode.unknownModel, `no embedding model ${model} is configured`, [
+      throw new AppError(ErrorCode.unknownModel, `no embedding model ${model} is configured`, [
         { field: 'model', message: `not configured; known models: ${known}` },
       ]);
     }
@@ -153,7 +153,6 @@ export function createReembedService(deps: ReembedServiceDeps) {
       const target = targetOf(input.model);
       const inProgress = (run: ReembedRun | null) =>
         new AppError(
-          409,
           ErrorCode.reembedInProgress,
           `division ${input.divisionId} is already being re-embedded${run ? ` to ${run.model} (run ${run.id})` : ''}`,
           [{ field: 'divisionId', message: 'wait for the run in progress, or cancel it' }],
@@ -165,7 +164,6 @@ export function createReembedService(deps: ReembedServiceDeps) {
           const currentKey = current ? modelKey(current) : division.ref && modelKey(division.ref);
           if (currentKey === modelKey(target)) {
             throw new AppError(
-              409,
               ErrorCode.modelAlreadyActive,
               `division ${input.divisionId} already uses ${modelKey(target)}`,
               [{ field: 'model', message: "already the division's model" }],
@@ -233,7 +231,7 @@ export function createReembedService(deps: ReembedServiceDeps) {
           [id, ACTIVE_STATUSES],
         );
         if (!res.rows[0]) {
-          throw new AppError(409, ErrorCode.conflict, `run ${id} has already finished (${run.status})`, [
+          throw new AppError(ErrorCode.conflict, `run ${id} has already finished (${run.status})`, [
             { field: 'id', message: `run is ${run.status}` },
           ]);
         }

@@ -1,6 +1,12 @@
 import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
+import {
+  type ContextOptions,
+  contextSql,
+  indexVectorOf,
+  type NeighbourVectors,
+} from '../indexing/contextual-vectors.js';
 import type { Access } from '../memories/access.js';
 import { MEMORY_COLUMNS, type MemoryRow, visibleText } from '../memories/records.js';
 import { normaliseText } from '../memories/text.js';
@@ -8,7 +14,9 @@ import { base64ToVector, cosineDistance } from '../memories/vector-codec.js';
 import { type ModelResolver, readDivisionModel, requireModel } from '../models/active-model.js';
 import { AppError, ErrorCode } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';
+import { sqlFeedbackTerms, withFeedback } from './feedback.js';
 import { filterSql, type MemoryFilter } from './filter.js';
+import { DEFAULT_FUSION, type Fused, type FusionOptions, fuse } from './fusion.js';
 import type { KeywordIndex } from './keyword-index/index.js';
 import { createKeywordSearch } from './keyword-search.js';
 import { type Neighbour, neighboursOf } from './neighbours.js';
@@ -22,6 +30,8 @@ export interface SearchQuery extends MemoryFilter {
   mode: SearchMode;
   /** Neighbours of each hit's session to return with it. */
   expand?: { before?: number; after?: number };
+  /** Pseudo-relevance feedback on the keyword side (default: the service's setting). */
+  feedback?: boolean;
 }
 
 export interface SearchHit {
@@ -56,14 +66,6 @@ export interface SearchResult {
   timings: { embedMs: number; totalMs: number };
 }
 
-/**
- * Reciprocal rank fusion constants. Keyword ranking carries more weight than the built-in
- * model's similarity: on conversational-memory retrieval BM25 alone beat the model alone and an
- * unweighted fusion (see docs/architecture.md), so fusion must not drag keyword results down.
- */
-const RRF_K = 60;
-const KEYWORD_WEIGHT = 1.0;
-const VECTOR_WEIGHT = 0.7;
 const QUERY_CACHE_SIZE = 1000;
 
 export interface SearchDeps {
@@ -75,6 +77,12 @@ export interface SearchDeps {
   metrics: Metrics;
   /** Audits reads of personal data (hits shown unredacted to pii:read callers). */
   auditPiiReads: (access: Access, rows: MemoryRow[], via: string) => Promise<void>;
+  /** How the index blends session neighbours into vectors (the exact scan blends the same way). */
+  context?: ContextOptions;
+  /** How hybrid search fuses its two rankings (default DEFAULT_FUSION, see fusion.ts). */
+  fusion?: FusionOptions;
+  /** Pseudo-relevance feedback on the keyword side unless a search says otherwise (default off). */
+  feedback?: boolean;
   /** The in-process keyword index; without it keyword search is BM25 in SQL. */
   keywordIndex?: KeywordIndex;
 }
@@ -84,6 +92,8 @@ export type SearchService = ReturnType<typeof createSearchService>;
 export function createSearchService(deps: SearchDeps) {
   const { db, index, metrics } = deps;
   const keywordSearch = createKeywordSearch(db, deps.keywordIndex);
+  const keywordWithFeedback = withFeedback(keywordSearch, sqlFeedbackTerms(db));
+  const fusion = deps.fusion ?? DEFAULT_FUSION;
   const queryVectors = new Map<string, Float32Array>();
 
   /**
@@ -104,11 +114,7 @@ export function createSearchService(deps: SearchDeps) {
       const embedder = await deps.embedders.get(model);
       [vector] = await embedder.embed([normalised]);
     } catch (err) {
-      throw new AppError(
-        503,
-        ErrorCode.embedderFailed,
-        `could not embed the query: ${(err as Error).message}`,
-      );
+      throw new AppError(ErrorCode.embedderFailed, `could not embed the query: ${(err as Error).message}`);
     }
     queryVectors.set(key, vector);
     if (queryVectors.size > QUERY_CACHE_SIZE) queryVectors.delete(queryVectors.keys().next().value as string);
@@ -148,16 +154,20 @@ export function createSearchService(deps: SearchDeps) {
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
     params.push(model.name, model.version);
-    const res = await db.query<{ vector_key: number; embedding: string }>(
-      `SELECT n.vector_key, encode(n.embedding, 'base64') AS embedding FROM memory_nodes n
-       WHERE ${where} AND n.status = 'indexed' AND n.embedding_model = $${params.length - 1}
-         AND n.embedding_model_version = $${params.length}`,
+    const p = params.length;
+    // The vectors the index holds: blended with the session neighbours' as the worker blends them.
+    const context = contextSql(`$${p - 1}`, `$${p}`, deps.context);
+    const res = await db.query<{ vector_key: number; embedding: string } & NeighbourVectors>(
+      `SELECT n.vector_key, encode(n.embedding, 'base64') AS embedding, ${context.columns}
+       FROM memory_nodes n ${context.joins}
+       WHERE ${where} AND n.status = 'indexed' AND n.embedding_model = $${p - 1}
+         AND n.embedding_model_version = $${p}`,
       params,
     );
     return res.rows
       .map((r) => ({
         key: Number(r.vector_key),
-        distance: cosineDistance(vector, base64ToVector(r.embedding)),
+        distance: cosineDistance(vector, indexVectorOf(base64ToVector(r.embedding), r, deps.context)),
       }))
       .sort((a, b) => a.distance - b.distance || a.key - b.key)
       .slice(0, limit);
@@ -217,12 +227,12 @@ export function createSearchService(deps: SearchDeps) {
       const started = performance.now();
       const timer = metrics.searchSeconds.startTimer({ mode: q.mode });
       if (q.query === undefined && q.vector === undefined) {
-        throw new AppError(400, ErrorCode.queryRequired, 'give a query text or a vector', [
+        throw new AppError(ErrorCode.queryRequired, 'give a query text or a vector', [
           { field: 'query', message: 'required unless vector is given' },
         ]);
       }
       if (q.mode === 'keyword' && q.query === undefined) {
-        throw new AppError(400, ErrorCode.queryRequired, 'keyword search needs a query text', [
+        throw new AppError(ErrorCode.queryRequired, 'keyword search needs a query text', [
           { field: 'query', message: 'required in keyword mode' },
         ]);
       }
@@ -236,7 +246,6 @@ export function createSearchService(deps: SearchDeps) {
           : undefined;
       if (model && q.vector !== undefined && q.vector.length !== model.dimensions) {
         throw new AppError(
-          422,
           ErrorCode.vectorDimensionMismatch,
           `${model.name} vectors have ${model.dimensions} dimensions, got ${q.vector.length}`,
           [{ field: 'vector', message: `expected ${model.dimensions} numbers` }],
@@ -267,31 +276,32 @@ export function createSearchService(deps: SearchDeps) {
       };
       const [vectorHits, keywordHits, pending] = await Promise.all([
         vectorPart(),
-        useKeyword ? keywordSearch(q.query as string, q, access, depth) : Promise.resolve([]),
+        useKeyword
+          ? ((q.feedback ?? deps.feedback) ? keywordWithFeedback : keywordSearch)(
+              q.query as string,
+              q,
+              access,
+              depth,
+            )
+          : Promise.resolve([]),
         countPending(q, access),
       ]);
 
-      const fused = new Map<number, { score: number; vectorScore?: number; keywordScore?: number }>();
-      const fusing = useVector && useKeyword;
-      vectorHits.forEach((h, rank) => {
-        const similarity = 1 - h.distance;
-        fused.set(h.key, {
-          score: fusing ? VECTOR_WEIGHT / (RRF_K + rank + 1) : similarity,
-          vectorScore: similarity,
-        });
-      });
-      keywordHits.forEach((h, rank) => {
-        const entry = fused.get(h.key) ?? { score: 0 };
-        entry.score = fusing ? entry.score + KEYWORD_WEIGHT / (RRF_K + rank + 1) : h.score;
-        entry.keywordScore = h.score;
-        fused.set(h.key, entry);
-      });
-      const top = [...fused.entries()].sort((a, b) => b[1].score - a[1].score || b[0] - a[0]).slice(0, q.k);
-      const rows = await hydrate(top.map(([key]) => key));
+      const similar = vectorHits.map((h) => ({ key: h.key, score: 1 - h.distance }));
+      // One retriever: its own scores; both: fused (fusion.ts).
+      const ranked: Fused[] =
+        useVector && useKeyword
+          ? fuse(keywordHits, similar, fusion)
+          : [
+              ...similar.map((h) => ({ ...h, vectorScore: h.score })),
+              ...keywordHits.map((h) => ({ ...h, keywordScore: h.score })),
+            ].sort((a, b) => b.score - a.score || b.key - a.key);
+      const top = ranked.slice(0, q.k);
+      const rows = await hydrate(top.map((s) => s.key));
       const hits: SearchHit[] = [];
       const shown: MemoryRow[] = [];
-      for (const [key, s] of top) {
-        const r = rows.get(key);
+      for (const s of top) {
+        const r = rows.get(s.key);
         if (!r) continue;
         shown.push(r);
         hits.push({

@@ -65,7 +65,7 @@ async function artifactServer(artifacts: ArtifactService): Promise<FastifyInstan
   installAuth(server, async (req) => {
     const token = /^Bearer (\w+)$/.exec(String(req.headers.authorization ?? ''))?.[1] ?? 'all';
     const found = callers[token];
-    if (!found) throw new AppError(401, 'unauthenticated', 'unknown test token');
+    if (!found) throw new AppError('unauthenticated', 'unknown test token');
     return found;
   });
   server.setErrorHandler((err, req, reply) => sendProblem(reply, toProblem(err as Error, req)));

@@ -8,6 +8,7 @@ import { loadIdentities } from '../../src/auth/identities.js';
 import { httpsOptions } from '../../src/auth/tls.js';
 import { createTokenVerifier } from '../../src/auth/tokens.js';
 import { loadConfig } from '../../src/config.js';
+import { httpStatusOf } from '../../src/http/problem.js';
 import { AppError } from '../../src/platform/errors.js';
 import { tlsClient } from '../helpers/https-client.js';
 import {
@@ -86,7 +87,7 @@ beforeAll(async () => {
     });
   });
   server.setErrorHandler((err, _req, reply) => {
-    const status = err instanceof AppError ? err.status : 500;
+    const status = err instanceof AppError ? httpStatusOf(err) : 500;
     const code = err instanceof AppError ? err.code : 'internal_error';
     return reply
       .code(status)

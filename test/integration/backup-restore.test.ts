@@ -22,6 +22,7 @@ import { runCli } from '../helpers/cli.js';
 import { type Backend, backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { appError } from '../helpers/errors.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TOPICS = [
   'coffee black without sugar every morning',
@@ -381,7 +382,11 @@ describe.each(backends)('backup while writes go on (%s)', (backend) => {
           written++;
         }
       })();
-      while (written < 5) await new Promise((r) => setTimeout(r, 20));
+      await waitFor(() => written >= 5, {
+        what: 'five writes before the snapshot',
+        timeoutMs: 30_000,
+        intervalMs: 20,
+      });
       const snap = await createSnapshot({
         db: source.app.db,
         store: source.app.objects,

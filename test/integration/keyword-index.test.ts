@@ -236,9 +236,9 @@ describe.skipIf(!process.env.DATABASE_URL)('change feed on the PostgreSQL server
 
   it('hands over a row whose transaction took an earlier change_seq but committed later', async () => {
     const other = await openPostgres({ url: process.env.DATABASE_URL as string, schema: t.schema, max: 2 });
-    const feed = createChangeFeed<{ text: string }>(t.db, { columns: 'n.text', pageSize: 100 });
+    const feed = createChangeFeed(t.db, { columns: ['n.text'], pageSize: 100 });
     const seen: string[] = [];
-    const read = () => feed.read((rows) => void seen.push(...rows.map((r) => r.text)));
+    const read = () => feed.read((rows) => void seen.push(...rows.map((r) => r.values[0] as string)));
     const add = (q: { query: typeof t.db.query }, text: string) =>
       q.query(
         "INSERT INTO memory_nodes (id, division_id, text, checksum) VALUES (gen_random_uuid(), 'default', $1, md5($1))",

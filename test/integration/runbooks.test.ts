@@ -40,6 +40,7 @@ import {
   runbookDir,
   runbookFiles,
 } from '../helpers/runbooks.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * "Every command in the runbooks is exercised by a test": each command line of every ```sh block
@@ -426,14 +427,15 @@ describe.each(backends)('every runbook command, run against an installation on %
     }
     // Let retried jobs be indexed before the next command looks ("then watch them drain").
     const { app } = running[need] as { app: App };
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      const { rows } = await app.db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM jobs WHERE status IN ('queued', 'running')",
-      );
-      if (rows[0].n === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      async () => {
+        const { rows } = await app.db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM jobs WHERE status IN ('queued', 'running')",
+        );
+        return rows[0].n === 0;
+      },
+      { what: 'the queue to drain', timeoutMs: 60_000, intervalMs: 100 },
+    );
   }
 
   beforeAll(async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { SCOPES } from '../../src/auth/caller.js';
 import { parseIdentities } from '../../src/auth/identities.js';
+import { httpStatusOf } from '../../src/http/problem.js';
 import { AppError } from '../../src/platform/errors.js';
 
 const identities = parseIdentities({
@@ -11,8 +12,7 @@ const identities = parseIdentities({
 });
 const tokens = {
   async verify(token: string) {
-    if (token !== 'good.token.sig')
-      throw new AppError(401, 'unauthenticated', 'invalid token: bad signature');
+    if (token !== 'good.token.sig') throw new AppError('unauthenticated', 'invalid token: bad signature');
     return {
       kind: 'agent' as const,
       id: 'support-bot',
@@ -38,7 +38,7 @@ async function status(p: Promise<unknown>): Promise<[number, string]> {
     return [200, ''];
   } catch (err) {
     expect(err).toBeInstanceOf(AppError);
-    return [(err as AppError).status, (err as AppError).message];
+    return [httpStatusOf(err as AppError), (err as AppError).message];
   }
 }
 

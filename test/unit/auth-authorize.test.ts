@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { agentScope, mayAccessDivision, requireScopes, resolveDivision } from '../../src/auth/authorize.js';
 import type { Caller, Scope } from '../../src/auth/caller.js';
+import { httpStatusOf } from '../../src/http/problem.js';
 import { AppError } from '../../src/platform/errors.js';
 
 const agent: Caller = {
@@ -23,7 +24,7 @@ function forbidden(fn: () => unknown): AppError {
     fn();
   } catch (err) {
     expect(err).toBeInstanceOf(AppError);
-    expect((err as AppError).status).toBe(403);
+    expect(httpStatusOf(err as AppError)).toBe(403);
     expect((err as AppError).code).toBe('forbidden');
     return err as AppError;
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenVerifier, type TokenVerifier } from '../../src/auth/tokens.js';
+import { httpStatusOf } from '../../src/http/problem.js';
 import { AppError } from '../../src/platform/errors.js';
 import {
   jwksOf,
@@ -36,7 +37,7 @@ async function rejection(token: string, v: TokenVerifier = verifier): Promise<st
   } catch (err) {
     expect(err).toBeInstanceOf(AppError);
     const e = err as AppError;
-    expect(e.status).toBe(401);
+    expect(httpStatusOf(e)).toBe(401);
     expect(e.code).toBe('unauthenticated');
     expect(e.message).not.toContain(token);
     return e.message;

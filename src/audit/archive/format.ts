@@ -57,13 +57,10 @@ export const archiveKeyOf = (manifestKey: string) => manifestKey.replace(/\.mani
 
 const KEY_PATTERN = /^audit\/([^/]+)\/(\d{4}-\d{2}-\d{2})\/(\d+)-(\d+)\.(jsonl\.gz|manifest\.json)$/;
 
-export interface ParsedArchiveKey {
-  divisionId: string;
-  day: string;
-  fromSeq: number;
-  toSeq: number;
+/** What an archive's or a manifest's key says. */
+export type ParsedArchiveKey = Pick<ArchiveManifest, 'divisionId' | 'day' | 'fromSeq' | 'toSeq'> & {
   kind: 'archive' | 'manifest';
-}
+};
 
 export function parseArchiveKey(key: string): ParsedArchiveKey | undefined {
   const m = KEY_PATTERN.exec(key);

@@ -48,13 +48,7 @@ export async function verifyArchive(
   const list = createCheckList();
   const { ok, fail } = list;
   let events: AuditEvent[] | undefined;
-  const result = (): ArchiveVerification => ({
-    ok: list.broken.length === 0,
-    checks: list.checks,
-    broken: list.broken,
-    ...(list.broken[0] ? { firstBroken: list.broken[0] } : {}),
-    ...(events ? { events } : {}),
-  });
+  const result = (): ArchiveVerification => ({ ...list.verdict(), ...(events ? { events } : {}) });
 
   if (!isObject(manifest) || manifest.format !== ARCHIVE_FORMAT) {
     fail({ what: 'manifest', reason: `not a ${ARCHIVE_FORMAT} manifest` });
@@ -228,10 +222,7 @@ export async function verifyStoredArchives(
   for (const o of orphans)
     list.checks.push(`warn: ${o.key} has no manifest (an interrupted run; the next run completes it)`);
   return {
-    ok: list.broken.length === 0,
-    checks: list.checks,
-    broken: list.broken,
-    ...(list.broken[0] ? { firstBroken: list.broken[0] } : {}),
+    ...list.verdict(),
     archives: complete.length,
     head: { seq: previous.toSeq, hash: previous.lastHash },
   };

@@ -34,7 +34,6 @@ const errors = { 400: problem, 401: problem, 403: problem, 404: problem };
 function refuseAgents(caller: Caller) {
   if (caller.kind === 'agent') {
     throw new AppError(
-      403,
       ErrorCode.forbidden,
       'agent tokens cannot use division-wide audit, export or hold routes',
     );

@@ -32,7 +32,7 @@ function expectedVersion(header: string | string[] | undefined): number | undefi
   if (header === undefined) return undefined;
   const match = typeof header === 'string' ? /^(?:W\/)?"?(\d{1,9})"?$/.exec(header.trim()) : null;
   if (!match) {
-    throw new AppError(400, ErrorCode.preconditionInvalid, 'If-Match must be a memory version, e.g. "3"', [
+    throw new AppError(ErrorCode.preconditionInvalid, 'If-Match must be a memory version, e.g. "3"', [
       { field: 'If-Match', message: 'expected the ETag of a previous read' },
     ]);
   }

@@ -1,8 +1,8 @@
 import type { Queryable } from '../../adapters/db/port.js';
-import { createChangeFeed } from '../../indexing/change-feed.js';
+import { type ChangeFeed, createChangeFeed } from '../../indexing/change-feed.js';
 import type { Logger } from '../../platform/logger.js';
 import type { View } from './contextual.js';
-import { FEED_COLUMNS, IndexState, type MemoryChange } from './state.js';
+import { FEED_COLUMNS, IndexState } from './state.js';
 
 export type { View } from './contextual.js';
 
@@ -31,7 +31,7 @@ export interface KeywordIndexDeps {
 
 interface Built {
   state: IndexState;
-  feed: ReturnType<typeof createChangeFeed<MemoryChange>>;
+  feed: ChangeFeed;
   generation: number;
 }
 
@@ -55,7 +55,7 @@ export function createKeywordIndex(deps: KeywordIndexDeps) {
   async function build(): Promise<Built> {
     const started = performance.now();
     const state = new IndexState();
-    const feed = createChangeFeed<MemoryChange>(db, { columns: FEED_COLUMNS, pageSize: PAGE });
+    const feed = createChangeFeed(db, { columns: FEED_COLUMNS, pageSize: PAGE });
     // Documents are made once, after every row is in: neighbours arrive in any order.
     const { generation } = await feed.read((rows) => state.apply(rows));
     state.settle();
@@ -82,11 +82,14 @@ export function createKeywordIndex(deps: KeywordIndexDeps) {
   async function readChanges(): Promise<void> {
     const built = await ready();
     const started = performance.now();
-    const { generation, rows } = await built.feed.read((page) => {
-      // Applied and settled together: a search scoring between two pages sees a consistent index.
-      built.state.apply(page);
-      built.state.settle();
-    });
+    const { generation, rows } = await built.feed.read(
+      (page) => {
+        // Applied and settled together: a search scoring between two pages sees a consistent index.
+        built.state.apply(page);
+        built.state.settle();
+      },
+      { probe: true },
+    );
     deps.onCatchUp?.(rows, (performance.now() - started) / 1000);
     if (generation > built.generation) startRebuild(generation);
   }

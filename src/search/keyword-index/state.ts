@@ -1,3 +1,4 @@
+import type { FeedRow } from '../../indexing/change-feed.js';
 import { contextualDocument, type View } from './contextual.js';
 import { type ScoredDoc, topDocuments } from './scoring.js';
 import { Segment } from './segment.js';
@@ -5,33 +6,55 @@ import { MemoryStore } from './store.js';
 import { TermDictionary } from './terms.js';
 import { parseTsvector } from './tsvector.js';
 
+/**
+ * The feed's columns for the keyword index, in this order: division, agent, session, sequence,
+ * deleted, the stored lexemes (the redacted text's only when there is one), and the date words of
+ * occurred_at (UTC) lexemised like any text. Deleted memories come without their words.
+ */
+export const FEED_COLUMNS = [
+  'n.division_id',
+  'n.agent_id',
+  'n.session_id',
+  'n.sequence',
+  'n.deleted_at IS NOT NULL',
+  'CASE WHEN n.deleted_at IS NULL THEN n.fts::text END',
+  'CASE WHEN n.deleted_at IS NULL AND n.redacted_text IS NOT NULL THEN n.fts_redacted::text END',
+  `CASE WHEN n.deleted_at IS NULL AND n.occurred_at IS NOT NULL
+     THEN to_tsvector('english', to_char(n.occurred_at AT TIME ZONE 'UTC', 'FMDD FMMonth YYYY'))::text END`,
+];
+
 /** A memory as the change feed gives it (see FEED_COLUMNS). */
-export interface MemoryChange {
-  change_seq: number;
+interface MemoryChange {
+  seq: number;
   key: number;
-  division_id: string;
-  agent_id: string | null;
-  session_id: string | null;
+  division: string;
+  agent: string | null;
+  session: string | null;
   sequence: number | null;
   deleted: boolean;
   /** tsvector text of the text; null for deleted memories. */
   fts: string | null;
   /** tsvector text of the redacted text, only when there is one. */
-  fts_redacted: string | null;
-  /** tsvector text of "8 May 2023" (occurred_at, UTC), when set. */
-  date_words: string | null;
+  redacted: string | null;
+  /** tsvector text of "8 May 2023", when occurred_at is set. */
+  date: string | null;
 }
 
-/**
- * The feed's columns for the keyword index: the stored lexemes (the redacted view only when it
- * differs), lexemised date words, the session place. Deleted memories come without their words.
- */
-export const FEED_COLUMNS = `n.vector_key::float8 AS key, n.division_id, n.agent_id, n.session_id, n.sequence,
-  n.deleted_at IS NOT NULL AS deleted,
-  CASE WHEN n.deleted_at IS NULL THEN n.fts::text END AS fts,
-  CASE WHEN n.deleted_at IS NULL AND n.redacted_text IS NOT NULL THEN n.fts_redacted::text END AS fts_redacted,
-  CASE WHEN n.deleted_at IS NULL AND n.occurred_at IS NOT NULL
-    THEN to_tsvector('english', to_char(n.occurred_at AT TIME ZONE 'UTC', 'FMDD FMMonth YYYY'))::text END AS date_words`;
+const toChange = (r: FeedRow): MemoryChange => {
+  const v = r.values;
+  return {
+    seq: r.seq,
+    key: r.key,
+    division: v[0] as string,
+    agent: v[1] as string | null,
+    session: v[2] as string | null,
+    sequence: v[3] as number | null,
+    deleted: v[4] as boolean,
+    fts: v[5] as string | null,
+    redacted: v[6] as string | null,
+    date: v[7] as string | null,
+  };
+};
 
 interface DivisionState {
   full: Segment;
@@ -98,12 +121,13 @@ export class IndexState {
   }
 
   /** Applies row versions from the feed; documents are re-added by `settle`. */
-  apply(rows: readonly MemoryChange[]): void {
+  apply(rows: readonly FeedRow[]): void {
     const s = this.store;
-    for (const row of rows) {
-      const key = Number(row.key);
+    for (const raw of rows) {
+      const row = toChange(raw);
+      const key = row.key;
       let slot = s.slotOf(key);
-      if (slot !== undefined && row.change_seq <= s.changeSeqOf[slot]) continue;
+      if (slot !== undefined && row.seq <= s.changeSeqOf[slot]) continue;
       if (slot === undefined && row.deleted) continue;
       this.applied++;
       if (slot !== undefined) {
@@ -123,15 +147,15 @@ export class IndexState {
         slot = s.allocate(key);
         this.dirty.add(slot);
       }
-      const division = this.division(row.division_id);
+      const division = this.division(row.division);
       s.divisionOf[slot] = division;
-      s.changeSeqOf[slot] = row.change_seq;
+      s.changeSeqOf[slot] = row.seq;
       s.setTerms(slot, 'own', this.lexemes(row.fts) ?? []);
-      s.setTerms(slot, 'redacted', this.lexemes(row.fts_redacted));
-      s.setTerms(slot, 'date', this.lexemes(row.date_words) ?? []);
-      if (row.fts_redacted !== null) this.divisions[division].redactedMemories++;
-      if (row.session_id !== null && row.sequence !== null) {
-        const place = s.placeIn(division, row.agent_id, row.session_id, row.sequence, key);
+      s.setTerms(slot, 'redacted', this.lexemes(row.redacted));
+      s.setTerms(slot, 'date', this.lexemes(row.date) ?? []);
+      if (row.redacted !== null) this.divisions[division].redactedMemories++;
+      if (row.session !== null && row.sequence !== null) {
+        const place = s.placeIn(division, row.agent, row.session, row.sequence, key);
         this.unindex(place.prev);
         this.unindex(place.next);
         s.insertInGroup(slot, place.id, place.at, row.sequence);
