@@ -7,6 +7,7 @@ import { type ChainHead, GENESIS_HASH, verifyChain } from '../audit/chain.js';
 import { type SignedHead, verifySignedHead } from '../audit/signer.js';
 import { countIndexable } from '../indexing/index-maintenance.js';
 import { AppError, ErrorCode } from '../platform/errors.js';
+import { lease } from '../platform/lease.js';
 import { readJsonLines, verifyPart } from './jsonl-objects.js';
 import { readManifest, type SnapshotManifest, snapshotError } from './manifest.js';
 import { insertRows, quoteIdent, restoreSequence, snapshotTables, type TableShape } from './tables.js';
@@ -82,7 +83,7 @@ export async function restoreSnapshot(
     // Workers of the old installation are gone: their claimed jobs go back to the queue at once
     // rather than after the lease runs out.
     await tx.query(
-      "UPDATE jobs SET status = 'queued', locked_at = NULL, locked_by = NULL, run_at = now() WHERE status = 'running'",
+      `UPDATE jobs SET status = 'queued', locked_at = NULL, ${lease.release}, run_at = now() WHERE status = 'running'`,
     );
     await verifyRestoredAudit(tx, manifest);
     return loaded;

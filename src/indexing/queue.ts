@@ -1,4 +1,5 @@
 import type { Queryable } from '../adapters/db/port.js';
+import { lease } from '../platform/lease.js';
 import { traceCarrier } from '../platform/tracing.js';
 
 /** The queue of indexing jobs: one per memory whose vector or index entry must be (re)made. */
@@ -79,12 +80,12 @@ export async function claim<P>(
   leaseMs: number,
 ): Promise<Job<P>[]> {
   const res = await db.query<JobRow>(
-    `UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_at = now(), locked_by = $3, updated_at = now()
+    `UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_at = now(), ${lease.take('$3', '$4')},
+       updated_at = now()
      WHERE id IN (
        SELECT id FROM jobs
        WHERE queue = $1
-         AND ((status = 'queued' AND run_at <= now())
-           OR (status = 'running' AND locked_at < now() - make_interval(secs => $4::double precision / 1000)))
+         AND ((status = 'queued' AND run_at <= now()) OR (status = 'running' AND ${lease.lapsed()}))
        ORDER BY id
        LIMIT $2
        FOR UPDATE SKIP LOCKED)
@@ -109,7 +110,7 @@ export async function fail(db: Queryable, ids: number[], error: string, backoffM
     `UPDATE jobs SET
        status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
        run_at = now() + make_interval(secs => least(3600, $3::double precision * power(2, attempts - 1) / 1000)),
-       locked_at = NULL, locked_by = NULL, last_error = $2, updated_at = now()
+       locked_at = NULL, ${lease.release}, last_error = $2, updated_at = now()
      WHERE id = ANY($1::bigint[])`,
     [ids, error.slice(0, 2000), backoffMs],
   );

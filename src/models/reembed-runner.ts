@@ -7,6 +7,7 @@ import { queueDivisionContext } from '../indexing/contextual-vectors.js';
 import { reusableVectors, reuseKey, stillToEmbed } from '../indexing/vector-reuse.js';
 import { normaliseText } from '../memories/text.js';
 import { bytesToVector, vectorToBytes } from '../memories/vector-codec.js';
+import { lease } from '../platform/lease.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { type ModelRef, type ModelResolver, refOf } from './active-model.js';
@@ -90,7 +91,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
     });
   }
 
-  const lease = `lease_until = now() + make_interval(secs => $2::double precision / 1000)`;
+  const renewal = lease.renew('$2');
 
   async function staleLeases(): Promise<string[]> {
     if (!db.singleProcess) return [];
@@ -103,12 +104,12 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
   /** The oldest queued run, or a running one whose runner stopped renewing its lease. */
   async function claim(): Promise<RunRow | null> {
     const res = await db.query<RunRow>(
-      `UPDATE reembed_runs SET status = 'running', locked_by = $1, ${lease},
+      `UPDATE reembed_runs SET status = 'running', ${lease.take('$1', '$2')},
          started_at = coalesce(started_at, now()), updated_at = now()
        WHERE id = (
          SELECT id FROM reembed_runs
          WHERE status = 'queued'
-           OR (status = 'running' AND (lease_until IS NULL OR lease_until < now() OR id = ANY($3::uuid[])))
+           OR (status = 'running' AND (${lease.lapsed()} OR id = ANY($3::uuid[])))
          ORDER BY created_at, id LIMIT 1
          FOR UPDATE SKIP LOCKED)
        RETURNING *`,
@@ -136,7 +137,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       [run.division_id, target.name, target.version],
     );
     const counts = res.rows[0];
-    await whileOurs(db, run, `total = $4, done = $5, ${lease}`, [counts.total, counts.done]);
+    await whileOurs(db, run, `total = $4, done = $5, ${renewal}`, [counts.total, counts.done]);
     return counts;
   }
 
@@ -186,7 +187,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       })),
     );
     await db.transaction(async (tx) => {
-      await whileOurs(tx, run, `done = done + $4, embedded = embedded + $5, ${lease}`, [
+      await whileOurs(tx, run, `done = done + $4, embedded = embedded + $5, ${renewal}`, [
         page.length,
         toEmbed.length,
       ]);
@@ -287,7 +288,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       await queueDivisionContext(tx, run.division_id, deps.maxAttempts);
       await tx.query(
         `UPDATE reembed_runs SET status = 'completed', total = $2, done = $2, finished_at = now(),
-           updated_at = now(), locked_by = NULL, lease_until = NULL
+           updated_at = now(), ${lease.release}
          WHERE id = $1`,
         [run.id, copied.rowCount],
       );
@@ -336,7 +337,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
   async function finish(run: RunRow, error: string) {
     await db.query(
       `UPDATE reembed_runs SET status = 'failed', error = $3, finished_at = now(), updated_at = now(),
-         locked_by = NULL, lease_until = NULL
+         ${lease.release}
        WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
       [run.id, runnerId, error.slice(0, 2000)],
     );
@@ -345,7 +346,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
   /** Gives the run back (stopping): another runner, or this one later, continues it at once. */
   async function release(run: RunRow) {
     await db.query(
-      `UPDATE reembed_runs SET locked_by = NULL, lease_until = NULL, updated_at = now()
+      `UPDATE reembed_runs SET ${lease.release}, updated_at = now()
        WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
       [run.id, runnerId],
     );

@@ -5,6 +5,7 @@ import { MODEL_REF } from '../adapters/embedders/registry.js';
 import type { AppendAudit } from '../audit/types.js';
 import type { Access } from '../memories/access.js';
 import { AppError, ErrorCode } from '../platform/errors.js';
+import { lease } from '../platform/lease.js';
 import type { ReembedProgress } from '../platform/metrics.js';
 import { type ModelResolver, readDivisionModel, refOf } from './active-model.js';
 
@@ -226,7 +227,7 @@ export function createReembedService(deps: ReembedServiceDeps) {
       const row = await db.transaction(async (tx) => {
         const res = await tx.query<RunRow>(
           `UPDATE reembed_runs SET status = 'cancelled', finished_at = now(), updated_at = now(),
-             locked_by = NULL, lease_until = NULL
+             ${lease.release}
            WHERE id = $1 AND status = ANY($2::text[]) RETURNING *`,
           [id, ACTIVE_STATUSES],
         );

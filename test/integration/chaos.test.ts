@@ -462,9 +462,9 @@ describe.each(backends)('chaos on %s', (backend) => {
 
       // While the lease holds, nobody else takes the jobs.
       expect(await ta.app.worker.runOnce()).toBe(0);
-      // The lease runs out: claims compare locked_at with the database clock, so the rows say so.
+      // The lease runs out: claims compare lease_until with the database clock, so the rows say so.
       await ta.app.db.query(
-        `UPDATE jobs SET locked_at = now() - interval '1 hour' WHERE id = ANY($1::bigint[])`,
+        `UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = ANY($1::bigint[])`,
         [zombie.map((j) => j.id)],
       );
       expect(await ta.app.worker.runOnce()).toBe(6);

@@ -218,8 +218,10 @@ describe.each(backends)('indexing worker on %s', (backend) => {
     expect(await ta.app.worker.runOnce()).toBe(0);
     expect((await getMemory(m.id)).status).toBe('pending');
 
-    // The lease runs out: claims compare locked_at with the database clock, so the row says so.
-    await ta.app.db.query(`UPDATE jobs SET locked_at = now() - interval '1 hour' WHERE id = $1`, [zombie.id]);
+    // The lease runs out: claims compare lease_until with the database clock, so the row says so.
+    await ta.app.db.query(`UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1`, [
+      zombie.id,
+    ]);
     expect(await ta.app.worker.runOnce()).toBe(1);
     const read = await getMemory(m.id);
     expect(read.status).toBe('indexed');
