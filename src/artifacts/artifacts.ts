@@ -1,11 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
 import type { Database, Queryable } from '../adapters/db/port.js';
 import {
   ObjectChecksumMismatchError,
   type ObjectStore,
   ObjectTooLargeError,
-  SHA256_HEX,
 } from '../adapters/objects/port.js';
 import { ARTIFACT_CREATE, artifactCreateChange } from '../audit/bundle-artifacts.js';
 import type { AppendAudit } from '../audit/types.js';
@@ -13,6 +12,8 @@ import { assertDivisionExists } from '../divisions/divisions.js';
 import { type Access, accessSql, heldSql, visibleSql } from '../memories/access.js';
 import { AppError, ErrorCode, notFound } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
+import { checksumField, parseContentType, parseExpectedSha256 } from './declared.js';
+import { ArtifactCorruptError, VerifyingStream } from './verifying-stream.js';
 
 /** A stored file, as the API shows it. */
 export interface Artifact {
@@ -76,102 +77,6 @@ const toRecord = (r: ArtifactRow): ArtifactRecord => ({
 
 /** The API view: where the bytes are stored is the service's business. */
 export const publicArtifact = ({ objectKey: _k, versionId: _v, ...a }: ArtifactRecord): Artifact => a;
-
-export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
-// type/subtype and parameters (RFC 9110 tokens); stored as sent, at most 255 characters.
-const MEDIA_TYPE =
-  /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=("[^"\\\r\n]*"|[A-Za-z0-9!#$&^_.+-]+))*$/;
-const BASE64_SHA256 = /^[A-Za-z0-9+/]{43}=$/;
-
-const checksumField = 'X-Checksum-SHA256';
-
-/** The expected checksum as lower-case hex, from hex or base64. */
-export function parseExpectedSha256(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const v = value.trim();
-  if (SHA256_HEX.test(v.toLowerCase())) return v.toLowerCase();
-  if (BASE64_SHA256.test(v)) return Buffer.from(v, 'base64').toString('hex');
-  throw new AppError(
-    ErrorCode.validation,
-    `${checksumField} must be a SHA-256 in hex (64 digits) or base64`,
-    [{ field: checksumField, message: 'not a SHA-256 digest' }],
-  );
-}
-
-function parseContentType(value: string | undefined): string {
-  if (value === undefined || value.trim() === '') return DEFAULT_CONTENT_TYPE;
-  const v = value.trim();
-  if (v.length > 255 || !MEDIA_TYPE.test(v)) {
-    throw new AppError(ErrorCode.validation, 'Content-Type is not a media type', [
-      { field: 'Content-Type', message: 'expected type/subtype, e.g. application/pdf' },
-    ]);
-  }
-  return v;
-}
-
-/** The bytes of a download did not match the artifact's recorded size or SHA-256. */
-export class ArtifactCorruptError extends Error {
-  constructor(
-    readonly artifactId: string,
-    reason: string,
-  ) {
-    super(`artifact ${artifactId} is corrupt in the object store: ${reason}`);
-    this.name = 'ArtifactCorruptError';
-  }
-}
-
-/**
- * Passes a download through while hashing it, holding back its last chunk until the end: when the
- * size or SHA-256 differs from the record the stream fails instead of completing, so a client never
- * receives a whole, wrong body (with Content-Length set, the response is visibly cut short).
- */
-export class VerifyingStream extends Transform {
-  private readonly hash = createHash('sha256');
-  private held: Buffer | undefined;
-  private size = 0;
-
-  constructor(
-    private readonly artifactId: string,
-    private readonly expected: { sha256: string; size: number },
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.size += chunk.length;
-    if (this.size > this.expected.size) {
-      done(new ArtifactCorruptError(this.artifactId, `more than the recorded ${this.expected.size} bytes`));
-      return;
-    }
-    this.hash.update(chunk);
-    const previous = this.held;
-    this.held = chunk;
-    done(null, previous);
-  }
-
-  override _flush(done: TransformCallback): void {
-    if (this.size !== this.expected.size) {
-      done(
-        new ArtifactCorruptError(
-          this.artifactId,
-          `${this.size} bytes, not the recorded ${this.expected.size}`,
-        ),
-      );
-      return;
-    }
-    const actual = this.hash.digest('hex');
-    if (actual !== this.expected.sha256) {
-      done(
-        new ArtifactCorruptError(
-          this.artifactId,
-          `SHA-256 is ${actual}, not the recorded ${this.expected.sha256}`,
-        ),
-      );
-      return;
-    }
-    done(null, this.held);
-  }
-}
 
 const legalHold = (memoryId: string) =>
   new AppError(

@@ -8,11 +8,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createObjectStore } from '../../src/adapters/objects/index.js';
 import type { ObjectStore } from '../../src/adapters/objects/port.js';
-import {
-  ArtifactCorruptError,
-  type ArtifactService,
-  createArtifactService,
-} from '../../src/artifacts/artifacts.js';
+import { type ArtifactService, createArtifactService } from '../../src/artifacts/artifacts.js';
+import { ArtifactCorruptError } from '../../src/artifacts/verifying-stream.js';
 import { appendAudit } from '../../src/audit/audit-log.js';
 import {
   artifactCreateChange,
