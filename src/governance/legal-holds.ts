@@ -39,6 +39,19 @@ const toHold = (r: HoldRow): LegalHold => ({
   releasedBy: r.released_by,
 });
 
+/** The audit event of a division or agent hold placed or released. */
+function holdEvent(access: Access, hold: LegalHold, action: string, extra: Record<string, unknown> = {}) {
+  return {
+    divisionId: hold.divisionId,
+    actor: access.actor,
+    action,
+    resourceType: hold.agentId ? 'agent' : 'division',
+    resourceId: hold.agentId ?? hold.divisionId,
+    manifestSignatureId: access.manifestSignatureId,
+    change: { holdId: hold.id, ...extra },
+  };
+}
+
 /** A deleted memory as a hold's answer shows it: ids, flags and state, no text, tags or metadata. */
 function withoutContent(row: MemoryRow): MemoryRecord {
   return { ...toRecord(row, false), text: '', redacted: true, checksum: '', tags: [], metadata: {} };
@@ -97,17 +110,7 @@ export function createLegalHoldService(deps: { db: Database; appendAudit: Append
           [divisionId, input.agentId ?? null, input.reason, access.actor],
         );
         const hold = toHold(res.rows[0]);
-        await deps.appendAudit(tx, [
-          {
-            divisionId,
-            actor: access.actor,
-            action: 'legal-hold.set',
-            resourceType: input.agentId ? 'agent' : 'division',
-            resourceId: input.agentId ?? divisionId,
-            manifestSignatureId: access.manifestSignatureId,
-            change: { holdId: hold.id, reason: input.reason },
-          },
-        ]);
+        await deps.appendAudit(tx, [holdEvent(access, hold, 'legal-hold.set', { reason: input.reason })]);
         return hold;
       });
     },
@@ -121,17 +124,7 @@ export function createLegalHoldService(deps: { db: Database; appendAudit: Append
         );
         if (!res.rows[0]) throw notFound(ErrorCode.notFound, `no active legal hold ${holdId}`);
         const hold = toHold(res.rows[0]);
-        await deps.appendAudit(tx, [
-          {
-            divisionId,
-            actor: access.actor,
-            action: 'legal-hold.release',
-            resourceType: hold.agentId ? 'agent' : 'division',
-            resourceId: hold.agentId ?? divisionId,
-            manifestSignatureId: access.manifestSignatureId,
-            change: { holdId: hold.id },
-          },
-        ]);
+        await deps.appendAudit(tx, [holdEvent(access, hold, 'legal-hold.release')]);
         return hold;
       });
     },

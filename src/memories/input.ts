@@ -37,15 +37,10 @@ export interface NewMemory {
   supersedes?: string[];
 }
 
-export interface MemoryPatch {
-  text?: string;
-  namespace?: string;
-  kind?: string;
-  tags?: string[];
-  metadata?: Record<string, unknown>;
-  piiFlags?: string[];
-  expiresAt?: string | null;
-}
+/** What a PATCH may change: the fields a write sets, but the agent, vector and conversation. */
+export type MemoryPatch = Partial<
+  Pick<NewMemory, 'text' | 'namespace' | 'kind' | 'tags' | 'metadata' | 'piiFlags' | 'expiresAt'>
+>;
 
 /** A new memory checked and classified, ready to insert. */
 export interface PreparedMemory {
