@@ -18,9 +18,9 @@ const MAX_ALLOWED = 20_000;
  * index (keyword-index/): it catches up with PostgreSQL, ranks the division's memories by BM25 over
  * their contextual documents, and keeps the candidates that pass the filters and the caller's
  * confinement, checked in SQL on their keys like vector search does. When fewer than `limit`
- * survive and the index had more, it asks for 16× more once; still short, it ranks exactly the
- * memories the filter lets through when they are few (≤ 20,000), else falls back to the SQL BM25
- * (exact too, over the memories' own words).
+ * survive and the index had more, it asks for 16× more once (when the share that passed promises
+ * enough); still short, it ranks exactly the memories the filter lets through when they are few
+ * (≤ 20,000), else falls back to the SQL BM25 (exact too, over the memories' own words).
  *
  * Query lexemes come from `to_tsvector('english', text)` like the stored ones, so stemming and stop
  * words match. They are cached per division: a cache shared across divisions would tell a tenant,
@@ -81,7 +81,7 @@ export function createKeywordSearch(db: Queryable, index?: KeywordIndex): Keywor
     // the personal data hidden from them.
     const view = access.piiRead ? 'full' : 'redacted';
     let fetch = limit + Math.max(limit, 20);
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; ; round++) {
       const hits = index.search(filter.divisionId, view, lexemes, fetch);
       const ok = await passing(
         hits.map((h) => h.key),
@@ -91,7 +91,10 @@ export function createKeywordSearch(db: Queryable, index?: KeywordIndex): Keywor
       const kept = hits.filter((h) => ok.has(h.key));
       // Fewer hits than asked: every match of the division was among them.
       if (kept.length >= limit || hits.length < fetch) return kept.slice(0, limit);
-      fetch = Math.min(fetch * 16, MAX_FETCH);
+      const wider = Math.min(fetch * 16, MAX_FETCH);
+      // Widen once, and only when the share that passed promises enough from the wider list.
+      if (round > 0 || wider === fetch || (kept.length / hits.length) * wider < limit) break;
+      fetch = wider;
     }
     const allowed = await allowedKeys(filter, access, MAX_ALLOWED);
     if (allowed) return index.search(filter.divisionId, view, lexemes, limit, allowed);
