@@ -1,7 +1,7 @@
 /** Renders the "Retrieval quality" section of BENCHMARKS.md (between its markers; the rest is kept). */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { CATEGORIES } from './locomo.js';
-import type { Mode, Variant } from './quality-variants.js';
+import { COPY_LABELS, type Mode, type Variant } from './quality-variants.js';
 import type { Summary } from './stats.js';
 
 const SECTION_START = '<!-- quality-bench: start -->';
@@ -22,7 +22,13 @@ export interface QualityReport {
   questions: number;
   withoutEvidence: number;
   ks: number[];
-  modes: { mode: Mode; answers: { category: number; recall: number[]; ms: number }[]; latency: Summary }[];
+  modes: {
+    mode: Mode;
+    answers: { category: number; recall: number[]; ms: number }[];
+    latency: Summary;
+    server: Summary;
+    embed: Summary;
+  }[];
   ablation: AblationRow[];
   durationSec: number;
 }
@@ -62,12 +68,11 @@ function ablationTable(r: QualityReport): string {
   ];
   let previous: AblationRow | undefined;
   for (const a of r.ablation) {
-    const settings =
-      a.env && Object.keys(a.env).length > 0
-        ? Object.entries(a.env)
-            .map(([k, v]) => `\`${k}=${v}\``)
-            .join(' ')
-        : 'defaults';
+    const env = Object.entries(a.env ?? {}).map(([k, v]) => `\`${k}=${v}\``);
+    const settings = [
+      ...(env.length > 0 ? env : ['defaults']),
+      ...(a.copy && a.copy !== 'full' ? [COPY_LABELS[a.copy]] : []),
+    ].join(', ');
     // The change is measured against the row above when it is a step of the same retriever.
     const delta =
       previous && a.step
@@ -86,11 +91,11 @@ function latencyTable(r: QualityReport): string {
     keyword: 'no embedding',
   };
   return [
-    '| mode | searches | p50 | p95 | p99 | max | |',
-    '|---|---|---|---|---|---|---|',
+    '| mode | searches | p50 | p95 | p99 | max | in the service p50 / p95 | embedding the query p50 / p95 | |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...r.modes.map(
       (m) =>
-        `| ${m.mode} | ${m.latency.n} | ${ms(m.latency.p50)} ms | ${ms(m.latency.p95)} ms | ${ms(m.latency.p99)} ms | ${ms(m.latency.max)} ms | ${note[m.mode]} |`,
+        `| ${m.mode} | ${m.latency.n} | ${ms(m.latency.p50)} ms | ${ms(m.latency.p95)} ms | ${ms(m.latency.p99)} ms | ${ms(m.latency.max)} ms | ${ms(m.server.p50)} / ${ms(m.server.p95)} ms | ${ms(m.embed.p50)} / ${ms(m.embed.p95)} ms | ${note[m.mode]} |`,
     ),
   ].join('\n');
 }
@@ -116,9 +121,11 @@ ${recallTable(r)}
 
 ### What each technique adds (ablation)
 
-Each row is the service started with the settings shown over the same memories (the vector index
-rebuilt when its vectors change), asked every question in the mode shown. Δ: against the row above,
-for rows that add one technique to it.
+Each row is the service started with the settings shown (the vector index rebuilt when its
+vectors change), asked every question in the mode shown, about the conversations as written above
+or about a copy written without sessions or dates (same texts, same model's vectors, in divisions of
+their own): that is how the keyword side's neighbour context and date words are left out. Δ:
+against the row above, for rows that add one technique to it.
 
 ${ablationTable(r)}
 

@@ -9,11 +9,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { createLocalEmbedder } from '../src/adapters/embedders/local.js';
+import { normaliseText } from '../src/memories/text.js';
 import { log } from './harness.js';
 import { type Conversation, loadLocomo } from './locomo.js';
 import { type AblationRow, renderQualitySection, writeQualitySection } from './quality-report.js';
 import { openBenchDatabase, type Service, startService } from './quality-service.js';
-import { ABLATION, MODES, type Mode } from './quality-variants.js';
+import { ABLATION, type Copy, MODES, type Mode } from './quality-variants.js';
 import { summarise } from './stats.js';
 
 const KS = [5, 10, 20] as const;
@@ -42,17 +43,33 @@ export interface Answer {
   conversation: string;
   category: number;
   recall: number[];
+  /** End to end, as this client saw it. */
   ms: number;
+  /** The service's own account (`timings`): the whole search, and embedding the query. */
+  serverMs: number;
+  embedMs: number;
 }
 
-const divisionOf = (c: Conversation) => `locomo-${c.id.toLowerCase().replace(/[^a-z0-9_-]/g, '-')}`;
+const divisionOf = (c: Conversation, copy: Copy = 'full') =>
+  `locomo-${c.id.toLowerCase().replace(/[^a-z0-9_-]/g, '-')}${copy === 'full' ? '' : `-${copy}`}`;
 
 /** Memory id -> LoCoMo turn id, per division. */
 const turnOf = new Map<string, string>();
 
-async function ingest(service: Service, conversations: Conversation[]) {
+/**
+ * Writes one copy of the conversations, a division per conversation. `vectors` (by turn text):
+ * precomputed with the same model, for the ablation's copies, so that the service does not embed
+ * every turn three times.
+ */
+async function ingest(
+  service: Service,
+  conversations: Conversation[],
+  copy: Copy,
+  vectors?: Map<string, number[]>,
+) {
+  const model = `${embedderModel.name}@${embedderModel.version}`;
   for (const c of conversations) {
-    const divisionId = divisionOf(c);
+    const divisionId = divisionOf(c, copy);
     const made = await service.post('/v1/divisions', { id: divisionId });
     if (made.status !== 201)
       throw new Error(`creating ${divisionId}: ${made.status} ${JSON.stringify(made.body)}`);
@@ -62,9 +79,9 @@ async function ingest(service: Service, conversations: Conversation[]) {
         divisionId,
         items: turns.map((t) => ({
           text: t.text,
-          sessionId: t.sessionId,
-          sequence: t.sequence,
-          ...(t.occurredAt ? { occurredAt: t.occurredAt } : {}),
+          ...(copy !== 'plain' ? { sessionId: t.sessionId, sequence: t.sequence } : {}),
+          ...(copy === 'full' && t.occurredAt ? { occurredAt: t.occurredAt } : {}),
+          ...(vectors ? { vector: vectors.get(t.text), model } : {}),
         })),
       });
       if (res.status !== 201) throw new Error(`ingesting ${c.id}: ${res.status} ${JSON.stringify(res.body)}`);
@@ -73,12 +90,20 @@ async function ingest(service: Service, conversations: Conversation[]) {
   }
 }
 
-async function ask(service: Service, conversations: Conversation[], mode: Mode): Promise<Answer[]> {
+async function ask(
+  service: Service,
+  conversations: Conversation[],
+  mode: Mode,
+  copy: Copy = 'full',
+): Promise<Answer[]> {
   const answers: Answer[] = [];
   for (const c of conversations) {
     for (const q of c.questions) {
-      const res = await service.post<{ hits: { id: string }[] }>('/v1/search', {
-        divisionId: divisionOf(c),
+      const res = await service.post<{
+        hits: { id: string }[];
+        timings: { totalMs: number; embedMs: number };
+      }>('/v1/search', {
+        divisionId: divisionOf(c, copy),
         query: q.question,
         k: 20,
         mode,
@@ -89,7 +114,67 @@ async function ask(service: Service, conversations: Conversation[], mode: Mode):
         const top = new Set(found.slice(0, k));
         return q.evidence.filter((e) => top.has(e)).length / q.evidence.length;
       });
-      answers.push({ conversation: c.id, category: q.category, recall, ms: res.ms });
+      const { totalMs, embedMs } = res.body.timings;
+      answers.push({
+        conversation: c.id,
+        category: q.category,
+        recall,
+        ms: res.ms,
+        serverMs: totalMs,
+        embedMs,
+      });
+    }
+  }
+  return answers;
+}
+
+/** Every turn's vector, computed here with the service's model (the ablation's copies carry them). */
+async function embedTurns(conversations: Conversation[]): Promise<Map<string, number[]>> {
+  const texts = [...new Set(conversations.flatMap((c) => c.turns.map((t) => t.text)))];
+  const out = new Map<string, number[]>();
+  for (let from = 0; from < texts.length; from += 64) {
+    const batch = texts.slice(from, from + 64);
+    const vectors = await embedder.embed(batch.map(normaliseText));
+    for (const [i, text] of batch.entries()) out.set(text, Array.from(vectors[i]));
+  }
+  return out;
+}
+
+/**
+ * The ablation's answers, one entry per row. Rows with the same settings share one service; the
+ * rows that keep the default vector blend run first, so that the vector index is rebuilt only
+ * when the blend changes.
+ */
+async function runAblation(): Promise<Answer[][]> {
+  const answers: Answer[][] = [];
+  const groups = new Map<string, number[]>();
+  for (const [i, v] of ABLATION.entries()) {
+    if (v.env === undefined && (v.copy ?? 'full') === 'full') {
+      answers[i] = results.get(v.mode) ?? [];
+      continue;
+    }
+    const key = JSON.stringify(v.env ?? {});
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  }
+  const weightOf = (key: string) =>
+    (JSON.parse(key) as Record<string, string>).VECTOR_CONTEXT_WEIGHT ?? 'default';
+  let indexed = 'default';
+  for (const key of [...groups.keys()].sort(
+    (a, b) => Number(weightOf(a) !== 'default') - Number(weightOf(b) !== 'default'),
+  )) {
+    const service = await startService(database, embedder, JSON.parse(key), {
+      rebuild: weightOf(key) !== indexed,
+    });
+    indexed = weightOf(key);
+    try {
+      await service.idle();
+      for (const i of groups.get(key) ?? []) {
+        const v = ABLATION[i];
+        answers[i] = await ask(service, conversations, v.mode, v.copy);
+        log(`ablation: ${v.technique}: recall@10 ${(100 * meanAt(answers[i], 1)).toFixed(1)} %`);
+      }
+    } finally {
+      await service.close();
     }
   }
   return answers;
@@ -103,15 +188,16 @@ log(`${conversations.length} conversations, ${turns} turns, ${questions} questio
 
 const database = await openBenchDatabase(databaseUrl);
 const embedder = await createLocalEmbedder();
+const embedderModel = embedder.model;
 const results = new Map<Mode, Answer[]>();
 const ablation: AblationRow[] = [];
 let vectorIndex = '';
 try {
-  let service = await startService(database, embedder, {});
+  const service = await startService(database, embedder, {});
   vectorIndex = service.vectorIndex;
   try {
     const t0 = performance.now();
-    await ingest(service, conversations);
+    await ingest(service, conversations, 'full');
     await service.idle();
     log(`ingested and indexed in ${((performance.now() - t0) / 1000).toFixed(1)} s (${vectorIndex})`);
     // Hybrid first: its query embeddings are then computed inside the measured searches.
@@ -119,23 +205,18 @@ try {
       results.set(mode, await ask(service, conversations, mode));
       log(`${mode}: recall@10 ${(100 * meanAt(results.get(mode) ?? [], 1)).toFixed(1)} %`);
     }
+    if (!flag('no-ablation')) {
+      const vectors = await embedTurns(conversations);
+      for (const copy of ['sessions', 'plain'] as const) await ingest(service, conversations, copy, vectors);
+      await service.idle();
+      log('ingested the ablation copies');
+    }
   } finally {
     await service.close();
   }
   if (!flag('no-ablation')) {
-    for (const v of ABLATION) {
-      let answers = v.env === undefined ? results.get(v.mode) : undefined;
-      if (!answers) {
-        service = await startService(database, embedder, v.env ?? {}, { rebuild: true });
-        try {
-          await service.idle();
-          answers = await ask(service, conversations, v.mode);
-        } finally {
-          await service.close();
-        }
-      }
-      ablation.push({ ...v, recall: KS.map((_, i) => meanAt(answers, i)) });
-      log(`ablation: ${v.technique}: recall@10 ${(100 * meanAt(answers, 1)).toFixed(1)} %`);
+    for (const [i, answers] of (await runAblation()).entries()) {
+      ablation.push({ ...ABLATION[i], recall: KS.map((_, k) => meanAt(answers, k)) });
     }
   }
 } finally {
@@ -159,7 +240,13 @@ const report = {
   ks: [...KS],
   modes: MODES.map((mode) => {
     const answers = results.get(mode) ?? [];
-    return { mode, answers, latency: summarise(answers.map((a) => a.ms)) };
+    return {
+      mode,
+      answers,
+      latency: summarise(answers.map((a) => a.ms)),
+      server: summarise(answers.map((a) => a.serverMs)),
+      embed: summarise(answers.map((a) => a.embedMs)),
+    };
   }),
   ablation,
   durationSec: (performance.now() - started) / 1000,

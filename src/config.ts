@@ -43,10 +43,13 @@ const schema = z
      * it to all.
      */
     VECTOR_CONTEXT_WEIGHT: z.coerce.number().min(0).max(4).default(0.5),
-    /** Hybrid search: fusion of normalised scores (`score`) or weighted reciprocal ranks (`rrf`). */
-    SEARCH_FUSION: z.enum(['score', 'rrf']).default('score'),
+    /**
+     * Hybrid search: fusion of standard scores (`score`), of min-max normalised scores (`minmax`)
+     * or of weighted reciprocal ranks (`rrf`); src/search/fusion.ts says why `score`.
+     */
+    SEARCH_FUSION: z.enum(['score', 'minmax', 'rrf']).default('score'),
     /** Share of the keyword retriever in score fusion; the vector retriever gets the rest. */
-    SEARCH_KEYWORD_WEIGHT: z.coerce.number().min(0).max(1).default(0.6),
+    SEARCH_KEYWORD_WEIGHT: z.coerce.number().min(0).max(1).default(0.65),
     /** Pseudo-relevance feedback: expand keyword queries with words of their best hits (src/search/feedback.ts). */
     SEARCH_FEEDBACK: z
       .enum(['on', 'off'])

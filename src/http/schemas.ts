@@ -216,6 +216,11 @@ export const searchBody = {
       default: false,
       description: 'Also find memories a newer one superseded',
     },
+    feedback: {
+      type: 'boolean',
+      description:
+        'Pseudo-relevance feedback: also search for the words that weigh most in the best keyword hits (default: the service setting, off unless SEARCH_FEEDBACK=on)',
+    },
     expand: {
       type: 'object',
       additionalProperties: false,

@@ -173,6 +173,20 @@ describe.each(backends)('conversation-aware retrieval on %s', (backend) => {
     expect(found.hybrid).toBeGreaterThanOrEqual(Math.max(found.keyword, found.vector));
   });
 
+  it('expands a keyword query with words of its best hits when a search asks for feedback', async () => {
+    const plain = await search({ query: 'pottery', k: 10, mode: 'keyword' });
+    const expanded = await search({ query: 'pottery', k: 10, mode: 'keyword', feedback: true });
+    // The question counts twice: what it found stays first; the expansion finds more.
+    expect(expanded[0].id).toBe(plain[0].id);
+    expect(expanded.length).toBeGreaterThan(plain.length);
+    const bad = await call({
+      method: 'POST',
+      url: '/v1/search',
+      payload: { query: 'pottery', feedback: 'yes' },
+    });
+    expect(bad.statusCode).toBe(400);
+  });
+
   it('indexes a session turn blended with its neighbours, a turn outside sessions as it is', async () => {
     const middle = idOf('puppy', 2);
     const blended = await blendOf(middle, [idOf('puppy', 1), idOf('puppy', 3)]);
@@ -208,6 +222,18 @@ describe.each(backends)('conversation-aware retrieval on %s', (backend) => {
     // The deleted turn's neighbours are now each other's.
     expect(await holds(before, await blendOf(before, [idOf('wedding', 1), after]))).toBe(true);
     expect(await holds(after, await blendOf(after, [before]))).toBe(true);
+  });
+
+  it('re-blends the neighbours of a turn that expires', async () => {
+    const [before, expiring, after] = [idOf('errands', 1), idOf('errands', 2), idOf('errands', 3)];
+    expect(await holds(before, await blendOf(before, [idOf('errands', 0), expiring]))).toBe(true);
+    await ta.app.db.query("UPDATE memory_nodes SET expires_at = now() - interval '1 minute' WHERE id = $1", [
+      expiring,
+    ]);
+    expect((await ta.app.sweeper.runOnce()).expired).toBe(1);
+    await settled();
+    expect(await holds(before, await blendOf(before, [idOf('errands', 0), after]))).toBe(true);
+    expect(await holds(after, await blendOf(after, [before, idOf('errands', 4)]))).toBe(true);
   });
 
   it('scores a turn the same whether the index or the exact scan answers', async () => {

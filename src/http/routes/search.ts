@@ -15,7 +15,7 @@ export function searchRoutes(app: App) {
           tags: ['search'],
           summary: 'Find memories by meaning and by words',
           description:
-            '`hybrid` (default) fuses vector and BM25 keyword rankings with weighted reciprocal rank fusion; `vector` and `keyword` use one retriever. Filters: namespace, agentId, kind, tags (all must match), metadata (top-level equality), created-at range. `pending` counts matching memories not yet searchable by meaning.',
+            '`hybrid` (default) fuses the vector and BM25 keyword rankings by their normalised scores; `vector` and `keyword` use one retriever. Memories of a session are found with the words and meaning of their neighbouring turns too; hits return their own text. Filters: namespace, agentId, kind, tags (all must match), metadata (top-level equality), created-at range. `pending` counts matching memories not yet searchable by meaning.',
           body: searchBody,
           response: { 200: searchResponse, 400: problem, 404: problem, 422: problem, 503: problem },
         },
