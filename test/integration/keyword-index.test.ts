@@ -5,6 +5,7 @@ import type { Access } from '../../src/memories/access.js';
 import { createKeywordIndex, type KeywordIndex } from '../../src/search/keyword-index/index.js';
 import { createSqlKeywordSearch } from '../../src/search/keyword-sql.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { waitFor } from '../helpers/wait.js';
 
 const access: Access = { divisions: '*', actor: 'service:test', piiRead: true };
 
@@ -219,8 +220,11 @@ describe.each(backends)('keyword index on %s', (backend) => {
     await requestRebuild(t.db);
     await index.catchUp();
     // The rebuild runs in the background and swaps in when done.
-    for (let i = 0; i < 100 && index.stats().buildSeconds === before; i++)
-      await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => index.stats().buildSeconds !== before, {
+      what: 'the rebuilt keyword index',
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
     expect(keys(await find(d, 'lighthouse'))).toEqual([key]);
   });
 });
