@@ -35,7 +35,11 @@ export interface Server {
   /** Peak resident set (VmHWM) of the server process so far, bytes. */
   peakRss(): number;
   rss(): number;
-  post<T>(path: string, body: unknown): Promise<{ status: number; body: T }>;
+  post<T>(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: T }>;
   get<T>(path: string): Promise<{ status: number; body: T }>;
   metrics(): Promise<Map<string, number>>;
   /** The last error lines of the server's log (to show when a scenario fails). */
@@ -104,21 +108,22 @@ export async function startServer(o: ServerOptions): Promise<Server> {
     `${o.label}: server pid ${proc.child.pid} up in ${(ready.startMs / 1000).toFixed(1)} s (${ready.vectorIndex})`,
   );
 
-  const send = (method: string, path: string, body?: unknown) =>
+  const send = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     fetch(url + path, {
       method,
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
-  const call = async <T>(method: string, path: string, body?: unknown) => {
+  const call = async <T>(method: string, path: string, body?: unknown, headers?: Record<string, string>) => {
     let res: Response;
     try {
-      res = await send(method, path, body);
+      res = await send(method, path, body, headers);
     } catch (err) {
       // A kept-alive connection the server closed while this process was busy (Fastify closes
-      // idle ones after 72 s): reads are safe to send again; writes are not retried.
-      if (method !== 'GET' && path !== '/v1/search') throw err;
-      res = await send(method, path, body);
+      // idle ones after 72 s): reads are safe to send again, and so are writes with an
+      // Idempotency-Key (the service answers a retry with the first answer).
+      if (method !== 'GET' && path !== '/v1/search' && !headers?.['idempotency-key']) throw err;
+      res = await send(method, path, body, headers);
     }
     const text = await res.text();
     const parsed = text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text;
@@ -144,7 +149,7 @@ export async function startServer(o: ServerOptions): Promise<Server> {
     database: o.databaseUrl ? 'postgres' : 'pglite',
     peakRss: () => procStatus(server.pid, 'VmHWM'),
     rss: () => procStatus(server.pid, 'VmRSS'),
-    post: (path, body) => call('POST', path, body),
+    post: (path, body, headers) => call('POST', path, body, headers),
     get: (path) => call('GET', path),
     async metrics() {
       const res = await call<string>('GET', '/metrics');

@@ -90,7 +90,10 @@ export async function importVectors(
       const to = Math.min(n, from + o.batch);
       const body = batchJson(d, from, to);
       bodyBytes += body.length;
-      const res = await s.post<{ items: { id: string; status: string }[] }>('/v1/memories/batch', body);
+      // Keyed, so that a batch sent again after a dropped connection is stored once.
+      const res = await s.post<{ items: { id: string; status: string }[] }>('/v1/memories/batch', body, {
+        'idempotency-key': `bench-${o.label.replaceAll('/', '-')}-${from}`,
+      });
       if (res.status !== 201)
         throw new Error(`batch import answered ${res.status}: ${JSON.stringify(res.body)}`);
       res.body.items.forEach((m, j) => {
