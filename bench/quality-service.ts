@@ -64,7 +64,11 @@ export async function openBenchDatabase(url?: string): Promise<BenchDatabase> {
 export interface Service {
   url: string;
   vectorIndex: string;
-  post<T>(path: string, body: unknown): Promise<{ status: number; body: T; ms: number }>;
+  post<T>(
+    path: string,
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: T; ms: number }>;
   get<T>(path: string): Promise<{ status: number; body: T }>;
   /** Resolves once no memory is pending and no index job is left (neighbours' updates included). */
   idle(): Promise<void>;
@@ -99,20 +103,35 @@ export async function startService(
   await http.listen({ port: 0, host: '127.0.0.1' });
   app.start();
   const url = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
-  const call = async <T>(method: string, path: string, body?: unknown) => {
+  const call = async <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    const send = () =>
+      fetch(url + path, {
+        method,
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     const t0 = performance.now();
-    const res = await fetch(url + path, {
-      method,
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let res: Response;
+    try {
+      res = await send();
+    } catch (err) {
+      // A kept-alive connection the server closed while this process was busy (Fastify closes
+      // idle ones): reads and searches are safe to send again, writes only with an Idempotency-Key.
+      if (method !== 'GET' && path !== '/v1/search' && !headers['idempotency-key']) throw err;
+      res = await send();
+    }
     const parsed = (await res.json()) as T;
     return { status: res.status, body: parsed, ms: performance.now() - t0 };
   };
   return {
     url,
     vectorIndex: app.index.name,
-    post: (path, body) => call('POST', path, body),
+    post: (path, body, headers) => call('POST', path, body, headers),
     get: (path) => call('GET', path),
     async idle() {
       const deadline = Date.now() + IDLE_TIMEOUT_MS;

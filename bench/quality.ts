@@ -70,20 +70,24 @@ async function ingest(
   const model = `${embedderModel.name}@${embedderModel.version}`;
   for (const c of conversations) {
     const divisionId = divisionOf(c, copy);
-    const made = await service.post('/v1/divisions', { id: divisionId });
+    const made = await service.post('/v1/divisions', { id: divisionId }, { 'idempotency-key': divisionId });
     if (made.status !== 201)
       throw new Error(`creating ${divisionId}: ${made.status} ${JSON.stringify(made.body)}`);
     for (let from = 0; from < c.turns.length; from += 500) {
       const turns = c.turns.slice(from, from + 500);
-      const res = await service.post<{ items: { id: string }[] }>('/v1/memories/batch', {
-        divisionId,
-        items: turns.map((t) => ({
-          text: t.text,
-          ...(copy !== 'plain' ? { sessionId: t.sessionId, sequence: t.sequence } : {}),
-          ...(copy === 'full' && t.occurredAt ? { occurredAt: t.occurredAt } : {}),
-          ...(vectors ? { vector: vectors.get(t.text), model } : {}),
-        })),
-      });
+      const res = await service.post<{ items: { id: string }[] }>(
+        '/v1/memories/batch',
+        {
+          divisionId,
+          items: turns.map((t) => ({
+            text: t.text,
+            ...(copy !== 'plain' ? { sessionId: t.sessionId, sequence: t.sequence } : {}),
+            ...(copy === 'full' && t.occurredAt ? { occurredAt: t.occurredAt } : {}),
+            ...(vectors ? { vector: vectors.get(t.text), model } : {}),
+          })),
+        },
+        { 'idempotency-key': `${divisionId}-${from}` },
+      );
       if (res.status !== 201) throw new Error(`ingesting ${c.id}: ${res.status} ${JSON.stringify(res.body)}`);
       for (const [i, m] of res.body.items.entries()) turnOf.set(m.id, turns[i].diaId);
     }

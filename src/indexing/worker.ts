@@ -307,7 +307,8 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
         tx,
         readyJobs.map((j) => j.id),
       );
-      return [...done];
+      // Re-blends of memories already searchable are not news (metrics, `indexed` events).
+      return [...done].filter((id) => !contextOnly.has(id));
     });
   }
 
