@@ -4,8 +4,12 @@ import { CATEGORIES } from './locomo.js';
 import { COPY_LABELS, type Mode, type Variant } from './quality-variants.js';
 import type { Summary } from './stats.js';
 
-const SECTION_START = '<!-- quality-bench: start -->';
-const SECTION_END = '<!-- quality-bench: end -->';
+/** One section per database, so that a run on the PostgreSQL server keeps the PGlite one and back. */
+const markers = (database: string) => ({
+  start: `<!-- quality-bench ${database}: start -->`,
+  end: `<!-- quality-bench ${database}: end -->`,
+});
+const DATABASE_NAMES: Record<string, string> = { pglite: 'PGlite', postgres: 'PostgreSQL server' };
 
 export interface AblationRow extends Variant {
   /** Mean recall at each k. */
@@ -31,6 +35,9 @@ export interface QualityReport {
   }[];
   ablation: AblationRow[];
   durationSec: number;
+  cores: number;
+  /** Mean 1-minute load average during the run. */
+  meanLoad: number;
 }
 
 const pct = (x: number) => (100 * x).toFixed(1);
@@ -101,8 +108,8 @@ function latencyTable(r: QualityReport): string {
 }
 
 export function renderQualitySection(r: QualityReport): string {
-  return `${SECTION_START}
-## Retrieval quality (conversational memory)
+  return `${markers(r.database).start}
+## Retrieval quality (conversational memory), ${DATABASE_NAMES[r.database] ?? r.database}
 
 Measured by \`${r.command}\` (bench/quality.ts) on ${r.date}, with the LoCoMo development split
 (conversations ${r.conversations.join(', ')}; the data is not in this repository): each turn is one
@@ -132,19 +139,23 @@ ${ablationTable(r)}
 ### Search latency, end to end
 
 From sending \`POST /v1/search\` (k 20) to having its JSON parsed, one request at a time, every
-question once per mode, in the order hybrid, vector, keyword.
+question once per mode, in the order hybrid, vector, keyword; "in the service" is the answer's own
+\`timings.totalMs\`. The machine's mean load average during the run was ${r.meanLoad.toFixed(1)} on
+${r.cores} cores: above ${r.cores}, other processes were competing for the CPU and every figure here is
+inflated by it.
 
 ${latencyTable(r)}
-${SECTION_END}`;
+${markers(r.database).end}`;
 }
 
-export function writeQualitySection(file: string, section: string): void {
+export function writeQualitySection(file: string, database: string, section: string): void {
+  const { start: startMarker, end: endMarker } = markers(database);
   let text = readFileSync(file, 'utf8');
-  const start = text.indexOf(SECTION_START);
-  const end = text.indexOf(SECTION_END);
+  const start = text.indexOf(startMarker);
+  const end = text.indexOf(endMarker);
   text =
     start >= 0 && end > start
-      ? `${text.slice(0, start)}${section}${text.slice(end + SECTION_END.length)}`
+      ? `${text.slice(0, start)}${section}${text.slice(end + endMarker.length)}`
       : `${text.trimEnd()}\n\n${section}\n`;
   writeFileSync(file, text);
 }

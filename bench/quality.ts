@@ -8,6 +8,7 @@
  * memories). Writes the "Retrieval quality" section of BENCHMARKS.md.
  */
 import { writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { createLocalEmbedder } from '../src/adapters/embedders/local.js';
 import { normaliseText } from '../src/memories/text.js';
 import { log } from './harness.js';
@@ -185,6 +186,10 @@ async function runAblation(): Promise<Answer[][]> {
 }
 
 const started = performance.now();
+// The machine may be shared: its load during the run goes into the report with the latencies.
+const loads: number[] = [];
+const sampler = setInterval(() => loads.push(loadavg()[0]), 5_000);
+sampler.unref();
 const conversations = loadLocomo(file).slice(0, limit);
 const questions = conversations.reduce((n, c) => n + c.questions.length, 0);
 const turns = conversations.reduce((n, c) => n + c.turns.length, 0);
@@ -254,9 +259,11 @@ const report = {
   }),
   ablation,
   durationSec: (performance.now() - started) / 1000,
+  cores: cpus().length,
+  meanLoad: loads.length ? loads.reduce((a, b) => a + b, 0) / loads.length : loadavg()[0],
 };
 const json = arg('json');
 if (json) writeFileSync(json, JSON.stringify(report, null, 2));
-writeQualitySection(out, renderQualitySection(report));
+writeQualitySection(out, report.database, renderQualitySection(report));
 log(`wrote the retrieval quality section of ${out} (${report.durationSec.toFixed(0)} s)`);
 process.exit(0);

@@ -15,10 +15,10 @@
  * built-in model, contextual BM25 and vectors), recall@10: keyword search alone 72.5 %, vector
  * search alone 49.8 %; weighted reciprocal rank fusion 68.5 % (below keyword search alone);
  * min-max fusion 71.3 / 73.6 / 73.1 / 73.5 % and standard-score fusion 72.0 / 72.9 / 73.9 /
- * 73.2 % at keyword weight 0.5 / 0.6 / 0.65 / 0.7. Overall recall is flat from 0.6 to 0.7; 0.65,
- * the middle of that plateau, is the one setting that beat both retrievers alone on each question
- * category at recall@10 and @20 (single-hop questions tied or lost to keyword search at 0.6 and
- * 0.65 with min-max).
+ * 73.2 % at keyword weight 0.5 / 0.6 / 0.65 / 0.7. Overall recall is flat from 0.6 to 0.7, and
+ * 0.65 is the middle of that plateau, not a peak chosen for these five conversations. Standard
+ * scores at 0.65 beat both retrievers alone in each question category at recall@10 and @20;
+ * min-max at 0.6 lost the single-hop questions to keyword search alone (83.0 against 83.5 %).
  *
  * `minmax`: the same with min-max normalisation over the best NORMALISED_DEPTH (the best 1, the
  * NORMALISED_DEPTH-th 0, lower ones clipped to 0), kept for comparison (SEARCH_FUSION=minmax).
