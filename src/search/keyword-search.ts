@@ -61,16 +61,21 @@ export function createKeywordSearch(db: Queryable, index?: KeywordIndex): Keywor
     return new Set(res.rows.map((r) => Number(r.vector_key)));
   }
 
-  /** Keys of the memories the filter and access let through, when there are at most `max`. */
+  /**
+   * Keys of the memories the filter and access let through, when there are at most `max`. As one
+   * text value: thousands of one-field rows cost PGlite far more to decode than one long field.
+   */
   async function allowedKeys(filter: MemoryFilter, access: Access, max: number): Promise<number[] | null> {
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
     params.push(max + 1);
-    const res = await db.query<{ vector_key: number }>(
-      `SELECT n.vector_key FROM memory_nodes n WHERE ${where} LIMIT $${params.length}`,
+    const res = await db.query<{ keys: string | null }>(
+      `SELECT string_agg(k::text, ',') AS keys FROM (
+         SELECT n.vector_key AS k FROM memory_nodes n WHERE ${where} LIMIT $${params.length}) s`,
       params,
     );
-    return res.rows.length > max ? null : res.rows.map((r) => Number(r.vector_key));
+    const keys = res.rows[0]?.keys ? res.rows[0].keys.split(',').map(Number) : [];
+    return keys.length > max ? null : keys;
   }
 
   return async function keywordSearch(text, filter, access, limit): Promise<KeywordHit[]> {
