@@ -118,7 +118,12 @@ function createBackground(
 ) {
   const { config, logger, db } = app;
   const leader = (lockKey: number, retryMs: number) =>
-    createLeaderElection({ db, lockKey, retryMs, logger: logger.child({ component: 'leader' }) });
+    createLeaderElection({
+      db,
+      lockKey: db.lockKey(lockKey),
+      retryMs,
+      logger: logger.child({ component: 'leader' }),
+    });
   const sweeperLoop = createSweeperLoop({
     sweeper: app.sweeper,
     leader: leader(LOCK_KEYS.sweeperLeader, Math.min(5_000, config.SWEEP_INTERVAL_MS)),

@@ -266,6 +266,7 @@ function tracingWith(tracer: Tracer, provider: { forceFlush(): Promise<void>; sh
         },
         hasPgvector: () => db.hasPgvector(),
         withExclusiveLock: (key, fn) => db.withExclusiveLock(key, fn),
+        lockKey: (key) => db.lockKey(key),
         close: () => db.close(),
       };
     },

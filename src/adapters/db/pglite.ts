@@ -42,6 +42,7 @@ export async function openPglite(dataDir?: string): Promise<Database> {
         heldLocks.delete(key);
       }
     },
+    lockKey: (key) => key,
     close: () => pg.close(),
   };
 }

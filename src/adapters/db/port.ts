@@ -28,8 +28,9 @@ export interface Database extends Queryable {
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /**
-   * A connection of one's own, kept until released: session-level state such as advisory locks
-   * (leader election) lives on it. PGlite has a single session shared by the process.
+   * A connection of one's own, kept until released, outside the pool queries use: session-level
+   * state such as advisory locks (leader election) lives on it. PGlite has a single session
+   * shared by the process.
    */
   reserve(): Promise<Queryable & { release(): Promise<void> }>;
   /**
@@ -40,6 +41,12 @@ export interface Database extends Queryable {
    * an in-process lock per key.
    */
   withExclusiveLock<T>(key: number, fn: () => Promise<T>): Promise<T | undefined>;
+  /**
+   * This database's number for a service lock key (one of `LOCK_KEYS`), for advisory locks taken
+   * on a reserved session: installations sharing one database in different schemas get their
+   * own numbers, so they never exclude each other. `withExclusiveLock` applies it itself.
+   */
+  lockKey(key: number): number;
   /** True when the pgvector extension is installed or can be created. */
   hasPgvector(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Database, Queryable, QueryResult } from './port.js';
 
@@ -23,16 +24,18 @@ export interface PostgresOptions {
 }
 
 export async function openPostgres(opts: PostgresOptions): Promise<Database> {
-  const pool = new pg.Pool({
+  const clientConfig: pg.ClientConfig = {
     connectionString: opts.url,
-    max: opts.max ?? 10,
     types,
     options: opts.schema ? `-c search_path=${opts.schema},public` : undefined,
-  });
+  };
+  const pool = new pg.Pool({ ...clientConfig, max: opts.max ?? 10 });
   // An idle pooled connection that the server closes (failover, restart, pg_terminate_backend)
   // makes the pool emit 'error'; unhandled, that event would crash the process. The pool has
   // already dropped that client, and the next query opens a new connection.
   pool.on('error', () => undefined);
+  const locks = createLockSession(clientConfig);
+  const lockKey = schemaLockKey(opts.schema);
   // Fail at start, with the driver's message, rather than on the first request.
   const probe = await pool.connect();
   probe.release();
@@ -76,46 +79,21 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
       }
     },
     async reserve() {
-      const client = await pool.connect();
+      // A connection of its own, outside the query pool: sessions held for long (leader
+      // elections) must never take the connections queries need.
+      const client = new pg.Client(clientConfig);
       // A reserved session may die (server restart, pg_terminate_backend); its queries then fail
       // and the holder reacts. Without a listener the error event would crash the process.
-      const onError = () => undefined;
-      client.on('error', onError);
+      client.on('error', () => undefined);
+      await client.connect();
       return {
         ...wrap(client),
-        // Destroy rather than return it to the pool, so session state (advisory locks) ends with it.
-        release: async () => {
-          client.off('error', onError);
-          client.release(true);
-        },
+        // Ending the session ends its session state (advisory locks) with it.
+        release: () => client.end().catch(() => undefined),
       };
     },
-    async withExclusiveLock(key, fn) {
-      const client = await pool.connect();
-      const onError = () => undefined;
-      client.on('error', onError);
-      // Only a session known to hold no lock goes back to the pool; any other is destroyed, and
-      // its session-level lock ends with it.
-      let clean = false;
-      try {
-        const res = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS locked', [key]);
-        if (!res.rows[0]?.locked) {
-          clean = true;
-          return undefined;
-        }
-        try {
-          return await fn();
-        } finally {
-          const unlocked = await client
-            .query('SELECT pg_advisory_unlock($1::bigint) AS unlocked', [key])
-            .catch(() => undefined);
-          clean = unlocked?.rows[0]?.unlocked === true;
-        }
-      } finally {
-        client.off('error', onError);
-        client.release(clean ? undefined : true);
-      }
-    },
+    withExclusiveLock: (key, fn) => locks.withLock(lockKey(key), fn),
+    lockKey,
     async hasPgvector() {
       if (pgvector === undefined) {
         const res = await pool.query(
@@ -126,6 +104,73 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
       }
       return pgvector;
     },
-    close: () => pool.end(),
+    async close() {
+      await locks.close();
+      await pool.end();
+    },
+  };
+}
+
+/**
+ * Installations that share one database in different schemas (tests do) keep their own lock
+ * namespace: a key is moved into a block derived from the schema. Without a schema the key is
+ * used as it is, so processes of one installation always agree on it.
+ */
+function schemaLockKey(schema: string | undefined): (key: number) => number {
+  if (!schema) return (key) => key;
+  // 21 bits of the schema's digest above 2^31 (our keys are below it) stay below 2^53.
+  const block = (createHash('sha256').update(schema).digest().readUInt32BE(0) & 0x1fffff) + 1;
+  return (key) => block * 2 ** 31 + key;
+}
+
+/**
+ * Session-level advisory locks on one connection of their own, opened on first use and kept:
+ * a lock held while `fn` runs must not occupy a pooled connection that `fn` itself (or the
+ * process's other work) needs, and opening a connection per call would cost a server process
+ * per call. Session locks are re-entrant per session, so the keys held in this process are also
+ * kept here: a second caller for a held key is turned away like another process would be.
+ */
+function createLockSession(config: pg.ClientConfig) {
+  let session: Promise<pg.Client> | undefined;
+  const held = new Set<number>();
+
+  function connect(): Promise<pg.Client> {
+    if (!session) {
+      const client = new pg.Client(config);
+      const opened = client.connect().then(() => client);
+      session = opened;
+      const drop = () => {
+        if (session === opened) session = undefined;
+      };
+      // A dropped session has released its locks on the server; the next caller opens another.
+      client.on('error', drop);
+      client.on('end', drop);
+      opened.catch(drop);
+    }
+    return session;
+  }
+
+  return {
+    async withLock<T>(key: number, fn: () => Promise<T>): Promise<T | undefined> {
+      if (held.has(key)) return undefined;
+      held.add(key);
+      try {
+        const client = await connect();
+        const res = await client.query('SELECT pg_try_advisory_lock($1::bigint) AS locked', [key]);
+        if (!res.rows[0]?.locked) return undefined;
+        try {
+          return await fn();
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1::bigint)', [key]).catch(() => undefined);
+        }
+      } finally {
+        held.delete(key);
+      }
+    },
+    async close() {
+      const s = session;
+      session = undefined;
+      if (s) await s.then((c) => c.end()).catch(() => undefined);
+    },
   };
 }
