@@ -73,7 +73,7 @@ export interface SearchDeps {
   /** The embedder of each model (the registry); a division is searched with its active model. */
   embedders: { get(model: EmbeddingModel): Promise<Embedder> };
   resolveModel: ModelResolver;
-  index: Pick<VectorIndex, 'search'>;
+  index: Pick<VectorIndex, 'search' | 'count'>;
   metrics: Metrics;
   /** Audits reads of personal data (hits shown unredacted to pii:read callers). */
   auditPiiReads: (access: Access, rows: MemoryRow[], via: string) => Promise<void>;
@@ -194,10 +194,17 @@ export function createSearchService(deps: SearchDeps) {
         model,
       );
       const kept = hits.filter((h) => passing.has(h.key));
-      if (kept.length >= limit) return kept.slice(0, limit);
-      // Fewer hits than asked: the index has nothing more for this division. The exact scan then
-      // costs little, and it also covers entries the index lost (it is derived data).
-      if (hits.length < fetch) break;
+      // Fewer hits than asked: the index gave every vector it holds for this division, unless its
+      // graph left some unreachable (an approximate index built concurrently can). Only then is
+      // the count worth asking, and a division this small costs little to scan exactly.
+      const whole = hits.length < fetch;
+      if (
+        kept.length >= limit &&
+        (!whole || hits.length >= (await index.count(model, filter.divisionId)))
+      )
+        return kept.slice(0, limit);
+      // The exact scan also covers entries the index lost (it is derived data).
+      if (whole) break;
       fetch = Math.min(fetch * 16, 8000);
     }
     return exactScan(vector, filter, access, limit, model);
