@@ -148,6 +148,8 @@ export interface ListAuditOptions {
   limit?: number;
   /** Only events up to this seq (e.g. a head read earlier). */
   untilSeq?: number;
+  /** Only the events of one resource (e.g. one memory's trail): both fields, or neither. */
+  resource?: { type: string; id: string };
 }
 
 /** A division's events in seq order, one page at a time. */
@@ -156,11 +158,18 @@ export async function listAudit(
   divisionId: string,
   opts: ListAuditOptions = {},
 ): Promise<AuditEvent[]> {
+  const params: unknown[] = [divisionId, opts.afterSeq ?? 0, opts.untilSeq ?? null, opts.limit ?? 100];
+  // A resource filter is spelled out (not `$5 IS NULL OR …`) so the resource index is used.
+  let resource = '';
+  if (opts.resource) {
+    params.push(opts.resource.type, opts.resource.id);
+    resource = 'AND resource_type = $5 AND resource_id = $6';
+  }
   const res = await q.query<AuditEventRow>(
     `SELECT ${AUDIT_EVENT_COLUMNS} FROM audit_events
-     WHERE division_id = $1 AND seq > $2 AND ($3::bigint IS NULL OR seq <= $3::bigint)
+     WHERE division_id = $1 AND seq > $2 AND ($3::bigint IS NULL OR seq <= $3::bigint) ${resource}
      ORDER BY seq LIMIT $4`,
-    [divisionId, opts.afterSeq ?? 0, opts.untilSeq ?? null, opts.limit ?? 100],
+    params,
   );
   return res.rows.map(toAuditEvent);
 }

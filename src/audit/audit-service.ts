@@ -131,9 +131,16 @@ export function createAuditService(deps: { db: Database; signer: AuditSigner }) 
 
   return {
     /** One page of a division's events, oldest first. */
-    async list(divisionId: string, opts: { afterSeq?: number; limit?: number } = {}): Promise<AuditPage> {
+    async list(
+      divisionId: string,
+      opts: { afterSeq?: number; limit?: number; resource?: { type: string; id: string } } = {},
+    ): Promise<AuditPage> {
       const limit = Math.min(Math.max(opts.limit ?? 100, 1), MAX_AUDIT_PAGE);
-      const events = await listAudit(db, divisionId, { afterSeq: opts.afterSeq ?? 0, limit });
+      const events = await listAudit(db, divisionId, {
+        afterSeq: opts.afterSeq ?? 0,
+        limit,
+        resource: opts.resource,
+      });
       return { events, nextAfterSeq: events.length === limit ? events[events.length - 1].seq : null };
     },
 

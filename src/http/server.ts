@@ -15,6 +15,7 @@ import { AppError, ErrorCode } from '../platform/errors.js';
 import { installAuth } from './auth.js';
 import { sendProblem, toProblem } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
+import { consoleRoutes } from './routes/console.js';
 import { divisionRoutes } from './routes/divisions.js';
 import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
@@ -170,5 +171,6 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   await server.register(governanceRoutes(app));
   await server.register(artifactRoutes(app));
   await server.register(reembedRoutes(app));
+  await server.register(consoleRoutes());
   return server;
 }

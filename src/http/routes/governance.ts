@@ -3,7 +3,7 @@ import type { App } from '../../app.js';
 import { resolveDivision } from '../../auth/authorize.js';
 import { actorOf, type Caller, hasScope } from '../../auth/caller.js';
 import { accessOf } from '../../memories/access.js';
-import { AppError, ErrorCode } from '../../platform/errors.js';
+import { AppError, ErrorCode, invalid } from '../../platform/errors.js';
 import { problem, rowId, rowPosition } from '../schemas.js';
 
 const divisionId = { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' } as const;
@@ -116,14 +116,23 @@ export function governanceRoutes(app: App) {
     );
 
     const auditScope = { scopes: ['audit:read' as const] };
-    server.get<{ Querystring: { divisionId?: string; afterSeq?: number; limit?: number } }>(
+    server.get<{
+      Querystring: {
+        divisionId?: string;
+        afterSeq?: number;
+        limit?: number;
+        resourceType?: string;
+        resourceId?: string;
+      };
+    }>(
       '/v1/audit',
       {
         config: auditScope,
         schema: {
           tags: ['audit'],
           summary: "A division's audit events, oldest first",
-          description: 'Page with `afterSeq` (the `nextAfterSeq` of the previous page).',
+          description:
+            "Page with `afterSeq` (the `nextAfterSeq` of the previous page). `resourceType` and `resourceId` together narrow the page to one resource's events, e.g. `resourceType=memory&resourceId=<id>` for a memory's trail.",
           querystring: {
             type: 'object',
             additionalProperties: false,
@@ -131,15 +140,27 @@ export function governanceRoutes(app: App) {
               divisionId,
               afterSeq: rowPosition,
               limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+              resourceType: { type: 'string', minLength: 1, maxLength: 64 },
+              resourceId: { type: 'string', minLength: 1, maxLength: 200 },
             },
           },
         },
       },
-      async (req) =>
-        app.audit.list(resolveDivision(req.caller, req.query.divisionId), {
+      async (req) => {
+        const { resourceType, resourceId } = req.query;
+        if ((resourceType === undefined) !== (resourceId === undefined)) {
+          const missing = resourceType === undefined ? 'resourceType' : 'resourceId';
+          throw invalid(missing, 'resourceType and resourceId narrow the trail together: give both');
+        }
+        return app.audit.list(resolveDivision(req.caller, req.query.divisionId), {
           afterSeq: req.query.afterSeq,
           limit: req.query.limit,
-        }),
+          resource:
+            resourceType !== undefined && resourceId !== undefined
+              ? { type: resourceType, id: resourceId }
+              : undefined,
+        });
+      },
     );
     server.get<{ Querystring: { divisionId?: string } }>(
       '/v1/audit/head',
