@@ -13,6 +13,7 @@ import {
   runSearch,
 } from './commands.js';
 import { runAuditSign, runKeysRotate, runKeysShow } from './keys.js';
+import { runMcp } from './mcp.js';
 import { runReembed } from './reembed.js';
 
 const int = (name: string, min: number, max: number) => (v: string) => {
@@ -42,6 +43,15 @@ program
     const w = await startWorker(loadConfig());
     stopOnSignals(w.stop, (m) => w.app.logger.info(m));
   });
+
+program
+  .command('mcp')
+  .description(
+    'MCP server over stdio (for agents that spawn it): opens DATA_DIR itself, or with --url calls a running service',
+  )
+  .option('--url <url>', 'base URL of a running service, e.g. https://memory.example.com')
+  .option('--token-env <name>', 'environment variable holding the bearer token', 'MEMORY_LAYER_TOKEN')
+  .action((opts: { url?: string; tokenEnv: string }) => runMcp(opts));
 
 program.command('migrate').description('apply database migrations and exit').action(runMigrate);
 

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { createAuthenticator } from '../auth/authenticate.js';
 import { requireScopes } from '../auth/authorize.js';
 import { actorOf, type Caller, type Scope } from '../auth/caller.js';
+import { inProcessCaller } from '../mcp/rest.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,7 +20,9 @@ export type Authenticate = ReturnType<typeof createAuthenticator>;
 
 /**
  * Establishes the caller and checks the route's scopes before the body is even read, so an
- * unauthenticated or unauthorised request never reaches a handler (401, then 403).
+ * unauthenticated or unauthorised request never reaches a handler (401, then 403). Requests an
+ * MCP tool makes in-process (src/mcp/rest.ts) carry the caller they act as and skip only the
+ * authentication, never the scope check.
  */
 export function installAuth(server: FastifyInstance, authenticate: Authenticate) {
   server.decorateRequest('caller', undefined as unknown as Caller);
@@ -28,7 +31,10 @@ export function installAuth(server: FastifyInstance, authenticate: Authenticate)
     // Probes, the API documentation, and unknown routes (answered 404 by the not-found handler).
     const route = req.routeOptions.url;
     if (config.public || route === undefined || route.startsWith('/docs')) return;
-    req.caller = await authenticate({ headers: req.headers, socket: req.raw.socket });
+    // An MCP tool call's in-process REST request acts as the /mcp request's caller, already
+    // authenticated; everything from the network is authenticated here.
+    req.caller =
+      inProcessCaller(req.raw) ?? (await authenticate({ headers: req.headers, socket: req.raw.socket }));
     req.log = req.log.child({ caller: actorOf(req.caller) });
     requireScopes(req.caller, config.scopes ?? ['admin']);
   });

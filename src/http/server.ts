@@ -20,6 +20,7 @@ import { divisionRoutes } from './routes/divisions.js';
 import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { memoryRoutes } from './routes/memories.js';
 import { reembedRoutes } from './routes/reembed.js';
 import { searchRoutes } from './routes/search.js';
@@ -97,6 +98,9 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   // Only JSON bodies: text/plain would otherwise reach the schema as a string.
   server.removeContentTypeParser('text/plain');
   server.addHook('preValidation', async (req) => {
+    // MCP messages carry tool arguments: the REST route each tool calls checks those, so the
+    // fault comes back as a tool error naming the argument rather than as an HTTP 400.
+    if (req.routeOptions.url === '/mcp') return;
     const fault = findJsonFault(req.body);
     if (fault?.problem === 'nul') {
       throw new AppError(
@@ -171,6 +175,7 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   await server.register(governanceRoutes(app));
   await server.register(artifactRoutes(app));
   await server.register(reembedRoutes(app));
+  await server.register(mcpRoutes(app));
   await server.register(consoleRoutes());
   return server;
 }

@@ -6,8 +6,8 @@ export type Logger = pino.Logger;
  * JSON logs. Memory text and secrets must never reach a log line: request bodies are not logged,
  * and these paths are redacted in case a caller passes such objects by mistake.
  */
-export function createLogger(level: string): Logger {
-  return pino({
+export function createLogger(level: string, opts: { stderr?: boolean } = {}): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'memory-layer' },
     redact: {
@@ -22,5 +22,7 @@ export function createLogger(level: string): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  // `memory-layer mcp` keeps stdout for protocol messages: its logs go to stderr.
+  return opts.stderr ? pino(options, pino.destination(2)) : pino(options);
 }
