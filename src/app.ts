@@ -86,6 +86,7 @@ async function buildServices(parts: Parts) {
     reembed: await parts.reembed(),
     reembedRunner: await parts.reembedRunner(),
     backpressure: await parts.backpressure(),
+    readAudit: await parts.readAudit(),
     memories: await parts.memories(),
     divisions: await parts.divisions(),
     search: await parts.search(),
@@ -154,6 +155,8 @@ function createBackground(
       statistics.start();
       every(FLUSH_INTERVAL_MS, () => app.index.flush(), 'vector index flush failed');
       every(config.AUDIT_SIGN_INTERVAL_MS, () => app.audit.signChangedHeads(), 'signing audit heads failed');
+      // Chains recorded reads every ACCESS_AUDIT_FLUSH_MS (and when a batch fills); stopping flushes.
+      app.readAudit.start();
       if (opts.worker) {
         app.worker.start();
         app.publisher.start(config.WORKER_POLL_MS);
@@ -175,6 +178,9 @@ function createBackground(
       await archiveLoop.stop();
       await app.reembedRunner.stop();
       await app.worker.stop();
+      // Reads staged until now join the chain before the database closes (the part's close
+      // flushes again, for an app that was never started).
+      await app.readAudit.stop();
     },
   };
 }

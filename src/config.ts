@@ -72,6 +72,12 @@ const schema = z
     AUDIT_SINK: z.enum(['none', 'nats']).default('none'),
     NATS_URL: z.string().min(1).default('nats://127.0.0.1:4222'),
     AUDIT_SUBJECT: z.string().min(1).default('memory-layer.audit'),
+    /** Reads recorded in the audit trail: every read of memory content, only reads of personal data, or none. */
+    ACCESS_AUDIT: z.enum(['all', 'pii', 'off']).default('all'),
+    /** How often recorded reads are chained into the audit trail (also when a batch fills, and at shutdown). */
+    ACCESS_AUDIT_FLUSH_MS: int(50, 600_000).default(1_000),
+    /** Recorded reads that start a flush at once; also the most chained in one transaction. */
+    ACCESS_AUDIT_BATCH: int(1, 10_000).default(500),
 
     DEFAULT_TTL_DAYS: int(0, 36_500).default(365),
     PURGE_GRACE_DAYS: z.coerce.number().min(0).max(3_650).default(30),

@@ -8,6 +8,7 @@ import { createObjectStore, instrumentObjectStore } from './adapters/objects/ind
 import type { ObjectStore } from './adapters/objects/port.js';
 import { createVectorIndex } from './adapters/vector/index.js';
 import { createArtifactService } from './artifacts/artifacts.js';
+import { createAccessAudit } from './audit/access-audit.js';
 import { type ArchiveOptions, archiveAudit } from './audit/archive/writer.js';
 import { appendAudit } from './audit/audit-log.js';
 import { createAuditService } from './audit/audit-service.js';
@@ -209,6 +210,21 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       retryAfterSeconds: config.QUEUE_RETRY_AFTER_SECONDS,
     }),
   );
+  /** The audit of reads (ACCESS_AUDIT); closing it chains what is staged, before the database closes. */
+  const readAudit = part(
+    async () => {
+      await migrated();
+      return createAccessAudit({
+        db: await db(),
+        appendAudit,
+        mode: config.ACCESS_AUDIT,
+        batch: config.ACCESS_AUDIT_BATCH,
+        flushMs: config.ACCESS_AUDIT_FLUSH_MS,
+        logger: logger.child({ component: 'access-audit' }),
+      });
+    },
+    (a) => a.stop(),
+  );
   const memories = part(async () =>
     createMemoryService({
       db: await db(),
@@ -220,6 +236,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       defaultTtlDays: config.DEFAULT_TTL_DAYS,
       onQueued: () => wakeWorker(),
       backpressure: await backpressure(),
+      readAudit: await readAudit(),
     }),
   );
   const divisions = part(async () => createDivisionService({ db: await db(), appendAudit }));
@@ -245,7 +262,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       resolveModel: await resolveModel(),
       index: await index(),
       metrics,
-      auditPiiReads: (await memories()).auditPiiReads,
+      auditReads: (await memories()).auditReads,
       keywordIndex: await keywordIndex(),
       context,
       fusion: { method: config.SEARCH_FUSION, keywordWeight: config.SEARCH_KEYWORD_WEIGHT },
@@ -288,12 +305,16 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
   const jobs = part(async () =>
     createJobsAdmin({ db: await db(), appendAudit, onQueued: () => wakeWorker() }),
   );
-  const holds = part(async () => createLegalHoldService({ db: await db(), appendAudit }));
+  const holds = part(async () =>
+    createLegalHoldService({ db: await db(), appendAudit, readMode: config.ACCESS_AUDIT }),
+  );
 
   const signer = part(() =>
     createAuditSigner({ keyFile: config.AUDIT_SIGNING_KEY_FILE, dataDir: config.DATA_DIR }),
   );
-  const audit = part(async () => createAuditService({ db: await db(), signer: await signer() }));
+  const audit = part(async () =>
+    createAuditService({ db: await db(), signer: await signer(), readAudit: await readAudit() }),
+  );
   const objects = part(async () =>
     instrumentObjectStore(opts.objectStore ?? createObjectStore(config), (op, seconds, outcome) => {
       metrics.objectStoreSeconds.observe({ op }, seconds);
@@ -307,6 +328,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       appendAudit,
       maxBytes: config.ARTIFACT_MAX_BYTES,
       logger: logger.child({ component: 'artifacts' }),
+      readAudit: await readAudit(),
     }),
   );
   /** Archives the audit trail not yet archived (the daily loop, and on demand). */
@@ -367,6 +389,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     ready,
     worker,
     backpressure,
+    readAudit,
     memories,
     divisions,
     search,

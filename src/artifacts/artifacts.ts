@@ -6,6 +6,7 @@ import {
   type ObjectStore,
   ObjectTooLargeError,
 } from '../adapters/objects/port.js';
+import type { AccessAudit } from '../audit/access-audit.js';
 import { ARTIFACT_CREATE, artifactCreateChange } from '../audit/bundle-artifacts.js';
 import type { AppendAudit } from '../audit/types.js';
 import { assertDivisionExists } from '../divisions/divisions.js';
@@ -97,6 +98,8 @@ export function createArtifactService(deps: {
   /** ARTIFACT_MAX_BYTES: larger uploads are refused (413) and nothing is stored. */
   maxBytes: number;
   logger?: Pick<Logger, 'warn' | 'error'>;
+  /** The audit of reads: a download is a read of the file and of the memories it is linked to. */
+  readAudit?: Pick<AccessAudit, 'record'>;
 }) {
   const { db, store, appendAudit, maxBytes, logger } = deps;
 
@@ -231,6 +234,18 @@ export function createArtifactService(deps: {
      */
     async open(access: Access, id: string): Promise<{ artifact: ArtifactRecord; body: Readable }> {
       const artifact = await find(db, access, id);
+      if (deps.readAudit) {
+        const linked = await db.query<{ memory_id: string }>(
+          'SELECT memory_id FROM memory_artifacts WHERE artifact_id = $1 ORDER BY memory_id',
+          [id],
+        );
+        await deps.readAudit.record(access, {
+          divisionId: artifact.divisionId,
+          via: 'artifact',
+          memoryIds: linked.rows.map((r) => r.memory_id),
+          artifactId: id,
+        });
+      }
       const object = await store.get(artifact.objectKey);
       if (object.size !== artifact.size) {
         object.body.destroy();

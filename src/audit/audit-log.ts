@@ -1,9 +1,9 @@
 import type { Queryable } from '../adapters/db/port.js';
-import { type ChainHead, digestOf, eventHash, GENESIS_HASH } from './chain.js';
+import { type ChainHead, canonicalJson, digestOf, eventHash, GENESIS_HASH } from './chain.js';
 import type { AppendAudit, AuditEvent, AuditEventInput } from './types.js';
 
 /** Columns per inserted event; statements are split so that no one has more than 65535 parameters. */
-const EVENT_COLUMNS = 11;
+const EVENT_COLUMNS = 12;
 const EVENTS_PER_STATEMENT = 1000;
 
 export interface AuditEventRow {
@@ -18,10 +18,11 @@ export interface AuditEventRow {
   digest: string;
   prev_hash: string;
   hash: string;
+  detail?: unknown;
 }
 
 export const AUDIT_EVENT_COLUMNS =
-  'division_id, seq, at, actor, action, resource_type, resource_id, manifest_signature_id, digest, prev_hash, hash';
+  'division_id, seq, at, actor, action, resource_type, resource_id, manifest_signature_id, digest, prev_hash, hash, detail';
 
 export function toAuditEvent(r: AuditEventRow): AuditEvent {
   return {
@@ -36,6 +37,7 @@ export function toAuditEvent(r: AuditEventRow): AuditEvent {
     digest: r.digest,
     prevHash: r.prev_hash,
     hash: r.hash,
+    ...(r.detail !== null && r.detail !== undefined ? { detail: r.detail } : {}),
   };
 }
 
@@ -93,7 +95,11 @@ export const appendAudit: AppendAudit = async (tx, inputs) => {
         digest: digestOf(input.change),
         prevHash,
       };
-      const event: AuditEvent = { ...unhashed, hash: eventHash(unhashed) };
+      const event: AuditEvent = {
+        ...unhashed,
+        hash: eventHash(unhashed),
+        ...(input.keepChange ? { detail: JSON.parse(canonicalJson(input.change)) } : {}),
+      };
       prevHash = event.hash;
       events.push(event);
       out[i] = event;
@@ -101,6 +107,13 @@ export const appendAudit: AppendAudit = async (tx, inputs) => {
     for (let start = 0; start < events.length; start += EVENTS_PER_STATEMENT) {
       await insertEvents(tx, events.slice(start, start + EVENTS_PER_STATEMENT));
     }
+    await indexReads(
+      tx,
+      (byDivision.get(divisionId) ?? []).flatMap((i) =>
+        (inputs[i].readMemoryIds ?? []).map((memoryId) => ({ memoryId, seq: out[i].seq })),
+      ),
+      divisionId,
+    );
     await tx.query('UPDATE audit_heads SET seq = $2, hash = $3 WHERE division_id = $1', [
       divisionId,
       seq,
@@ -125,9 +138,10 @@ async function insertEvents(tx: Queryable, events: AuditEvent[]) {
       e.digest,
       e.prevHash,
       e.hash,
+      e.detail === undefined ? null : JSON.stringify(e.detail),
     );
     const p = (k: number) => `$${n * EVENT_COLUMNS + k}`;
-    return `(${p(1)}, ${p(2)}::bigint, ${p(3)}::timestamptz, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)})`;
+    return `(${p(1)}, ${p(2)}::bigint, ${p(3)}::timestamptz, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(12)}::jsonb)`;
   });
   await tx.query(`INSERT INTO audit_events (${AUDIT_EVENT_COLUMNS}) VALUES ${values.join(', ')}`, params);
   const outboxParams: unknown[] = [];
@@ -141,6 +155,17 @@ async function insertEvents(tx: Queryable, events: AuditEvent[]) {
   );
 }
 
+/** Rows of the "who saw this memory" index, one per memory an event read. */
+async function indexReads(tx: Queryable, reads: { memoryId: string; seq: number }[], divisionId: string) {
+  if (reads.length === 0) return;
+  // Two arrays, one statement however many rows: no parameter limit to split for.
+  await tx.query(
+    `INSERT INTO audit_access (division_id, memory_id, seq)
+     SELECT $1, m, s FROM unnest($2::text[], $3::bigint[]) AS r(m, s) ON CONFLICT DO NOTHING`,
+    [divisionId, reads.map((r) => r.memoryId), reads.map((r) => r.seq)],
+  );
+}
+
 export interface ListAuditOptions {
   /** Events with a seq greater than this (0: from the start). */
   afterSeq?: number;
@@ -150,7 +175,17 @@ export interface ListAuditOptions {
   untilSeq?: number;
   /** Only the events of one resource (e.g. one memory's trail): both fields, or neither. */
   resource?: { type: string; id: string };
+  /**
+   * Only events about this memory: its changes (resource), and the reads that showed it (access
+   * events listing it or the whole division, `pii.read`).
+   */
+  memoryId?: string;
+  /** Only reads (`access`: access events and `pii.read`), or only the rest (`change`). */
+  type?: 'access' | 'change';
 }
+
+/** Actions that record reads (access events and `pii.read`). */
+const READ_ACTIONS = ['memory.access', 'pii.read'];
 
 /** A division's events in seq order, one page at a time. */
 export async function listAudit(
@@ -164,6 +199,16 @@ export async function listAudit(
   if (opts.resource) {
     params.push(opts.resource.type, opts.resource.id);
     resource = 'AND resource_type = $5 AND resource_id = $6';
+  }
+  if (opts.memoryId !== undefined) {
+    params.push(opts.memoryId);
+    const m = `$${params.length}`;
+    resource += ` AND ((resource_type = 'memory' AND resource_id = ${m}) OR seq IN (
+      SELECT a.seq FROM audit_access a WHERE a.division_id = $1 AND a.memory_id IN (${m}, '*')))`;
+  }
+  if (opts.type !== undefined) {
+    params.push(READ_ACTIONS);
+    resource += ` AND ${opts.type === 'access' ? '' : 'NOT '}action = ANY($${params.length}::text[])`;
   }
   const res = await q.query<AuditEventRow>(
     `SELECT ${AUDIT_EVENT_COLUMNS} FROM audit_events

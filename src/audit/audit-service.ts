@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Database, Queryable } from '../adapters/db/port.js';
+import type { Access } from '../memories/access.js';
 import { type MemoryRow, visibleChecksum } from '../memories/records.js';
-import { appendAudit, auditHead, listAudit } from './audit-log.js';
+import type { AccessAudit } from './access-audit.js';
+import { appendAudit, auditHead, type ListAuditOptions, listAudit } from './audit-log.js';
 import { BUNDLE_FORMAT, type BundleMemory, type ProofBundle } from './bundle.js';
 import { bundleArtifacts } from './bundle-artifacts.js';
 import { type ChainHead, canonicalJson } from './chain.js';
@@ -30,6 +32,8 @@ export interface ExportOptions {
   /** When given, an `export.create` event is appended first (and so is part of the bundle). */
   actor?: string;
   manifestSignatureId?: string;
+  /** Who exports: the export is a recorded read of the whole division (ACCESS_AUDIT=all). */
+  access?: Access;
 }
 
 export interface ExportResult {
@@ -105,8 +109,17 @@ function toBundleMemory(r: MemoryExportRow, includePii: boolean): BundleMemory {
  * Reading the trail, signing heads and proof exports. Appending is `appendAudit`, inside the
  * transaction of the change it records.
  */
-export function createAuditService(deps: { db: Database; signer: AuditSigner }) {
+export function createAuditService(deps: {
+  db: Database;
+  signer: AuditSigner;
+  /** The audit of reads: flushed before the trail is read, and exports are recorded reads. */
+  readAudit?: Pick<AccessAudit, 'record' | 'flush'>;
+}) {
   const { db, signer } = deps;
+  /** Staged reads join the chain before anyone reads it: "who saw" answers are up to date. */
+  const flushReads = async () => {
+    await deps.readAudit?.flush();
+  };
 
   /** Stores a signature (idempotent); several replicas may sign the same head. */
   async function store(q: Queryable, s: SignedHead) {
@@ -133,19 +146,23 @@ export function createAuditService(deps: { db: Database; signer: AuditSigner }) 
     /** One page of a division's events, oldest first. */
     async list(
       divisionId: string,
-      opts: { afterSeq?: number; limit?: number; resource?: { type: string; id: string } } = {},
+      opts: Pick<ListAuditOptions, 'afterSeq' | 'limit' | 'resource' | 'memoryId' | 'type'> = {},
     ): Promise<AuditPage> {
       const limit = Math.min(Math.max(opts.limit ?? 100, 1), MAX_AUDIT_PAGE);
+      await flushReads();
       const events = await listAudit(db, divisionId, {
         afterSeq: opts.afterSeq ?? 0,
         limit,
         resource: opts.resource,
+        memoryId: opts.memoryId,
+        type: opts.type,
       });
       return { events, nextAfterSeq: events.length === limit ? events[events.length - 1].seq : null };
     },
 
     /** The division's current head, signed (on demand when its signature is not stored yet). */
     async head(divisionId: string): Promise<AuditHeadView> {
+      await flushReads();
       const head = await auditHead(db, divisionId);
       return { divisionId, ...head, signedHead: await signed(divisionId, head), publicKey: signer.publicJwk };
     },
@@ -190,6 +207,16 @@ export function createAuditService(deps: { db: Database; signer: AuditSigner }) 
           ]),
         );
       }
+      if (opts.access) {
+        await deps.readAudit?.record(opts.access, {
+          divisionId,
+          via: 'export',
+          memoryIds: [],
+          wholeDivision: true,
+        });
+      }
+      // The bundle carries every read recorded so far, this export's included.
+      await flushReads();
       const snapshot = await db.transaction(async (tx) => {
         // One snapshot for the head, the events and the memories (PostgreSQL's default, READ
         // COMMITTED, would let a memory committed between two statements miss its event).

@@ -103,5 +103,7 @@ function linkProblem(
       : `prevHash does not match the hash of seq ${expectedSeq - 1}`;
   }
   if (eventHash(e) !== e.hash) return 'hash does not match its content';
+  // Kept facts (access events) are covered by the digest the hash covers.
+  if (e.detail !== undefined && digestOf(e.detail) !== e.digest) return 'detail does not match its digest';
   return undefined;
 }

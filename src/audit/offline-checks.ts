@@ -53,7 +53,7 @@ export const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v 
 export const firstMalformed = (fields: [string, boolean][]): string | undefined =>
   fields.find(([, good]) => !good)?.[0];
 
-export const EVENT_FIELDS: Record<keyof AuditEvent, (v: unknown) => boolean> = {
+export const EVENT_FIELDS: Record<Exclude<keyof AuditEvent, 'detail'>, (v: unknown) => boolean> = {
   divisionId: (v) => typeof v === 'string',
   seq: isSeq,
   at: (v) => typeof v === 'string',
@@ -71,7 +71,8 @@ export const EVENT_FIELDS: Record<keyof AuditEvent, (v: unknown) => boolean> = {
 export function malformedEventField(e: unknown): string | undefined {
   if (!isObject(e)) return '(not an object)';
   for (const [key, ok] of Object.entries(EVENT_FIELDS)) if (!ok(e[key])) return key;
-  return Object.keys(e).find((k) => !(k in EVENT_FIELDS));
+  // `detail` is optional (access events keep their facts); the chain check holds it to the digest.
+  return Object.keys(e).find((k) => !(k in EVENT_FIELDS) && k !== 'detail');
 }
 
 /** How a failure names an event: by its seq when it has one, else by `fallback` (its position). */

@@ -10,6 +10,13 @@ export interface AuditEventInput {
   manifestSignatureId?: string;
   /** Facts about the change (checksums, versions, flags — never memory text). */
   change: unknown;
+  /**
+   * Keep `change` next to its digest (`detail`), readable and checkable: access events, whose
+   * facts are ids, routes and callers, never text.
+   */
+  keepChange?: boolean;
+  /** The memories this event read ('*': every memory of the division): the "who saw" index. */
+  readMemoryIds?: readonly string[];
 }
 
 /** A stored event: one link of its division's hash chain. */
@@ -26,8 +33,13 @@ export interface AuditEvent {
   /** SHA-256 (hex) of the canonical JSON of the change. */
   digest: string;
   prevHash: string;
-  /** SHA-256 (hex) of the canonical JSON (RFC 8785) of every other field. */
+  /** SHA-256 (hex) of the canonical JSON (RFC 8785) of every other field but `detail`. */
   hash: string;
+  /**
+   * The change itself, for events that keep it (access events): not hashed into `hash`, but its
+   * digest must be `digest`, so editing it breaks the chain's check all the same.
+   */
+  detail?: unknown;
 }
 
 /** Appends events inside the caller's transaction (the change and its audit commit together). */

@@ -22,6 +22,10 @@ export interface Caller {
   scopes: ReadonlySet<Scope>;
   /** Which signed manifest authorised this call (header or token claim); recorded in audit events. */
   manifestSignatureId?: string;
+  /** The token's `jti` claim, when it has one: which credential read what (access events). */
+  tokenId?: string;
+  /** The request being served, for access events: its id and route (`GET /v1/memories/:id`). */
+  request?: { id: string; route: string };
 }
 
 export const hasScope = (caller: Caller, scope: Scope) =>

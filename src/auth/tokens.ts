@@ -189,6 +189,8 @@ function callerOf(payload: JWTPayload): Caller {
     agentId: agent,
     scopes: scopesOf(payload),
     ...(msid !== undefined ? { manifestSignatureId: msid } : {}),
+    // Recorded with the reads it makes; bounded like a manifest id, ignored when it is not a string.
+    ...(typeof payload.jti === 'string' && MANIFEST_ID.test(payload.jti) ? { tokenId: payload.jti } : {}),
   };
 }
 

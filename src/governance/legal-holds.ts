@@ -1,4 +1,5 @@
 import type { Database } from '../adapters/db/port.js';
+import type { AccessAuditMode } from '../audit/access-audit.js';
 import type { AppendAudit } from '../audit/types.js';
 import { assertAgentExists, divisionTtlDays } from '../divisions/divisions.js';
 import { type Access, accessSql } from '../memories/access.js';
@@ -62,7 +63,12 @@ function withoutContent(row: MemoryRow): MemoryRecord {
  * legal_holds). While any hold covers a memory it is never expired, deleted or purged.
  * Every change is audited in the same transaction.
  */
-export function createLegalHoldService(deps: { db: Database; appendAudit: AppendAudit }) {
+export function createLegalHoldService(deps: {
+  db: Database;
+  appendAudit: AppendAudit;
+  /** ACCESS_AUDIT: with `off`, a hold's answer records no `pii.read` (default `all`). */
+  readMode?: AccessAuditMode;
+}) {
   const { db } = deps;
   return {
     /**
@@ -95,7 +101,7 @@ export function createLegalHoldService(deps: { db: Database; appendAudit: Append
         const deleted = row.deleted_at !== null;
         await deps.appendAudit(tx, [
           auditOf(access, row, hold ? 'legal-hold.set' : 'legal-hold.release', { reason: reason ?? null }),
-          ...(deleted ? [] : piiReadEvents(access, [row], 'legal-hold')),
+          ...(deleted ? [] : piiReadEvents(access, [row], 'legal-hold', deps.readMode)),
         ]);
         return deleted ? withoutContent(row) : toRecord(row, access.piiRead);
       });

@@ -33,8 +33,9 @@ export function installAuth(server: FastifyInstance, authenticate: Authenticate)
     if (config.public || route === undefined || route.startsWith('/docs')) return;
     // An MCP tool call's in-process REST request acts as the /mcp request's caller, already
     // authenticated; everything from the network is authenticated here.
-    req.caller =
+    const caller =
       inProcessCaller(req.raw) ?? (await authenticate({ headers: req.headers, socket: req.raw.socket }));
+    req.caller = { ...caller, request: { id: req.id, route: `${req.method} ${route}` } };
     req.log = req.log.child({ caller: actorOf(req.caller) });
     requireScopes(req.caller, config.scopes ?? ['admin']);
   });

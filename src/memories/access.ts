@@ -15,6 +15,9 @@ export interface Access {
   actor: string;
   manifestSignatureId?: string;
   piiRead: boolean;
+  /** The credential (token `jti`) and request behind the access, recorded with reads. */
+  tokenId?: string;
+  request?: { id: string; route: string };
 }
 
 export function accessOf(caller: Caller, onlyDivision?: string): Access {
@@ -24,6 +27,8 @@ export function accessOf(caller: Caller, onlyDivision?: string): Access {
     actor: actorOf(caller),
     manifestSignatureId: caller.manifestSignatureId,
     piiRead: hasScope(caller, 'pii:read'),
+    ...(caller.tokenId !== undefined ? { tokenId: caller.tokenId } : {}),
+    ...(caller.request !== undefined ? { request: caller.request } : {}),
   };
 }
 

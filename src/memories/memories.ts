@@ -1,5 +1,6 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
+import type { AccessAudit, AccessRead } from '../audit/access-audit.js';
 import type { AppendAudit } from '../audit/types.js';
 import { assertAgentExists, divisionTtlDays } from '../divisions/divisions.js';
 import { expiresAtFor, purgeMemories } from '../governance/retention.js';
@@ -54,6 +55,8 @@ export interface MemoryServiceDeps {
   onQueued: () => void;
   /** The bound on the indexing queue; absent: writes are never refused for backlog. */
   backpressure?: Pick<Backpressure, 'check'>;
+  /** The audit of reads (ACCESS_AUDIT); absent: only reads of personal data are audited. */
+  readAudit?: Pick<AccessAudit, 'mode' | 'record'>;
 }
 
 export type MemoryService = ReturnType<typeof createMemoryService>;
@@ -204,14 +207,21 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     }
   }
 
-  /** Reading personal data is itself audited. */
-  async function auditPiiReads(access: Access, rows: MemoryRow[], via: string) {
-    const events = piiReadEvents(access, rows, via);
+  const readMode = deps.readAudit?.mode ?? 'pii';
+
+  /**
+   * Reads are audited before their answer is sent: each memory carrying personal data shown
+   * unredacted (`pii.read`, unless ACCESS_AUDIT=off), and with ACCESS_AUDIT=all the whole read
+   * (one access event listing the ids, chained in batches).
+   */
+  async function auditReads(access: Access, rows: MemoryRow[], read: AccessRead) {
+    const events = piiReadEvents(access, rows, read.via, readMode);
     if (events.length > 0) await db.transaction((tx) => deps.appendAudit(tx, events));
+    await deps.readAudit?.record(access, read);
   }
 
   return {
-    auditPiiReads,
+    auditReads,
 
     async create(
       access: Access,
@@ -247,7 +257,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
 
     async get(access: Access, id: string): Promise<MemoryRecord> {
       const row = await findRow(db, access, id);
-      await auditPiiReads(access, [row], 'get');
+      await auditReads(access, [row], { divisionId: row.division_id, via: 'get', memoryIds: [row.id] });
       return toRecord(row, access.piiRead);
     },
 
@@ -314,7 +324,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
             piiFlags: after.pii_flags,
           }),
           // The answer carries the text: as audited as a GET of it.
-          ...piiReadEvents(access, [after], 'update'),
+          ...piiReadEvents(access, [after], 'update', readMode),
         ]);
         return after;
       });
@@ -389,7 +399,11 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       );
       const rows = res.rows.slice(0, q.limit);
       const more = res.rows.length > q.limit;
-      await auditPiiReads(access, rows, 'list');
+      await auditReads(access, rows, {
+        divisionId: q.divisionId,
+        via: 'list',
+        memoryIds: rows.map((r) => r.id),
+      });
       return {
         items: rows.map((r) => toRecord(r, access.piiRead)),
         nextCursor: more ? encodeCursor(q.divisionId, Number(rows[rows.length - 1].vector_key)) : null,

@@ -1,6 +1,7 @@
 import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
+import type { AccessRead } from '../audit/access-audit.js';
 import {
   type ContextOptions,
   contextSql,
@@ -75,8 +76,8 @@ export interface SearchDeps {
   resolveModel: ModelResolver;
   index: Pick<VectorIndex, 'search' | 'count'>;
   metrics: Metrics;
-  /** Audits reads of personal data (hits shown unredacted to pii:read callers). */
-  auditPiiReads: (access: Access, rows: MemoryRow[], via: string) => Promise<void>;
+  /** Audits the read: the hits and neighbours shown (access events, and `pii.read` for personal data). */
+  auditReads: (access: Access, rows: MemoryRow[], read: AccessRead) => Promise<void>;
   /** How the index blends session neighbours into vectors (the exact scan blends the same way). */
   context?: ContextOptions;
   /** How hybrid search fuses its two rankings (default DEFAULT_FUSION, see fusion.ts). */
@@ -198,10 +199,7 @@ export function createSearchService(deps: SearchDeps) {
       // graph left some unreachable (an approximate index built concurrently can). Only then is
       // the count worth asking, and a division this small costs little to scan exactly.
       const whole = hits.length < fetch;
-      if (
-        kept.length >= limit &&
-        (!whole || hits.length >= (await index.count(model, filter.divisionId)))
-      )
+      if (kept.length >= limit && (!whole || hits.length >= (await index.count(model, filter.divisionId))))
         return kept.slice(0, limit);
       // The exact scan also covers entries the index lost (it is derived data).
       if (whole) break;
@@ -330,6 +328,8 @@ export function createSearchService(deps: SearchDeps) {
           supersededBy: r.superseded_by,
         });
       }
+      // Neighbours returned with the hits (expand) that are not hits themselves.
+      const neighbours: MemoryRow[] = [];
       const before = q.expand?.before ?? 0;
       const after = q.expand?.after ?? 0;
       if (before > 0 || after > 0) {
@@ -339,7 +339,6 @@ export function createSearchService(deps: SearchDeps) {
           includeSuperseded: q.includeSuperseded,
         });
         const seen = new Set(shown.map((r) => r.id));
-        const neighbours: MemoryRow[] = [];
         for (const [i, hit] of hits.entries()) {
           const context = around.get(shown[i].id);
           hit.context = { before: context?.before ?? [], after: context?.after ?? [] };
@@ -348,9 +347,13 @@ export function createSearchService(deps: SearchDeps) {
             seen.add(r.id);
           }
         }
-        shown.push(...neighbours);
       }
-      await deps.auditPiiReads(access, shown, 'search');
+      await deps.auditReads(access, [...shown, ...neighbours], {
+        divisionId: q.divisionId,
+        via: 'search',
+        memoryIds: shown.map((r) => r.id),
+        ...(before > 0 || after > 0 ? { neighbourIds: neighbours.map((r) => r.id) } : {}),
+      });
       timer();
       return {
         hits,

@@ -570,7 +570,11 @@ describe.each(backends)('governance on %s', (backend) => {
       expect(actions, action).toContain(action);
     }
     expect(verifyChain(events)).toEqual({ ok: true });
-    const vaultEvents = await inject({ method: 'GET', url: '/v1/audit?divisionId=vault&limit=1000' });
+    // Reads are recorded too (ACCESS_AUDIT=all): `type=change` leaves them out.
+    const vaultEvents = await inject({
+      method: 'GET',
+      url: '/v1/audit?divisionId=vault&limit=1000&type=change',
+    });
     expect(vaultEvents.json<{ events: AuditEvent[] }>().events.map((e) => e.action)).toEqual([
       'division.create',
       'memory.create',
@@ -579,6 +583,17 @@ describe.each(backends)('governance on %s', (backend) => {
       'memory.delete',
       'memory.purge',
     ]);
+    const vaultAll = await inject({ method: 'GET', url: '/v1/audit?divisionId=vault&limit=1000' });
+    const vaultActions = vaultAll.json<{ events: AuditEvent[] }>().events.map((e) => e.action);
+    expect(vaultActions.filter((a) => a !== 'memory.access')).toEqual([
+      'division.create',
+      'memory.create',
+      'legal-hold.set',
+      'legal-hold.release',
+      'memory.delete',
+      'memory.purge',
+    ]);
+    expect(vaultActions).toContain('memory.access');
 
     const headRes = await inject({ method: 'GET', url: '/v1/audit/head' });
     expect(headRes.statusCode, headRes.body).toBe(200);
@@ -602,7 +617,10 @@ describe.each(backends)('governance on %s', (backend) => {
     expect(res.headers['content-disposition']).toMatch(/memory-layer-proof-default\.json/);
     const bundle = JSON.parse(res.body) as ProofBundle;
     expect(bundle.auditEvents.slice(0, events.length)).toEqual(events);
-    expect(bundle.auditEvents[bundle.auditEvents.length - 1].action).toBe('export.create');
+    // The export is recorded, then (ACCESS_AUDIT=all) read: a whole-division access event.
+    const [exported, exportRead] = bundle.auditEvents.slice(-2);
+    expect(exported.action).toBe('export.create');
+    expect(exportRead).toMatchObject({ action: 'memory.access', detail: { via: 'export', wholeDivision: true } });
     expect(bundle.memories.some((m) => m.purgedAt !== null && m.text === '')).toBe(true);
     expect(await verifyBundle(bundle)).toMatchObject({ ok: true });
     const file = writeBundle('bundle.json', bundle);

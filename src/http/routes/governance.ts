@@ -123,6 +123,8 @@ export function governanceRoutes(app: App) {
         limit?: number;
         resourceType?: string;
         resourceId?: string;
+        memoryId?: string;
+        type?: 'access' | 'change';
       };
     }>(
       '/v1/audit',
@@ -142,6 +144,17 @@ export function governanceRoutes(app: App) {
               limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
               resourceType: { type: 'string', minLength: 1, maxLength: 64 },
               resourceId: { type: 'string', minLength: 1, maxLength: 200 },
+              memoryId: {
+                type: 'string',
+                format: 'uuid',
+                description:
+                  'Only events about this memory: its changes and every read that showed it (with `type=access`: who saw it)',
+              },
+              type: {
+                type: 'string',
+                enum: ['access', 'change'],
+                description: '`access`: reads (`memory.access`, `pii.read`); `change`: everything else',
+              },
             },
           },
         },
@@ -159,6 +172,8 @@ export function governanceRoutes(app: App) {
             resourceType !== undefined && resourceId !== undefined
               ? { type: resourceType, id: resourceId }
               : undefined,
+          memoryId: req.query.memoryId,
+          type: req.query.type,
         });
       },
     );
@@ -192,6 +207,7 @@ export function governanceRoutes(app: App) {
           includePii: hasScope(req.caller, 'pii:read'),
           actor: actorOf(req.caller),
           manifestSignatureId: req.caller.manifestSignatureId,
+          access: accessOf(req.caller, division),
         });
         req.log.info({ divisionId: division }, 'proof bundle exported');
         return reply
