@@ -108,7 +108,7 @@ const schema = z
     WORKER_HTTP_PORT: int(0, 65535).default(9464),
     JOB_MAX_ATTEMPTS: int(1, 100).default(5),
     JOB_BACKOFF_MS: int(0, 3_600_000).default(1_000),
-    JOB_LEASE_MS: int(1_000, 3_600_000).default(5 * 60_000),
+    JOB_LEASE_MS: int(1_000, 3_600_000).default(30_000),
     /** Index jobs waiting or running past which writes are refused with 503 (0: no limit). */
     MAX_QUEUE_BACKLOG: int(0, 1_000_000_000).default(100_000),
     QUEUE_RETRY_AFTER_SECONDS: int(1, 3_600).default(5),

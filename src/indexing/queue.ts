@@ -69,8 +69,9 @@ export async function enqueue(
 }
 
 /**
- * Claims up to `limit` due jobs. A running job whose lease expired (its worker died) is due again.
- * Each claim counts as an attempt.
+ * Claims up to `limit` due jobs. A running job whose lease expired (its worker died) is due again,
+ * and so, when `liveHolders` is given (a database one process owns), is one held by a holder not
+ * in it: its process has ended. Each claim counts as an attempt.
  */
 export async function claim<P>(
   db: Queryable,
@@ -78,6 +79,7 @@ export async function claim<P>(
   limit: number,
   workerId: string,
   leaseMs: number,
+  liveHolders?: readonly string[],
 ): Promise<Job<P>[]> {
   const res = await db.query<JobRow>(
     `UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_at = now(), ${lease.take('$3', '$4')},
@@ -85,14 +87,35 @@ export async function claim<P>(
      WHERE id IN (
        SELECT id FROM jobs
        WHERE queue = $1
-         AND ((status = 'queued' AND run_at <= now()) OR (status = 'running' AND ${lease.lapsed()}))
+         AND ((status = 'queued' AND run_at <= now())
+           OR (status = 'running' AND (${lease.lapsed()}
+             OR ($5::text[] IS NOT NULL AND (locked_by IS NULL OR locked_by <> ALL($5::text[]))))))
        ORDER BY id
        LIMIT $2
        FOR UPDATE SKIP LOCKED)
      RETURNING *`,
-    [queue, limit, workerId, leaseMs],
+    [queue, limit, workerId, leaseMs, liveHolders ?? null],
   );
   return res.rows.map((r) => toJob<P>(r)).sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Renews the lease of jobs `holder` still holds (its heartbeat while it works on them). Returns
+ * how many it still held: a job another worker took over after a lapse is not renewed.
+ */
+export async function renewLeases(
+  db: Queryable,
+  ids: number[],
+  holder: string,
+  leaseMs: number,
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const res = await db.query(
+    `UPDATE jobs SET ${lease.renew('$3')}
+     WHERE id = ANY($1::bigint[]) AND locked_by = $2 AND status = 'running'`,
+    [ids, holder, leaseMs],
+  );
+  return res.rowCount;
 }
 
 export async function complete(db: Queryable, ids: number[]): Promise<void> {

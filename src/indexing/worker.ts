@@ -6,6 +6,7 @@ import type { VectorEntry, VectorIndex } from '../adapters/vector/port.js';
 import { normaliseText } from '../memories/text.js';
 import { bytesToVector, vectorToBytes } from '../memories/vector-codec.js';
 import { type ModelResolver, refOf } from '../models/active-model.js';
+import { liveHolders } from '../platform/lease.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { noTracing, type Tracing } from '../platform/tracing.js';
@@ -15,7 +16,7 @@ import {
   neighbourVectorsOf,
   queueContextUpdates,
 } from './contextual-vectors.js';
-import { claim, complete, enqueue, fail, INDEX_QUEUE, type Job } from './queue.js';
+import { claim, complete, enqueue, fail, INDEX_QUEUE, type Job, renewLeases } from './queue.js';
 import { reusableVectors, reuseKey, stillToEmbed } from './vector-reuse.js';
 
 export interface IndexingWorkerDeps {
@@ -68,6 +69,8 @@ type IndexJob = Job<{ nodeId: string; context?: boolean }>;
 export function createIndexingWorker(deps: IndexingWorkerDeps) {
   const { db, index, logger, metrics } = deps;
   const workerId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  // Alive from creation (drain() works without start()) until stop().
+  liveHolders.add(workerId);
   /** Emits `indexed` with the ids of memories that became searchable. */
   const events = new EventEmitter();
   events.setMaxListeners(0);
@@ -184,9 +187,33 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
 
   /** Processes one batch; returns how many jobs it claimed. */
   async function runOnce(): Promise<number> {
-    const jobs = await claim<IndexJob['payload']>(db, INDEX_QUEUE, deps.batchSize, workerId, deps.leaseMs);
+    const jobs = await claim<IndexJob['payload']>(
+      db,
+      INDEX_QUEUE,
+      deps.batchSize,
+      workerId,
+      deps.leaseMs,
+      db.singleProcess ? [...liveHolders] : undefined,
+    );
     if (jobs.length === 0) return 0;
-    return (deps.tracing ?? noTracing).traceBatch(INDEX_QUEUE, jobs, () => indexBatch(jobs));
+    // Heartbeat: the lease is renewed three times per lease period while the batch is worked on,
+    // so a short lease (a dead worker's jobs are claimed again within it) never lapses under a
+    // live but slow worker (a cold model, a large batch).
+    const ids = jobs.map((j) => j.id);
+    const heartbeat = setInterval(
+      () => {
+        renewLeases(db, ids, workerId, deps.leaseMs).catch((err: unknown) =>
+          logger.warn({ err: err instanceof Error ? err.message : err }, 'renewing job leases failed'),
+        );
+      },
+      Math.max(100, Math.floor(deps.leaseMs / 3)),
+    );
+    heartbeat.unref?.();
+    try {
+      return await (deps.tracing ?? noTracing).traceBatch(INDEX_QUEUE, jobs, () => indexBatch(jobs));
+    } finally {
+      clearInterval(heartbeat);
+    }
   }
 
   async function indexBatch(jobs: IndexJob[]): Promise<number> {
@@ -355,6 +382,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       wake?.();
       await loop;
       loop = null;
+      liveHolders.delete(workerId);
     },
     /** Runs batches until the queue holds nothing due (tests, CLI). */
     async drain(): Promise<void> {

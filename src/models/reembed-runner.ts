@@ -7,7 +7,7 @@ import { queueDivisionContext } from '../indexing/contextual-vectors.js';
 import { reusableVectors, reuseKey, stillToEmbed } from '../indexing/vector-reuse.js';
 import { normaliseText } from '../memories/text.js';
 import { bytesToVector, vectorToBytes } from '../memories/vector-codec.js';
-import { lease } from '../platform/lease.js';
+import { lease, liveHolders } from '../platform/lease.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { type ModelRef, type ModelResolver, refOf } from './active-model.js';
@@ -37,7 +37,6 @@ export interface ReembedRunnerDeps {
 export const REEMBED_ACTOR = 'system:reembed';
 
 /** Runner ids alive in this process. On PGlite (one process per database) any other holder is dead. */
-const liveRunners = new Set<string>();
 
 /** The run was cancelled, or another runner took it over: stop without touching it. */
 class LostRun extends Error {}
@@ -98,7 +97,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
     const res = await db.query<{ id: string; locked_by: string }>(
       `SELECT id, locked_by FROM reembed_runs WHERE status = 'running' AND locked_by IS NOT NULL`,
     );
-    return res.rows.filter((r) => !liveRunners.has(r.locked_by)).map((r) => r.id);
+    return res.rows.filter((r) => !liveHolders.has(r.locked_by)).map((r) => r.id);
   }
 
   /** The oldest queued run, or a running one whose runner stopped renewing its lease. */
@@ -441,7 +440,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       if (running) return;
       running = true;
       abort = new AbortController();
-      liveRunners.add(runnerId);
+      liveHolders.add(runnerId);
       loop = work();
     },
     /** Stops after aborting the batch in flight; the run is released for the next runner. */
@@ -451,7 +450,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       abort.abort();
       await loop;
       loop = null;
-      liveRunners.delete(runnerId);
+      liveHolders.delete(runnerId);
     },
   };
 }

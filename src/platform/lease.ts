@@ -18,3 +18,10 @@ export const lease = {
   /** SET clause letting go of the row. */
   release: 'locked_by = NULL, lease_until = NULL',
 } as const;
+
+/**
+ * Holders (workers, re-embedding runners) alive in this process. On a database one process owns
+ * (PGlite), a row held by a holder not in this set was held by a process that has ended: it is
+ * claimed again at once instead of after its lease.
+ */
+export const liveHolders = new Set<string>();

@@ -15,7 +15,8 @@ import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { type EmbeddingsServer, startEmbeddingsServer } from '../../src/http/embeddings-server.js';
 import { buildHttpServer } from '../../src/http/server.js';
-import { claim, complete } from '../../src/indexing/queue.js';
+import { claim, complete, renewLeases } from '../../src/indexing/queue.js';
+import { liveHolders } from '../../src/platform/lease.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
@@ -443,6 +444,8 @@ describe.each(backends)('chaos on %s', (backend) => {
       const created = await h.createBatch(texts('killed worker', 6));
       const zombie = await claim<{ nodeId: string }>(ta.app.db, 'index', 100, 'doomed-worker', LEASE_MS);
       expect(zombie).toHaveLength(6);
+      // Alive until it dies below (on PGlite, a holder not alive in the process is taken over at once).
+      liveHolders.add('doomed-worker');
       // The doomed worker got as far as writing half of the vectors to the index, then died
       // before marking anything indexed or completing its jobs.
       const half = await ta.app.db.query<{ vector_key: number; division_id: string; text: string }>(
@@ -462,7 +465,9 @@ describe.each(backends)('chaos on %s', (backend) => {
 
       // While the lease holds, nobody else takes the jobs.
       expect(await ta.app.worker.runOnce()).toBe(0);
-      // The lease runs out: claims compare lease_until with the database clock, so the rows say so.
+      // It dies, and the lease runs out: claims compare lease_until with the database clock, so
+      // the rows say so.
+      liveHolders.delete('doomed-worker');
       await ta.app.db.query(
         `UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = ANY($1::bigint[])`,
         [zombie.map((j) => j.id)],
@@ -480,6 +485,66 @@ describe.each(backends)('chaos on %s', (backend) => {
       await ta.app.worker.drain();
       expect(await h.vectors()).toBe(6);
       expect(await h.memories()).toBe(6);
+    });
+  });
+
+  describe('leases that heal', () => {
+    let ta: TestApp;
+    const h = harness(() => ta);
+
+    beforeAll(async () => {
+      ta = await startTestApp(backend, { worker: false, env: { JOB_BACKOFF_MS: '0' } });
+    });
+    afterAll(() => ta?.close());
+
+    const leaseOf = async (ids: number[]) =>
+      (
+        await ta.app.db.query<{ id: number; until: string }>(
+          'SELECT id, lease_until::text AS until FROM jobs WHERE id = ANY($1::bigint[]) ORDER BY id',
+          [ids],
+        )
+      ).rows.map((r) => r.until);
+
+    it('renews only the leases its holder still holds', async () => {
+      await h.createBatch(texts('heartbeat', 3));
+      const held = await claim(ta.app.db, 'index', 100, 'busy-worker', 1_000);
+      expect(held).toHaveLength(3);
+      const ids = held.map((j) => j.id);
+      const before = await leaseOf(ids);
+      expect(await renewLeases(ta.app.db, ids, 'busy-worker', 600_000)).toBe(3);
+      const after = await leaseOf(ids);
+      for (const [i, until] of after.entries())
+        expect(Date.parse(until)).toBeGreaterThan(Date.parse(before[i]));
+      // Another holder's heartbeat moves nothing.
+      expect(await renewLeases(ta.app.db, ids, 'someone-else', 1)).toBe(0);
+      expect(await leaseOf(ids)).toEqual(after);
+      await complete(ta.app.db, ids);
+    });
+
+    it("claims a dead process's jobs at once where one process owns the database, after the lease elsewhere", async () => {
+      const created = await h.createBatch(texts('restarted', 4));
+      // A worker of a process that has ended, with a lease still running for ten minutes.
+      const zombie = await claim(ta.app.db, 'index', 100, 'ended-process-worker', 600_000);
+      expect(zombie).toHaveLength(4);
+      const taken = await ta.app.worker.runOnce();
+      if (ta.app.db.singleProcess) {
+        // PGlite: no other process can hold a claim, so the restarted service heals at once.
+        expect(taken).toBe(4);
+        const indexed = await ta.app.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM memory_nodes WHERE id = ANY($1::uuid[]) AND status = 'indexed'`,
+          [created.map((m) => m.id)],
+        );
+        expect(indexed.rows[0].n).toBe(4);
+      } else {
+        // A server shared by replicas: the claim may be a live replica's, so it waits for the lease.
+        expect(taken).toBe(0);
+        await ta.app.db.query(
+          `UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = ANY($1::bigint[])`,
+          [zombie.map((j) => j.id)],
+        );
+        expect(await ta.app.worker.runOnce()).toBe(4);
+      }
+      expect(await h.jobs()).toBe(0);
     });
   });
 

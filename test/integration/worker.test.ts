@@ -4,6 +4,7 @@ import { createOpenAIEmbedder } from '../../src/adapters/embedders/openai.js';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { type EmbeddingsServer, startEmbeddingsServer } from '../../src/http/embeddings-server.js';
 import { claim, complete } from '../../src/indexing/queue.js';
+import { liveHolders } from '../../src/platform/lease.js';
 import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
 
@@ -214,11 +215,15 @@ describe.each(backends)('indexing worker on %s', (backend) => {
     const [zombie] = await claim<{ nodeId: string }>(ta.app.db, 'index', 10, 'doomed-worker', LEASE_MS);
     expect(zombie.payload.nodeId).toBe(m.id);
     expect(zombie.attempts).toBe(1);
-    // While the lease holds, nobody else takes the job.
+    // While its holder lives and the lease holds, nobody else takes the job (on PGlite a holder
+    // not alive in this process would be taken over at once: see chaos.test.ts).
+    liveHolders.add('doomed-worker');
     expect(await ta.app.worker.runOnce()).toBe(0);
     expect((await getMemory(m.id)).status).toBe('pending');
 
-    // The lease runs out: claims compare lease_until with the database clock, so the row says so.
+    // It dies, and the lease runs out: claims compare lease_until with the database clock, so the
+    // row says so.
+    liveHolders.delete('doomed-worker');
     await ta.app.db.query(`UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = $1`, [
       zombie.id,
     ]);
