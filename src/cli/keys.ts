@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { exportPKCS8, generateKeyPair } from 'jose';
+import type { Database } from '../adapters/db/port.js';
+import { appendAudit } from '../audit/audit-log.js';
 import { createAuditSigner, GENERATED_KEY_FILE } from '../audit/signer.js';
 import type { Config } from '../config.js';
 import { withParts } from './with-parts.js';
@@ -98,12 +100,50 @@ export async function runKeysShow(opts: { jwk?: boolean }) {
  * at once (the processes would within AUDIT_SIGN_INTERVAL_MS of a change, but an idle division's
  * head would wait for its next event). Needs only the database and the key.
  */
+/**
+ * A key operation is part of the trail it signs: in every division this key has not signed yet,
+ * an `audit.key.use` event (the new key id and the ids of the keys that signed the division
+ * before, kept readable) is appended, so the head the new key then signs covers the switch.
+ * Returns how many divisions got one.
+ */
+async function recordKeyUse(db: Database, keyId: string): Promise<number> {
+  const res = await db.query<{ division_id: string; previous: string[] }>(
+    `SELECT h.division_id,
+       coalesce((SELECT array_agg(DISTINCT s.key_id ORDER BY s.key_id) FROM audit_signatures s
+                 WHERE s.division_id = h.division_id), '{}') AS previous
+     FROM audit_heads h
+     WHERE h.seq > 0 AND NOT EXISTS (
+       SELECT 1 FROM audit_signatures s WHERE s.division_id = h.division_id AND s.key_id = $1)
+     ORDER BY h.division_id`,
+    [keyId],
+  );
+  if (res.rows.length === 0) return 0;
+  await db.transaction((tx) =>
+    appendAudit(
+      tx,
+      res.rows.map((r) => ({
+        divisionId: r.division_id,
+        actor: 'system:cli',
+        action: 'audit.key.use',
+        resourceType: 'key',
+        resourceId: keyId,
+        change: { keyId, previousKeyIds: r.previous },
+        keepChange: true,
+      })),
+    ),
+  );
+  return res.rows.length;
+}
+
 export async function runAuditSign() {
   await withParts(async (parts) => {
     const signer = await parts.signer();
+    const db = await parts.db();
+    const used = await recordKeyUse(db, signer.keyId);
+    if (used > 0) out(`recorded key ${signer.keyId} in the audit trail of ${used} division(s)`);
     const signed = await (await parts.audit()).signChangedHeads();
     for (const s of signed) out(`${s.divisionId}: head seq ${s.seq} signed at ${s.signedAt}`);
-    const { rows } = await (await parts.db()).query<{ n: number }>(
+    const { rows } = await db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM audit_heads WHERE seq > 0',
     );
     out(

@@ -99,6 +99,14 @@ describe.each(backends)('audit signing key rotation on %s', (backend) => {
 
     const bundle = await exportBundle();
     expect(bundle.signedHead.keyId).toBe(newKid);
+    // The switch of keys is in the chain the new key signs, with the keys that signed before.
+    const keyUses = bundle.auditEvents.filter((e) => e.action === 'audit.key.use');
+    expect(keyUses).toHaveLength(1);
+    expect(keyUses[0]).toMatchObject({
+      resourceId: newKid,
+      detail: { keyId: newKid, previousKeyIds: [oldKid] },
+    });
+    expect(signed.stdout).toContain(`recorded key ${newKid} in the audit trail of 1 division(s)`);
     const bundleFile = join(dir, 'bundle.json');
     writeFileSync(bundleFile, JSON.stringify(bundle));
     const pinnedNew = await cli(
