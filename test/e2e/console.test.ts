@@ -1,11 +1,11 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
+import { CHROMIUM, hasChromium, launchChromium, listen } from '../helpers/browser.js';
 import { backends } from '../helpers/db.js';
 import { mintToken, type SigningKey, signingKey, TEST_AUDIENCE, TEST_ISSUER } from '../helpers/pki.js';
 import { waitFor } from '../helpers/wait.js';
@@ -14,34 +14,20 @@ import { waitFor } from '../helpers/wait.js';
  * The web console in a real browser (Debian's chromium, driven by playwright-core) against a real
  * server listening on a loopback port: every click goes through the REST API.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
+const chromiumPresent = hasChromium();
+if (!chromiumPresent) {
   console.warn(`console end-to-end tests skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`);
 }
-const title = hasChromium
+const title = chromiumPresent
   ? 'web console on %s'
   : `web console on %s — skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`;
-
-export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-}
-
-async function listen(ta: TestApp): Promise<string> {
-  await ta.http.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = ta.http.server.address() as AddressInfo;
-  return `http://127.0.0.1:${port}`;
-}
 
 interface DeadJob {
   id: number;
   memoryId: string | null;
 }
 
-describe.skipIf(!hasChromium).each(backends)(title, (backend) => {
+describe.skipIf(!chromiumPresent).each(backends)(title, (backend) => {
   let ta: TestApp;
   let base: string;
   let browser: Browser;
@@ -217,7 +203,7 @@ describe.skipIf(!hasChromium).each(backends)(title, (backend) => {
   });
 });
 
-describe.skipIf(!hasChromium)('web console with enforced authentication', () => {
+describe.skipIf(!chromiumPresent)('web console with enforced authentication', () => {
   let ta: TestApp;
   let base: string;
   let browser: Browser;
