@@ -348,6 +348,9 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
         metrics.workerErrors.inc({ stage: 'batch' });
         logger.error({ err }, 'indexing batch failed');
       }
+      // Let requests in between batches: on PGlite every query resolves without I/O, so a backlog
+      // would otherwise keep the event loop (and the API sharing it) busy until it is drained.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (claimed === 0 && running) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, deps.pollMs);
