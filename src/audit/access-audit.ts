@@ -215,8 +215,9 @@ export function createAccessAudit(deps: AccessAuditDeps) {
      */
     async record(access: Access, read: AccessRead, q: Queryable = db): Promise<void> {
       if (mode !== 'all') return;
-      if (!read.wholeDivision && read.memoryIds.length === 0 && (read.neighbourIds ?? []).length === 0)
-        return;
+      // An empty page shows nothing; a file download always shows the file, linked or not.
+      const shown = read.memoryIds.length + (read.neighbourIds ?? []).length;
+      if (shown === 0 && !read.wholeDivision && read.artifactId === undefined) return;
       const rows = stagedReads(access, read);
       await stage(q, rows);
       stagedSinceFlush += rows.length;
