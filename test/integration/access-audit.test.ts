@@ -1,13 +1,19 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
+import { createApp } from '../../src/app.js';
 import type { ProofBundle } from '../../src/audit/bundle.js';
 import { verifyChain } from '../../src/audit/chain.js';
 import type { AuditEvent } from '../../src/audit/types.js';
 import { verifyBundle } from '../../src/audit/verify.js';
+import { loadConfig } from '../../src/config.js';
 import { systemAccess } from '../../src/memories/access.js';
+import { createLogger } from '../../src/platform/logger.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
-import { backends } from '../helpers/db.js';
+import { backends, openTestDatabase } from '../helpers/db.js';
 import { clientCert, type OverTls, tlsClient } from '../helpers/https-client.js';
 import {
   createTestPki,
@@ -363,5 +369,58 @@ describe.each(backends)('ACCESS_AUDIT=pii and off on %s', (backend) => {
     const actions = (await off.app.audit.list('default', { limit: 1000 })).events.map((e) => e.action);
     expect(actions).toContain('memory.create');
     expect(actions.filter((a) => a === 'memory.access' || a === 'pii.read')).toEqual([]);
+  });
+});
+
+describe.each(backends)('staged reads survive the process that staged them on %s', (backend) => {
+  it('chains reads at shutdown, and reads a stopped process left staged are chained by another', async () => {
+    const t = await openTestDatabase(backend);
+    const dataDir = mkdtempSync(join(tmpdir(), 'ml-access-'));
+    const open = () =>
+      createApp(loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ACCESS_AUDIT_FLUSH_MS: '600000' }), {
+        worker: false,
+        database: t.db,
+        embedder: letterEmbedder,
+        logger: createLogger('silent'),
+      });
+    const accessEvents = async () =>
+      (
+        await t.db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM audit_events WHERE action = 'memory.access'",
+        )
+      ).rows[0].n;
+    const staged = async () =>
+      (await t.db.query<{ n: number }>('SELECT count(*)::int AS n FROM access_pending')).rows[0].n;
+    try {
+      const me = systemAccess('test');
+      const first = await open();
+      const { memory } = await first.memories.create(me, 'default', { text: 'read before a shutdown' });
+      await first.memories.get(me, memory.id);
+      expect(await staged()).toBe(1);
+      expect(await accessEvents()).toBe(0);
+      // Closing the app (its lifecycle) chains what it staged.
+      await first.close();
+      expect(await staged()).toBe(0);
+      expect(await accessEvents()).toBe(1);
+
+      // A process that staged a read and never flushed (killed) leaves it in the table: any other
+      // process's flush chains it.
+      const killed = await open();
+      const other = await open();
+      await killed.memories.get(me, memory.id);
+      expect(await staged()).toBe(1);
+      const seen = await other.audit.list('default', { memoryId: memory.id, type: 'access' });
+      expect(seen.events.map((e) => e.detail)).toEqual([
+        expect.objectContaining({ via: 'get', memoryIds: [memory.id] }),
+        expect.objectContaining({ via: 'get', memoryIds: [memory.id] }),
+      ]);
+      expect(await staged()).toBe(0);
+      await other.close();
+      await killed.close();
+      expect(await accessEvents()).toBe(2);
+    } finally {
+      await t.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
