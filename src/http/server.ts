@@ -93,6 +93,10 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
 
   server.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    // Lines logged for a request about one memory name it (its text is never logged).
+    const memoryId = (req.params as { id?: unknown } | undefined)?.id;
+    if (typeof memoryId === 'string' && req.routeOptions.url?.startsWith('/v1/memories/:id'))
+      req.log = req.log.child({ memoryId });
   });
   installAuth(server, authenticate);
   // Only JSON bodies: text/plain would otherwise reach the schema as a string.

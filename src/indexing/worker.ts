@@ -85,7 +85,7 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
     const message = error instanceof Error ? error.message : String(error);
     metrics.workerErrors.inc({ stage }, jobs.length);
     logger.warn(
-      { stage, jobs: jobs.map((j) => j.id), err: message },
+      { stage, jobs: jobs.map((j) => j.id), memoryIds: jobs.map((j) => j.payload.nodeId), err: message },
       'index jobs failed; will retry or dead-letter',
     );
     await fail(
@@ -247,6 +247,12 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       indexed.push(...(await indexWithModel(nodes, jobsByNode, jobs[0].maxAttempts)));
     }
     metrics.memoriesIndexed.inc(indexed.length);
+    // Accepted (the oldest job of the memory was queued with its write) to searchable.
+    const now = Date.now();
+    for (const id of indexed) {
+      const queued = Math.min(...(jobsByNode.get(id) ?? []).map((j) => j.createdAt.getTime()));
+      if (Number.isFinite(queued)) metrics.ingestSeconds.observe(Math.max(0, now - queued) / 1000);
+    }
     events.emit('indexed', indexed);
     return jobs.length;
   }

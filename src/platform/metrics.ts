@@ -135,6 +135,17 @@ export function createMetrics() {
       help: 'Vector searches answered by an exact scan because the index returned too few filtered matches',
       registers: r,
     }),
+    vectorIndexUp: new Gauge({
+      name: 'memory_layer_vector_index_up',
+      help: 'Whether the vector index answered its check at the last scrape (1) or not (0)',
+      registers: r,
+    }),
+    ingestSeconds: new Histogram({
+      name: 'memory_layer_ingest_latency_seconds',
+      help: 'From a memory accepted (its index job queued) to searchable by meaning',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+      registers: r,
+    }),
     queueDepth: new Gauge({
       name: 'memory_layer_queue_depth',
       help: 'Jobs in the queue, by queue and status',

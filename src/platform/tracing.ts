@@ -37,6 +37,18 @@ export interface TraceCarrier {
 const current = new AsyncLocalStorage<Context>();
 const propagator = new W3CTraceContextPropagator();
 
+/**
+ * The ids of the span active in this async flow (a request, a job batch), for log lines; undefined
+ * when nothing is being traced.
+ */
+export function activeTraceIds(): { traceId: string; spanId: string } | undefined {
+  const ctx = current.getStore();
+  const span = ctx === undefined ? undefined : trace.getSpanContext(ctx);
+  return span && span.traceId !== INVALID_SPAN_CONTEXT.traceId
+    ? { traceId: span.traceId, spanId: span.spanId }
+    : undefined;
+}
+
 /** The trace context to store with a job enqueued now; undefined when nothing is being traced. */
 export function traceCarrier(): TraceCarrier | undefined {
   const ctx = current.getStore();

@@ -114,7 +114,7 @@ describe.each(backends)('memories API on %s', (backend) => {
       expect(ready.statusCode).toBe(200);
       expect(ready.json()).toMatchObject({
         status: 'ready',
-        checks: { database: 'ok', vectorIndex: 'ok' },
+        checks: { database: 'ok', queue: 'ok', vectorIndex: 'ok' },
         objectLock: 'unsupported',
       });
     });
@@ -128,6 +128,11 @@ describe.each(backends)('memories API on %s', (backend) => {
       expect(text).toMatch(/memory_layer_search_duration_seconds_count\{mode="keyword"\} [1-9]/);
       expect(text).toContain('# TYPE memory_layer_queue_depth gauge');
       expect(text).toContain('memory_layer_http_request_duration_seconds');
+      // The vector index answered its check at this scrape.
+      expect(text).toMatch(/^memory_layer_vector_index_up 1$/m);
+      // Accepted to searchable: observed once the worker indexed a memory.
+      await create({ text: 'A memory waited for until it is searchable.' }, '?wait=true');
+      expect(await metrics()).toMatch(/^memory_layer_ingest_latency_seconds_count [1-9]/m);
       // Storage use: the schema's tables hold at least the memories just written.
       const bytes = (part: string) =>
         Number(

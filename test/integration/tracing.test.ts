@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { traceRequests } from '../../src/http/tracing.js';
-import type { Logger } from '../../src/platform/logger.js';
+import { createLogger, type Logger } from '../../src/platform/logger.js';
 import { createTracing, tracingSettings } from '../../src/platform/tracing.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
@@ -162,6 +162,29 @@ describe('tracing exporters and HTTP spans', () => {
       { path: '/v1/traces', contentType: 'application/x-protobuf', bytes: expect.any(Number) },
     ]);
     expect(receiver.requests[0].bytes).toBeGreaterThan(0);
+  });
+
+  it('stamps every log line written inside a traced batch with its trace and span ids', async () => {
+    receiver.reset();
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('info', { destination: { write: (s: string) => lines.push(JSON.parse(s)) } });
+    const tracing = await createTracing(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }),
+    );
+    await tracing.traceBatch('index', [{ id: 1, attempts: 1, payload: {} }], async () => {
+      logger.info('inside the batch');
+      await Promise.resolve();
+      logger.info('still inside, after an await');
+    });
+    logger.info('outside');
+    await tracing.shutdown();
+    const batch = receiver.spans.find((s) => s.name === 'index batch');
+    expect(batch).toBeDefined();
+    expect(lines.map((l) => [l.msg, l.traceId, l.spanId])).toEqual([
+      ['inside the batch', batch?.traceId, batch?.spanId],
+      ['still inside, after an await', batch?.traceId, batch?.spanId],
+      ['outside', undefined, undefined],
+    ]);
   });
 
   it('logs a failed export (once a minute at most) instead of failing silently', async () => {

@@ -91,7 +91,7 @@ describe.each(backends)('worker HTTP endpoint on %s', (backend) => {
     expect(ready?.status).toBe(200);
     expect(JSON.parse(ready?.body ?? '{}')).toMatchObject({
       status: 'ready',
-      checks: { database: 'ok', vectorIndex: 'ok' },
+      checks: { database: 'ok', queue: 'ok', vectorIndex: 'ok' },
     });
     // Only those three: the worker is no API.
     expect((await get(`${base}/v1/memories`))?.status).toBe(404);
@@ -119,6 +119,16 @@ describe.each(backends)('worker HTTP endpoint on %s', (backend) => {
         checks: { database: 'ok', vectorIndex: 'vector index unreachable' },
       });
       expect((await get(`${base}/healthz`))?.status).toBe(200);
+      // A worker that cannot read its queue is not ready either.
+      w.app.index.check = () => Promise.resolve();
+      await w.app.db.query('ALTER TABLE jobs RENAME TO jobs_away');
+      try {
+        const noQueue = await get(`${base}/readyz`);
+        expect(noQueue?.status).toBe(503);
+        expect(JSON.parse(noQueue?.body ?? '{}').checks.queue).toMatch(/jobs/);
+      } finally {
+        await w.app.db.query('ALTER TABLE jobs_away RENAME TO jobs');
+      }
     } finally {
       await w.stop();
     }

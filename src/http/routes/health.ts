@@ -40,8 +40,8 @@ export function healthRoutes(app: App) {
     }));
 
     /**
-     * Ready (200) when the database and the vector index both answer; 503 naming the one that
-     * does not. A full queue or a failing embedder keeps 200 (writes are still taken, or refused
+     * Ready (200) when the database, the job queue in it and the vector index answer; 503 naming
+     * the one that does not. A full queue or a failing embedder keeps 200 (writes are still taken, or refused
      * with Retry-After) with status `degraded` and the part named.
      */
     server.get('/readyz', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => {
@@ -53,6 +53,15 @@ export function healthRoutes(app: App) {
           },
           (err: Error) => {
             checks.database = err.message;
+          },
+        ),
+        // The job queue lives in PostgreSQL: a worker that cannot read it has nothing to do.
+        app.db.query('SELECT 1 FROM jobs LIMIT 1').then(
+          () => {
+            checks.queue = 'ok';
+          },
+          (err: Error) => {
+            checks.queue = err.message;
           },
         ),
         app.index.check().then(
@@ -88,6 +97,12 @@ export function healthRoutes(app: App) {
       for (const row of await queueDepth(app.db)) {
         app.metrics.queueDepth.set({ queue: row.queue, status: row.status }, row.count);
       }
+      app.metrics.vectorIndexUp.set(
+        await app.index.check().then(
+          () => 1,
+          () => 0,
+        ),
+      );
       const usage = await storageUsage(app.db, app.index);
       app.metrics.storageBytes.set({ part: 'database' }, usage.database);
       app.metrics.storageBytes.set({ part: 'vector_index' }, usage.vectorIndex);
