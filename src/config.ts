@@ -102,6 +102,13 @@ const schema = z
     S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
     ARTIFACT_MAX_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(50 * 1024 * 1024),
     AUDIT_ARCHIVE_RETENTION_DAYS: int(0, 36_500).default(2_555),
+    /**
+     * Envelope encryption of what is written outside PostgreSQL (artifacts, snapshot parts, audit
+     * archives): the key directory, one wrapped data key per division. Unset: encryption is off.
+     */
+    KEY_DIR: z.string().min(1).optional(),
+    /** The key-encryption key (32 bytes raw, hex or base64) that wraps the data keys; or KEK itself. */
+    KEK_FILE: z.string().min(1).optional(),
 
     WORKER_POLL_MS: int(10, 60_000).default(500),
     /** `worker` processes serve /healthz, /readyz and /metrics here, on HOST (0: no HTTP at all). */
@@ -157,6 +164,9 @@ const schema = z
         path: ['S3_ACCESS_KEY_ID'],
         message: 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together',
       });
+    }
+    if (c.KEK_FILE !== undefined && c.KEY_DIR === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['KEY_DIR'], message: 'required with KEK_FILE' });
     }
     if (c.EMBEDDER === 'openai') {
       for (const key of ['EMBEDDER_URL', 'EMBEDDER_MODEL', 'EMBEDDER_DIMENSIONS'] as const) {

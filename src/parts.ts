@@ -4,6 +4,7 @@ import { createStatisticsKeeper } from './adapters/db/statistics.js';
 import { createEmbedder } from './adapters/embedders/index.js';
 import { type Embedder, modelKey } from './adapters/embedders/port.js';
 import { createEmbedderRegistry, loadModelSpecs, type ModelSpec } from './adapters/embedders/registry.js';
+import { createKeyStore } from './adapters/keys/index.js';
 import { createObjectStore, instrumentObjectStore } from './adapters/objects/index.js';
 import type { ObjectStore } from './adapters/objects/port.js';
 import { createVectorIndex } from './adapters/vector/index.js';
@@ -17,6 +18,7 @@ import { createAuditPublisher, createNoopSink } from './audit/publisher.js';
 import { createAuditSigner } from './audit/signer.js';
 import type { Config } from './config.js';
 import { createDivisionService } from './divisions/divisions.js';
+import { createEncryption } from './encryption/encryption.js';
 import { createLegalHoldService } from './governance/legal-holds.js';
 import { createRetentionSweeper } from './governance/retention.js';
 import { createBackpressure } from './indexing/backpressure.js';
@@ -315,6 +317,9 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
   const audit = part(async () =>
     createAuditService({ db: await db(), signer: await signer(), readAudit: await readAudit() }),
   );
+  /** KEY_DIR and its KEK, checked before anything is encrypted; undefined when encryption is off. */
+  const keys = part(() => createKeyStore(config));
+  const encryption = part(async () => createEncryption(await keys()));
   const objects = part(async () =>
     instrumentObjectStore(opts.objectStore ?? createObjectStore(config), (op, seconds, outcome) => {
       metrics.objectStoreSeconds.observe({ op }, seconds);
@@ -399,6 +404,8 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     holds,
     signer,
     audit,
+    keys,
+    encryption,
     objects,
     artifacts,
     archive,

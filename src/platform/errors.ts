@@ -33,6 +33,9 @@ export const ErrorCode = {
   invalidSnapshot: 'invalid_snapshot',
   snapshotCorrupt: 'snapshot_corrupt',
   restoreTargetNotEmpty: 'restore_target_not_empty',
+  ciphertextTampered: 'ciphertext_tampered',
+  divisionErased: 'division_erased',
+  keyUnavailable: 'key_unavailable',
   internal: 'internal_error',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -96,6 +99,9 @@ const KIND_OF: Record<ErrorCode, ErrorKind> = {
   invalid_snapshot: 'unprocessable',
   snapshot_corrupt: 'unprocessable',
   restore_target_not_empty: 'conflict',
+  ciphertext_tampered: 'internal',
+  division_erased: 'conflict',
+  key_unavailable: 'unavailable',
   internal_error: 'internal',
 };
 
