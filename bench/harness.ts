@@ -44,11 +44,8 @@ export interface Server {
   metrics(): Promise<Map<string, number>>;
   /** The last error lines of the server's log (to show when a scenario fails). */
   errors(): string;
-  /**
-   * Stops the server and starts it again on the same data, with `overrides` added to its
-   * environment (kept for later restarts); the new start's time in ms.
-   */
-  restart(overrides?: Record<string, string>): Promise<number>;
+  /** Stops the server and starts it again on the same data; the new start's time in ms. */
+  restart(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -171,9 +168,8 @@ export async function startServer(o: ServerOptions): Promise<Server> {
         .slice(-10)
         .join('\n');
     },
-    async restart(overrides = {}) {
+    async restart() {
       await halt();
-      Object.assign(env, overrides);
       proc = await launch();
       url = `http://127.0.0.1:${proc.ready.port}`;
       server.url = url;
