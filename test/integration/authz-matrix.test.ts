@@ -995,6 +995,8 @@ describe.each(backends)('authorization matrix on %s', (backend) => {
 
   /** Everything of beta a request could change. */
   async function betaState(): Promise<string> {
+    // Reads recorded so far join the chain first (any process may chain them at any time).
+    await ta.app.readAudit.flush();
     const db = ta.t.db;
     const q = async (sql: string) => (await db.query(sql)).rows;
     return JSON.stringify({

@@ -264,7 +264,11 @@ describe.each(backends)('backup, destroy, restore drill (%s)', (backend) => {
     });
     expect(res.statusCode, res.body).toBe(201);
     const after = await head(restored, 'default');
-    expect(after.seq).toBe(previous.seq + 1);
+    // The write's event, then (ACCESS_AUDIT=all) the read-back of its `?wait=true` answer.
+    const added = await restored.app.audit.list('default', { afterSeq: previous.seq });
+    expect(added.events.map((e) => e.action)).toEqual(['memory.create', 'memory.access']);
+    expect(added.events[0].prevHash).toBe(previous.hash);
+    expect(after.seq).toBe(previous.seq + 2);
     const bundle = await restored.http.inject({
       method: 'POST',
       url: '/v1/exports',

@@ -179,11 +179,17 @@ describe.each(backends)('enforced security over HTTPS on %s', (backend) => {
 
   /** Everything an attack could change: memories, holds and the head of every audit chain. */
   async function state(): Promise<string> {
+    // Reads recorded so far join the chain first (a flush may chain them at any time); the
+    // successful reads between two states are recorded (ACCESS_AUDIT=all), so the trail is
+    // compared by its other events: every one of them, with its seq and hash.
+    await ta.app.readAudit.flush();
     const memories = await ta.t.db.query(
       `SELECT id, division_id, agent_id, namespace, text, redacted_text, tags, metadata, pii_flags, version,
          legal_hold, expires_at, deleted_at, purged_at FROM memory_nodes ORDER BY id`,
     );
-    const heads = await ta.t.db.query('SELECT division_id, seq::text, hash FROM audit_heads ORDER BY 1');
+    const heads = await ta.t.db.query(
+      "SELECT division_id, seq::text, hash FROM audit_events WHERE action <> 'memory.access' ORDER BY 1, seq",
+    );
     const holds = await ta.t.db.query(
       'SELECT id::text, division_id, released_at FROM legal_holds ORDER BY 1',
     );
