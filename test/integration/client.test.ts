@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaTypes } from '../../packages/client/scripts/schema-types.js';
 import {
@@ -411,3 +412,76 @@ describe.each(backends)('TypeScript client in dev mode with a small queue, on %s
     expect(page.nextAfterSeq).toBe(2);
   });
 });
+
+describe.each(backends)(
+  'TypeScript client with a client certificate (mTLS) through an undici Agent, on %s',
+  (backend) => {
+    let ta: TestApp;
+    let baseUrl: string;
+    const agents: Agent[] = [];
+
+    /** The README's recipe: a fetch that sends every request through a dispatcher holding the certificate. */
+    const certificateFetch = (client?: { cert: Buffer; key: Buffer }): FetchLike => {
+      const dispatcher = new Agent({ connect: { ca: pki.ca.cert, ...client } });
+      agents.push(dispatcher);
+      return (input, init) =>
+        undiciFetch(String(input), { ...init, dispatcher } as Parameters<
+          typeof undiciFetch
+        >[1]) as unknown as Promise<Response>;
+    };
+
+    beforeAll(async () => {
+      ta = await startTestApp(backend, {
+        env: {
+          HOST: '127.0.0.1',
+          TLS_CERT: pki.server.certFile,
+          TLS_KEY: pki.server.keyFile,
+          TLS_CLIENT_CA: pki.ca.certFile,
+          IDENTITIES_FILE: pki.write(
+            'client-identities.json',
+            JSON.stringify({
+              services: { billing: { roles: ['writer', 'auditor'], divisions: ['default'] } },
+            }),
+          ),
+        },
+      });
+      await ta.http.listen({ port: 0, host: '127.0.0.1' });
+      baseUrl = `https://127.0.0.1:${(ta.http.server.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      for (const a of agents) await a.close();
+      await ta?.close();
+    });
+
+    it('writes, reads and verifies the audit chain as the service its certificate names', async () => {
+      const billing = createClient({ baseUrl, fetch: certificateFetch(pki.clients.billing) });
+      const m = await billing.memories.create({ text: 'Invoices over 10k need a second signature' });
+      expect(m).toMatchObject({ divisionId: 'default', agentId: null });
+      expect((await billing.memories.get(m.id)).text).toBe(m.text);
+      const check = await billing.audit.verify();
+      expect(check).toMatchObject({ ok: true });
+      expect(check.events).toBeGreaterThan(0);
+      const events = [];
+      for await (const e of billing.audit.events({ resourceType: 'memory', resourceId: m.id }))
+        events.push(e);
+      expect(events.map((e) => e.actor)).toContain('service:billing');
+    });
+
+    it('without a certificate the handshake is refused: a network error, no answer to parse', async () => {
+      const seen: RetryInfo[] = [];
+      const anonymous = createClient({
+        baseUrl,
+        fetch: certificateFetch(),
+        retries: 1,
+        retryDelayMs: 10,
+        onRetry: (info) => seen.push(info),
+      });
+      const err = await anonymous.memories.list().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(MemoryLayerError);
+      // A GET is safe to try again: once, as configured, then the error surfaces.
+      expect(seen).toHaveLength(1);
+      expect(seen[0].status).toBeUndefined();
+    });
+  },
+);
