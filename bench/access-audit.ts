@@ -127,8 +127,11 @@ async function run(database: 'pglite' | 'server'): Promise<Result> {
   }
 }
 
-const results: Result[] = [await run('pglite')];
-if (process.env.DATABASE_URL) results.push(await run('server'));
+// `--databases server` measures only the PostgreSQL server (DATABASE_URL), e.g. to repeat it.
+const wanted = arg('databases', 'pglite,server').split(',');
+const results: Result[] = [];
+if (wanted.includes('pglite')) results.push(await run('pglite'));
+if (process.env.DATABASE_URL && wanted.includes('server')) results.push(await run('server'));
 
 const f = (n: number) => n.toFixed(1);
 const rows = results.map(
