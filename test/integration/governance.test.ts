@@ -620,7 +620,10 @@ describe.each(backends)('governance on %s', (backend) => {
     // The export is recorded, then (ACCESS_AUDIT=all) read: a whole-division access event.
     const [exported, exportRead] = bundle.auditEvents.slice(-2);
     expect(exported.action).toBe('export.create');
-    expect(exportRead).toMatchObject({ action: 'memory.access', detail: { via: 'export', wholeDivision: true } });
+    expect(exportRead).toMatchObject({
+      action: 'memory.access',
+      detail: { via: 'export', wholeDivision: true },
+    });
     expect(bundle.memories.some((m) => m.purgedAt !== null && m.text === '')).toBe(true);
     expect(await verifyBundle(bundle)).toMatchObject({ ok: true });
     const file = writeBundle('bundle.json', bundle);
