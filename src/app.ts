@@ -58,6 +58,8 @@ async function buildServices(parts: Parts) {
   const { config, logger } = parts;
   // Read first: a bad models file stops the start before anything is opened.
   parts.modelSpecs();
+  // And the key store: a missing or wrong key-encryption key stops the start before any write.
+  await parts.keys();
   await parts.ready();
   const db = await parts.db();
   const index = await parts.index();
@@ -98,6 +100,7 @@ async function buildServices(parts: Parts) {
     publisher: await parts.publisher(),
     objects: await parts.objects(),
     artifacts: await parts.artifacts(),
+    encryption: await parts.encryption(),
     /** Archives the audit trail not yet archived, now (`memory-layer audit archive`, tests). */
     archiveAudit: await parts.archive(),
   };

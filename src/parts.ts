@@ -334,6 +334,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       maxBytes: config.ARTIFACT_MAX_BYTES,
       logger: logger.child({ component: 'artifacts' }),
       readAudit: await readAudit(),
+      encryption: await encryption(),
     }),
   );
   /** Archives the audit trail not yet archived (the daily loop, and on demand). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import type { Database, Queryable } from '../adapters/db/port.js';
 import {
+  HashingCounter,
   ObjectChecksumMismatchError,
   type ObjectStore,
   ObjectTooLargeError,
@@ -10,6 +11,8 @@ import type { AccessAudit } from '../audit/access-audit.js';
 import { ARTIFACT_CREATE, artifactCreateChange } from '../audit/bundle-artifacts.js';
 import type { AppendAudit } from '../audit/types.js';
 import { assertDivisionExists } from '../divisions/divisions.js';
+import { type Encryption, encryptionProblem } from '../encryption/encryption.js';
+import { envelopeSize } from '../encryption/envelope.js';
 import { type Access, accessSql, heldSql, visibleSql } from '../memories/access.js';
 import { AppError, ErrorCode, notFound } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
@@ -34,6 +37,8 @@ export interface Artifact {
 export interface ArtifactRecord extends Artifact {
   objectKey: string;
   versionId: string | null;
+  /** The version of the division's data key its bytes are encrypted with; null: in the clear. */
+  keyVersion: number | null;
 }
 
 export interface UploadOptions {
@@ -58,10 +63,11 @@ interface ArtifactRow {
   object_version: string | null;
   created_by: string;
   created_at: Date | string;
+  key_version: number | null;
 }
 
 const COLUMNS =
-  'a.id, a.division_id, a.agent_id, a.sha256, a.size, a.content_type, a.object_key, a.object_version, a.created_by, a.created_at';
+  'a.id, a.division_id, a.agent_id, a.sha256, a.size, a.content_type, a.object_key, a.object_version, a.created_by, a.created_at, a.key_version';
 
 const toRecord = (r: ArtifactRow): ArtifactRecord => ({
   id: r.id,
@@ -74,10 +80,16 @@ const toRecord = (r: ArtifactRow): ArtifactRecord => ({
   createdAt: new Date(r.created_at).toISOString(),
   objectKey: r.object_key,
   versionId: r.object_version,
+  keyVersion: r.key_version === null ? null : Number(r.key_version),
 });
 
 /** The API view: where the bytes are stored is the service's business. */
-export const publicArtifact = ({ objectKey: _k, versionId: _v, ...a }: ArtifactRecord): Artifact => a;
+export const publicArtifact = ({
+  objectKey: _k,
+  versionId: _v,
+  keyVersion: _e,
+  ...a
+}: ArtifactRecord): Artifact => a;
 
 const legalHold = (memoryId: string) =>
   new AppError(
@@ -100,6 +112,8 @@ export function createArtifactService(deps: {
   logger?: Pick<Logger, 'warn' | 'error'>;
   /** The audit of reads: a download is a read of the file and of the memories it is linked to. */
   readAudit?: Pick<AccessAudit, 'record'>;
+  /** Envelope encryption of the bytes with the division's data key (a pass-through when off). */
+  encryption?: Encryption;
 }) {
   const { db, store, appendAudit, maxBytes, logger } = deps;
 
@@ -159,14 +173,36 @@ export function createArtifactService(deps: {
       const id = randomUUID();
       const objectKey = `artifacts/${divisionId}/${id}`;
       let stored: Awaited<ReturnType<ObjectStore['put']>>;
+      const sealing = await deps.encryption?.encryptor('artifact', divisionId, id);
+      // Encrypted: the plaintext is hashed and counted on its way to the cipher, so the recorded
+      // SHA-256 and size (the download's ETag and its check) are the file's, not the envelope's.
+      const plain = sealing ? new HashingCounter(maxBytes) : undefined;
+      let sourceError: unknown;
       try {
-        stored = await store.put(objectKey, body, { contentType, sha256: expected, maxBytes });
+        if (sealing && plain) {
+          pipeline(body, plain, sealing.stream, (err) => {
+            sourceError = err;
+          });
+          stored = await store.put(objectKey, sealing.stream, {
+            contentType: 'application/octet-stream',
+            maxBytes: envelopeSize(divisionId, maxBytes),
+          });
+          const actual = plain.digest();
+          if (expected !== undefined && expected !== actual) {
+            await store.delete(objectKey, stored.versionId).catch(() => {});
+            throw new ObjectChecksumMismatchError(expected, actual);
+          }
+          stored = { ...stored, sha256: actual, size: plain.size };
+        } else {
+          stored = await store.put(objectKey, body, { contentType, sha256: expected, maxBytes });
+        }
       } catch (err) {
-        if (err instanceof ObjectTooLargeError) throw tooLarge();
-        if (err instanceof ObjectChecksumMismatchError) {
+        const cause = sourceError instanceof ObjectTooLargeError ? sourceError : err;
+        if (cause instanceof ObjectTooLargeError) throw tooLarge();
+        if (cause instanceof ObjectChecksumMismatchError) {
           throw new AppError(
             ErrorCode.validation,
-            `the body's SHA-256 is ${err.actual}, not ${err.expected}`,
+            `the body's SHA-256 is ${cause.actual}, not ${cause.expected}`,
             [{ field: checksumField, message: 'does not match the body' }],
           );
         }
@@ -183,12 +219,13 @@ export function createArtifactService(deps: {
         createdAt: new Date().toISOString(),
         objectKey,
         versionId: stored.versionId ?? null,
+        keyVersion: sealing?.keyVersion ?? null,
       };
       try {
         await db.transaction(async (tx) => {
           const res = await tx.query<{ created_at: Date | string }>(
-            `INSERT INTO artifacts (id, division_id, agent_id, sha256, size, content_type, object_key, object_version, created_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING created_at`,
+            `INSERT INTO artifacts (id, division_id, agent_id, sha256, size, content_type, object_key, object_version, created_by, key_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING created_at`,
             [
               id,
               divisionId,
@@ -199,6 +236,7 @@ export function createArtifactService(deps: {
               objectKey,
               record.versionId,
               access.actor,
+              record.keyVersion,
             ],
           );
           record.createdAt = new Date(res.rows[0].created_at).toISOString();
@@ -247,19 +285,38 @@ export function createArtifactService(deps: {
         });
       }
       const object = await store.get(artifact.objectKey);
-      if (object.size !== artifact.size) {
+      const storedSize =
+        artifact.keyVersion === null ? artifact.size : envelopeSize(artifact.divisionId, artifact.size);
+      if (object.size !== storedSize) {
         object.body.destroy();
-        const err = new ArtifactCorruptError(id, `${object.size} bytes stored, ${artifact.size} recorded`);
+        const err = new ArtifactCorruptError(id, `${object.size} bytes stored, ${storedSize} expected`);
         logger?.error({ err, artifactId: id }, 'artifact corrupt in the object store');
         throw err;
       }
       const verifying = new VerifyingStream(id, artifact);
-      // pipeline: a failure or an early close on either side (a client gone) ends both.
-      pipeline(object.body, verifying, (err) => {
-        if (err instanceof ArtifactCorruptError) {
+      const onEnd = (err: NodeJS.ErrnoException | null) => {
+        if (
+          err instanceof ArtifactCorruptError ||
+          (err instanceof AppError && err.code === ErrorCode.ciphertextTampered)
+        ) {
           logger?.error({ err, artifactId: id }, 'artifact corrupt in the object store');
         }
-      });
+      };
+      // pipeline: a failure or an early close on any side (a client gone) ends them all. Encrypted
+      // bytes are authenticated segment by segment before the plaintext checksum is checked.
+      if (artifact.keyVersion === null || !deps.encryption) {
+        pipeline(object.body, verifying, onEnd);
+      } else {
+        const decrypting = deps.encryption.decryptor('artifact', artifact.divisionId, id);
+        pipeline(object.body, decrypting, verifying, onEnd);
+        // A tampered first segment (or an erased division's) is refused before answering.
+        try {
+          await decrypting.authenticated;
+        } catch (err) {
+          verifying.destroy();
+          throw encryptionProblem(err);
+        }
+      }
       return { artifact, body: verifying };
     },
 

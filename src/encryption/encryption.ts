@@ -27,7 +27,7 @@ export interface Encryption {
     objectId: string,
   ): Promise<{ stream: Transform; keyVersion: number } | undefined>;
   /** A stream that decrypts an object of the division (its key is named in the header). */
-  decryptor(purpose: ObjectPurpose, divisionId: string, objectId: string): Transform;
+  decryptor(purpose: ObjectPurpose, divisionId: string, objectId: string): DecryptStream;
   seal(
     purpose: ObjectPurpose,
     divisionId: string,
@@ -120,8 +120,11 @@ export function createEncryption(keys: KeyStore | undefined): Encryption {
 }
 
 /** Re-emits a stream's errors as AppErrors with stable codes. */
-function mapErrors(stream: Transform): Transform {
+function mapErrors<T extends Transform>(stream: T): T {
   const destroy = stream.destroy.bind(stream);
-  stream.destroy = (err?: Error) => destroy(err ? (encryptionProblem(err) as Error) : err);
+  stream.destroy = (err?: Error) => {
+    destroy(err ? (encryptionProblem(err) as Error) : err);
+    return stream;
+  };
   return stream;
 }

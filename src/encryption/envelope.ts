@@ -165,6 +165,12 @@ export class DecryptStream extends Transform {
   private readonly binding: Buffer;
   private index = 0;
   header: EnvelopeHeader | undefined;
+  /**
+   * Settles when the first segment is authenticated (or fails): a caller can refuse a download
+   * with a clear error before answering, rather than cut a response short.
+   */
+  readonly authenticated: Promise<void>;
+  private settle: { resolve: () => void; reject: (err: unknown) => void } | undefined;
 
   constructor(
     private readonly resolveKey: (h: EnvelopeHeader) => Promise<DataKey>,
@@ -173,6 +179,11 @@ export class DecryptStream extends Transform {
   ) {
     super();
     this.binding = Buffer.from(binding, 'utf8');
+    this.authenticated = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.authenticated.catch(() => {});
+    this.on('error', (err) => this.settle?.reject(err));
   }
 
   private open(cipherText: Buffer, last: boolean): Buffer {
@@ -188,6 +199,7 @@ export class DecryptStream extends Transform {
         decipher.final(),
       ]);
       this.index += 1;
+      this.settle?.resolve();
       return plain;
     } catch {
       throw new EncryptionError(
