@@ -101,6 +101,7 @@ async function buildServices(parts: Parts) {
     objects: await parts.objects(),
     artifacts: await parts.artifacts(),
     encryption: await parts.encryption(),
+    erasure: await parts.erasure(),
     /** Archives the audit trail not yet archived, now (`memory-layer audit archive`, tests). */
     archiveAudit: await parts.archive(),
   };

@@ -18,6 +18,7 @@ import { createAuditPublisher, createNoopSink } from './audit/publisher.js';
 import { createAuditSigner } from './audit/signer.js';
 import type { Config } from './config.js';
 import { createDivisionService } from './divisions/divisions.js';
+import { createErasureService } from './divisions/erasure.js';
 import { createEncryption } from './encryption/encryption.js';
 import { createLegalHoldService } from './governance/legal-holds.js';
 import { createRetentionSweeper } from './governance/retention.js';
@@ -337,6 +338,18 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       encryption: await encryption(),
     }),
   );
+  const erasure = part(async () =>
+    createErasureService({
+      db: await db(),
+      store: await objects(),
+      index: await index(),
+      resolveModel: await resolveModel(),
+      keys: await keys(),
+      signer: await signer(),
+      appendAudit,
+      logger: logger.child({ component: 'erasure' }),
+    }),
+  );
   /** Archives the audit trail not yet archived (the daily loop, and on demand). */
   const archive = part(async () => {
     const deps = {
@@ -407,6 +420,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     audit,
     keys,
     encryption,
+    erasure,
     objects,
     artifacts,
     archive,

@@ -3,11 +3,12 @@ import { Readable } from 'node:stream';
 import type { Database } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
 import type { AuditSigner } from '../audit/signer.js';
+import type { Encryption } from '../encryption/encryption.js';
 import type { ContextOptions } from '../indexing/contextual-vectors.js';
 import type { Logger } from '../platform/logger.js';
 import { putJsonLines } from './jsonl-objects.js';
 import { manifestKey, SNAPSHOT_FORMAT, type SnapshotManifest, snapshotPrefix } from './manifest.js';
-import { sequenceStates, snapshotTables, tableRows } from './tables.js';
+import { quoteIdent, sequenceStates, snapshotTables, tableRows } from './tables.js';
 import { writeVectorSnapshot } from './vector-snapshot.js';
 
 export interface BackupDeps {
@@ -17,7 +18,16 @@ export interface BackupDeps {
   logger?: Logger;
   /** How the vector index blends session neighbours: the vector snapshot holds what the index holds. */
   context?: ContextOptions;
+  /**
+   * On (KEY_DIR): each table's rows are split per division, each division's part encrypted with
+   * its data key, rows of no division with the installation's; vectors travel in their division's
+   * memory rows (the index is rebuilt from them on restore), so no clear vector part is written.
+   */
+  encryption?: Encryption;
 }
+
+/** The key of rows that belong to no division (the division list, the job queue). */
+export const INSTALLATION_KEY = '_installation';
 
 export const newSnapshotId = (at = new Date()) =>
   `${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;
@@ -42,16 +52,40 @@ export async function createSnapshot(
     );
     const shapes = await snapshotTables(tx);
     const tables: SnapshotManifest['tables'] = [];
+    const encryption = deps.encryption?.enabled ? deps.encryption : undefined;
     for (const t of shapes) {
-      const part = await putJsonLines(
-        store,
-        `${snapshotPrefix(id)}/tables/${t.name}.jsonl.gz`,
-        tableRows(tx, t),
-      );
-      tables.push({ ...part, name: t.name, columns: t.columns });
-      opts.onTable?.(t.name, part.rows);
+      if (!encryption) {
+        const part = await putJsonLines(
+          store,
+          `${snapshotPrefix(id)}/tables/${t.name}.jsonl.gz`,
+          tableRows(tx, t),
+        );
+        tables.push({ ...part, name: t.name, columns: t.columns });
+        opts.onTable?.(t.name, part.rows);
+        continue;
+      }
+      const divisions = t.columns.includes('division_id')
+        ? (
+            await tx.query<{ d: string }>(
+              `SELECT DISTINCT division_id AS d FROM ${quoteIdent(t.name)} ORDER BY 1`,
+            )
+          ).rows.map((r) => r.d)
+        : [undefined];
+      let rows = 0;
+      for (const division of divisions) {
+        // An erased division keeps only its audit trail (digests and the erasure record): its key
+        // is gone, so those rows go under the installation's key.
+        const erased = division !== undefined && (await encryption.erased(division));
+        const keyId = division === undefined || erased ? INSTALLATION_KEY : division;
+        const key = `${snapshotPrefix(id)}/tables/${t.name}/${division ?? INSTALLATION_KEY}.jsonl.gz.enc`;
+        const sealing = await encryption.encryptor('snapshot-part', keyId, key);
+        const part = await putJsonLines(store, key, tableRows(tx, t, 1000, division), sealing?.stream);
+        tables.push({ ...part, name: t.name, columns: t.columns, keyId, keyVersion: sealing?.keyVersion });
+        rows += part.rows;
+      }
+      opts.onTable?.(t.name, rows);
     }
-    const vectors = await writeVectorSnapshot(tx, store, id, deps.context);
+    const vectors = encryption ? [] : await writeVectorSnapshot(tx, store, id, deps.context);
     const heads = await tx.query<{ division_id: string; seq: number | string; hash: string }>(
       'SELECT division_id, seq, hash FROM audit_heads ORDER BY division_id',
     );

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { ObjectStore } from '../adapters/objects/port.js';
 import { ErrorCode } from '../platform/errors.js';
@@ -12,6 +12,8 @@ export async function putJsonLines(
   store: ObjectStore,
   key: string,
   pages: AsyncIterable<string[]>,
+  /** Encrypts the compressed bytes on their way to the store (a division's data key). */
+  encrypt?: Transform,
 ): Promise<SnapshotPart & { rows: number }> {
   let rows = 0;
   async function* lines() {
@@ -24,7 +26,14 @@ export async function putJsonLines(
   const source = Readable.from(lines());
   source.on('error', (err) => gzip.destroy(err));
   source.pipe(gzip);
-  const stored = await store.put(key, gzip, { contentType: 'application/x-ndjson+gzip' });
+  let body: Readable = gzip;
+  if (encrypt) {
+    gzip.on('error', (err) => encrypt.destroy(err));
+    body = gzip.pipe(encrypt);
+  }
+  const stored = await store.put(key, body, {
+    contentType: encrypt ? 'application/octet-stream' : 'application/x-ndjson+gzip',
+  });
   return { key, sha256: stored.sha256, size: stored.size, rows };
 }
 
@@ -33,7 +42,13 @@ export async function putJsonLines(
  * `snapshot_corrupt` at the end when they are not what the manifest says. Callers that must not
  * act on unverified data call `verifyPart` first.
  */
-export async function* readJsonLines(store: ObjectStore, part: SnapshotPart, pageSize = 500) {
+export async function* readJsonLines(
+  store: ObjectStore,
+  part: SnapshotPart,
+  pageSize = 500,
+  /** Decrypts the stored bytes before they are decompressed (encrypted parts). */
+  decrypt?: Transform,
+) {
   const { body } = await store.get(part.key);
   const hash = createHash('sha256');
   let size = 0;
@@ -42,8 +57,14 @@ export async function* readJsonLines(store: ObjectStore, part: SnapshotPart, pag
     size += chunk.length;
   });
   const gunzip = createGunzip();
-  body.on('error', (err) => gunzip.destroy(err));
-  body.pipe(gunzip);
+  if (decrypt) {
+    body.on('error', (err) => decrypt.destroy(err));
+    decrypt.on('error', (err) => gunzip.destroy(err));
+    body.pipe(decrypt).pipe(gunzip);
+  } else {
+    body.on('error', (err) => gunzip.destroy(err));
+    body.pipe(gunzip);
+  }
   let page: string[] = [];
   for await (const line of createInterface({ input: gunzip, crlfDelay: Number.POSITIVE_INFINITY })) {
     if (line === '') continue;

@@ -12,7 +12,17 @@ export const snapshotPrefix = (id: string) => `snapshots/${id}`;
 export const manifestKey = (id: string) => `${snapshotPrefix(id)}/manifest.json`;
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
-const part = z.object({ key: z.string().min(1), sha256, size: z.number().int().min(0) });
+const part = z.object({
+  key: z.string().min(1),
+  sha256,
+  size: z.number().int().min(0),
+  /**
+   * Encrypted parts: whose data key (a division, or `_installation` for rows of no division) and
+   * which version of it. Absent: the part is stored in the clear.
+   */
+  keyId: z.string().optional(),
+  keyVersion: z.number().int().positive().optional(),
+});
 
 const manifestSchema = z.object({
   format: z.literal(SNAPSHOT_FORMAT),

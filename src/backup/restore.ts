@@ -5,9 +5,11 @@ import type { VectorIndex } from '../adapters/vector/port.js';
 import { listAudit } from '../audit/audit-log.js';
 import { type ChainHead, GENESIS_HASH, verifyChain } from '../audit/chain.js';
 import { type SignedHead, verifySignedHead } from '../audit/signer.js';
+import type { Encryption } from '../encryption/encryption.js';
 import { countIndexable } from '../indexing/index-maintenance.js';
 import { AppError, ErrorCode } from '../platform/errors.js';
 import { lease } from '../platform/lease.js';
+import { INSTALLATION_KEY } from './backup.js';
 import { readJsonLines, verifyPart } from './jsonl-objects.js';
 import { readManifest, type SnapshotManifest, snapshotError } from './manifest.js';
 import { insertRows, quoteIdent, restoreSequence, snapshotTables, type TableShape } from './tables.js';
@@ -17,6 +19,8 @@ export interface RestoreDeps {
   db: Database;
   store: ObjectStore;
   index: VectorIndex;
+  /** Needed for snapshots with encrypted parts (the current keys of KEY_DIR). */
+  encryption?: Encryption;
 }
 
 export interface RestoreOptions {
@@ -32,6 +36,11 @@ export interface RestoreResult {
   auditHeads: (ChainHead & { divisionId: string })[];
   /** Artifacts whose bytes are not in the object store (restore the bucket too, or re-upload). */
   missingArtifacts: string[];
+  /**
+   * Divisions erased since the snapshot was taken (their data key destroyed): none of their
+   * encrypted rows was restored, only their division record, marked erased. Never half-restored.
+   */
+  erasedDivisions: string[];
 }
 
 const AUDIT_PAGE = 1000;
@@ -53,6 +62,19 @@ export async function restoreSnapshot(
 
   step('verifying checksums');
   for (const part of [...manifest.tables, ...manifest.vectors]) await verifyPart(store, part);
+  // Parts under a destroyed key are skipped whole: the division was erased after the snapshot.
+  const erased = new Set<string>();
+  for (const part of manifest.tables) {
+    if (part.keyId === undefined) continue;
+    if (!deps.encryption?.enabled) {
+      throw new AppError(
+        ErrorCode.keyUnavailable,
+        `snapshot ${manifest.id} is encrypted: restore with the installation's KEY_DIR and KEK configured (nothing was changed)`,
+        [{ field: 'KEY_DIR', message: 'required for an encrypted snapshot' }],
+      );
+    }
+    if (part.keyId !== INSTALLATION_KEY && (await deps.encryption.erased(part.keyId))) erased.add(part.keyId);
+  }
   step('verifying signed audit heads');
   await verifySignedHeads(manifest, opts.trustedKey);
 
@@ -70,9 +92,14 @@ export async function restoreSnapshot(
     for (const part of manifest.tables) {
       const shape = shapes.get(part.name);
       if (!shape) throw corrupt(`the snapshot has table ${part.name}, which this schema does not`);
+      if (part.keyId !== undefined && erased.has(part.keyId)) continue;
       const table: TableShape = { ...shape, columns: part.columns };
       let rows = 0;
-      for await (const page of readJsonLines(store, part)) {
+      const decrypt =
+        part.keyId === undefined
+          ? undefined
+          : deps.encryption?.decryptor('snapshot-part', part.keyId, part.key);
+      for await (const page of readJsonLines(store, part, 500, decrypt)) {
         await insertRows(tx, table, page);
         rows += page.length;
       }
@@ -85,12 +112,15 @@ export async function restoreSnapshot(
     await tx.query(
       `UPDATE jobs SET status = 'queued', locked_at = NULL, ${lease.release}, run_at = now() WHERE status = 'running'`,
     );
-    await verifyRestoredAudit(tx, manifest);
+    await verifyRestoredAudit(tx, manifest, erased);
     return loaded;
   });
 
   step('applying newer migrations');
   await migrate(db, known);
+  for (const divisionId of erased) {
+    await db.query('UPDATE divisions SET erased_at = coalesce(erased_at, now()) WHERE id = $1', [divisionId]);
+  }
 
   step('loading the vector index');
   const vectors = await loadVectorSnapshot(index, store, manifest);
@@ -110,6 +140,7 @@ export async function restoreSnapshot(
     vectors,
     auditHeads: manifest.audit.heads,
     missingArtifacts: await missingArtifacts(db, store),
+    erasedDivisions: [...erased].sort(),
   };
 }
 
@@ -183,8 +214,9 @@ async function assertEmpty(db: Database) {
 }
 
 /** Every division's restored chain links up and ends at the snapshot's head; no event is extra. */
-async function verifyRestoredAudit(tx: Queryable, manifest: SnapshotManifest) {
-  for (const head of manifest.audit.heads) {
+async function verifyRestoredAudit(tx: Queryable, manifest: SnapshotManifest, erased: Set<string>) {
+  const heads = manifest.audit.heads.filter((h) => !erased.has(h.divisionId));
+  for (const head of heads) {
     let at: ChainHead = { seq: 0, hash: GENESIS_HASH };
     for (;;) {
       const events = await listAudit(tx, head.divisionId, { afterSeq: at.seq, limit: AUDIT_PAGE });
@@ -200,17 +232,15 @@ async function verifyRestoredAudit(tx: Queryable, manifest: SnapshotManifest) {
       );
     }
   }
-  const heads = await tx.query<{ division_id: string; seq: number | string; hash: string }>(
+  const restored = await tx.query<{ division_id: string; seq: number | string; hash: string }>(
     'SELECT division_id, seq, hash FROM audit_heads',
   );
   const events = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
-  const expected = manifest.audit.heads.reduce((n, h) => n + h.seq, 0);
+  const expected = heads.reduce((n, h) => n + h.seq, 0);
   const sameHeads =
-    heads.rows.length === manifest.audit.heads.length &&
-    heads.rows.every((r) =>
-      manifest.audit.heads.some(
-        (h) => h.divisionId === r.division_id && h.seq === Number(r.seq) && h.hash === r.hash,
-      ),
+    restored.rows.length === heads.length &&
+    restored.rows.every((r) =>
+      heads.some((h) => h.divisionId === r.division_id && h.seq === Number(r.seq) && h.hash === r.hash),
     );
   if (!sameHeads || events.rows[0].n !== expected) {
     throw corrupt('the restored audit heads or event count differ from the manifest');

@@ -75,12 +75,16 @@ export async function* tableRows(
   tx: Queryable,
   table: TableShape,
   pageSize = 1000,
+  /** Only this division's rows (tables with a `division_id` column). */
+  divisionId?: string,
 ): AsyncGenerator<string[]> {
   const cursor = `snapshot_${table.name}`;
   const cols = table.columns.map(quoteIdent).join(', ');
+  const where = divisionId === undefined ? '' : ' WHERE division_id = $1';
   await tx.query(
     `DECLARE ${quoteIdent(cursor)} NO SCROLL CURSOR FOR
-     SELECT row_to_json(r)::text AS j FROM (SELECT ${cols} FROM ${quoteIdent(table.name)}) r`,
+     SELECT row_to_json(r)::text AS j FROM (SELECT ${cols} FROM ${quoteIdent(table.name)}${where}) r`,
+    divisionId === undefined ? [] : [divisionId],
   );
   try {
     for (;;) {

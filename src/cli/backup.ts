@@ -32,7 +32,13 @@ export async function runBackup(opts: { storeDir?: string; list?: boolean }) {
     }
     await parts.migrated();
     const manifest = await createSnapshot(
-      { db: await parts.db(), store, signer: await parts.signer(), context: parts.context },
+      {
+        db: await parts.db(),
+        store,
+        signer: await parts.signer(),
+        context: parts.context,
+        encryption: await parts.encryption(),
+      },
       { onTable: (name, rows) => process.stdout.write(`  ${name}: ${rows} rows\n`) },
     );
     const vectors = manifest.vectors.reduce((n, v) => n + v.count, 0);
@@ -50,14 +56,19 @@ export async function runRestore(snapshot: string, opts: { storeDir?: string; ke
     const trustedKey = opts.key
       ? (JSON.parse(readFileSync(opts.key, 'utf8')) as Record<string, unknown>)
       : undefined;
-    const result = await restoreSnapshot({ db, store, index }, snapshot, {
+    const encryption = await parts.encryption();
+    const result = await restoreSnapshot({ db, store, index, encryption }, snapshot, {
       trustedKey,
       onStep: (s) => process.stdout.write(`${s}...\n`),
     });
     for (const t of result.tables) process.stdout.write(`  ${t.name}: ${t.rows} rows\n`);
     process.stdout.write(`  vectors: ${result.vectors} (${index.name})\n`);
     for (const h of result.auditHeads) {
+      if (result.erasedDivisions.includes(h.divisionId)) continue;
       process.stdout.write(`  audit head ${h.divisionId}: seq ${h.seq} ${h.hash} verified\n`);
+    }
+    for (const d of result.erasedDivisions) {
+      process.stdout.write(`  division ${d}: erased (its data key was destroyed); nothing of it restored\n`);
     }
     for (const key of result.missingArtifacts) {
       process.stdout.write(`warning: artifact bytes missing from the object store: ${key}\n`);

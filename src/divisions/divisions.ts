@@ -55,10 +55,19 @@ export async function assertDivisionExists(
   divisionId: string,
   field = 'divisionId',
 ): Promise<void> {
-  const res = await q.query('SELECT 1 FROM divisions WHERE id = $1', [divisionId]);
+  const res = await q.query<{ erased: boolean }>(
+    'SELECT erased_at IS NOT NULL AS erased FROM divisions WHERE id = $1',
+    [divisionId],
+  );
   if (res.rows.length === 0) {
     throw new AppError(ErrorCode.divisionNotFound, `no division ${divisionId}`, [
       { field, message: 'unknown division' },
+    ]);
+  }
+  // An erased division takes no new data: its id stays taken so that its trail stays its own.
+  if (res.rows[0].erased) {
+    throw new AppError(ErrorCode.divisionErased, `division ${divisionId} was erased`, [
+      { field, message: 'erased' },
     ]);
   }
 }
@@ -69,13 +78,18 @@ export async function divisionTtlDays(
   divisionId: string,
   field = 'divisionId',
 ): Promise<number | null> {
-  const res = await q.query<{ default_ttl_days: number | null }>(
-    'SELECT default_ttl_days FROM divisions WHERE id = $1',
+  const res = await q.query<{ default_ttl_days: number | null; erased: boolean }>(
+    'SELECT default_ttl_days, erased_at IS NOT NULL AS erased FROM divisions WHERE id = $1',
     [divisionId],
   );
   if (res.rows.length === 0) {
     throw new AppError(ErrorCode.divisionNotFound, `no division ${divisionId}`, [
       { field, message: 'unknown division' },
+    ]);
+  }
+  if (res.rows[0].erased) {
+    throw new AppError(ErrorCode.divisionErased, `division ${divisionId} was erased`, [
+      { field, message: 'erased' },
     ]);
   }
   return res.rows[0].default_ttl_days;

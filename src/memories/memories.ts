@@ -2,7 +2,7 @@ import type { Database, Queryable } from '../adapters/db/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
 import type { AccessAudit, AccessRead } from '../audit/access-audit.js';
 import type { AppendAudit } from '../audit/types.js';
-import { assertAgentExists, divisionTtlDays } from '../divisions/divisions.js';
+import { assertAgentExists, assertDivisionExists, divisionTtlDays } from '../divisions/divisions.js';
 import { expiresAtFor, purgeMemories } from '../governance/retention.js';
 import type { Backpressure } from '../indexing/backpressure.js';
 import { queueContextUpdates } from '../indexing/contextual-vectors.js';
@@ -73,6 +73,8 @@ export function createMemoryService(deps: MemoryServiceDeps) {
   async function insert(tx: Queryable, access: Access, divisionId: string, items: PreparedMemory[]) {
     // Locked so that a re-embedding cannot switch the division's model before this commits.
     const division = await readDivisionModel(tx, divisionId, { lock: true });
+    // An erased division takes no new memories (409 division_erased).
+    await assertDivisionExists(tx, divisionId);
     const model = items.some((m) => m.supplied)
       ? requireModel(deps.resolveModel, division.ref, divisionId)
       : undefined;

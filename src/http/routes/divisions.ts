@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { App } from '../../app.js';
 import { mayAccessDivision, requireUnconfined, resolveDivision } from '../../auth/authorize.js';
 import { accessOf } from '../../memories/access.js';
+import { invalid } from '../../platform/errors.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import { divisionBody, problem } from '../schemas.js';
 
@@ -137,6 +138,60 @@ export function divisionRoutes(app: App) {
         },
       },
       async (req) => ({ items: await app.divisions.listAgents(resolveDivision(req.caller, req.params.id)) }),
+    );
+
+    const erasure = {
+      type: 'object',
+      properties: {
+        divisionId: { type: 'string' },
+        erasedAt: { type: 'string' },
+        erasedBy: { type: 'string' },
+        destroyed: { type: 'object', additionalProperties: true },
+        auditHead: {
+          type: 'object',
+          properties: { seq: { type: 'integer' }, hash: { type: 'string' } },
+        },
+        signedHead: { type: ['object', 'null'], additionalProperties: true },
+      },
+    } as const;
+    server.delete<{ Params: { id: string }; Querystring: { erase?: boolean } }>(
+      '/v1/divisions/:id',
+      {
+        config: admin,
+        schema: {
+          tags,
+          summary: 'Erase a division: purge its content everywhere and destroy its data key',
+          description:
+            "Only with `erase=true`, by an admin of every division; 409 `legal_hold` while any legal hold in the division is active. Purges every memory's content (ids and checksums stay for the trail), vectors, index entries, artifacts and sessions, then destroys the division's data key (KEY_DIR): snapshots, archives and artifact copies taken before can no longer be read. The audit trail keeps a signed erasure record.",
+          params: divisionParam,
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: { erase: { type: 'boolean' } },
+          },
+          response: { 200: erasure, 400: problem, 403: problem, 404: problem, 409: problem },
+        },
+      },
+      async (req) => {
+        requireUnconfined(req.caller, 'only an admin of every division may erase a division');
+        if (req.query.erase !== true) {
+          throw invalid('erase', 'a division is only ever erased: say erase=true');
+        }
+        return app.erasure.erase(accessOf(req.caller), req.params.id);
+      },
+    );
+    server.get<{ Params: { id: string } }>(
+      '/v1/divisions/:id/erasure',
+      {
+        config: { scopes: ['audit:read' as const] },
+        schema: {
+          tags,
+          summary: "A division's erasure record: when, by whom, what was destroyed, the signed head",
+          params: divisionParam,
+          response: { 200: erasure, 403: problem, 404: problem },
+        },
+      },
+      async (req) => app.erasure.get(resolveDivision(req.caller, req.params.id)),
     );
   };
 }
