@@ -133,6 +133,8 @@ export function createAccessAudit(deps: AccessAuditDeps) {
   let running: Promise<number> | undefined;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
+  /** Staging INSERTs started and not finished (they never reject). */
+  const inflight = new Set<Promise<void>>();
 
   async function stage(q: Queryable, rows: StagedRead[]) {
     const params: unknown[] = [];
@@ -179,8 +181,19 @@ export function createAccessAudit(deps: AccessAuditDeps) {
     });
   }
 
-  /** Chains everything staged so far (by any process); one flush at a time in this process. */
-  function flush(): Promise<number> {
+  /** Waits until the reads recorded so far are staged (their INSERTs done). */
+  async function settled(): Promise<void> {
+    await Promise.all([...inflight]);
+  }
+
+  /** Chains everything staged so far, the reads recorded before this call included. */
+  async function flush(): Promise<number> {
+    await settled();
+    return chainStaged();
+  }
+
+  /** Chains what is staged (by any process); one at a time in this process. */
+  function chainStaged(): Promise<number> {
     if (running) {
       again = true;
       return running;
@@ -210,8 +223,11 @@ export function createAccessAudit(deps: AccessAuditDeps) {
   return {
     mode,
     /**
-     * Stages the record of a read (ACCESS_AUDIT=all; a no-op otherwise). Awaited before the answer
-     * is sent: a read that cannot be recorded fails instead of being answered unrecorded.
+     * Stages the record of a read (ACCESS_AUDIT=all; a no-op otherwise). The staging INSERT is
+     * started, not awaited: the answer does not wait for it (awaiting it cost search p95 14-28 %
+     * on the PostgreSQL server, BENCHMARKS.md). Flushes wait for the INSERTs in flight, so a read
+     * answered before the trail is read is in it; a crash of this process can lose the reads whose
+     * INSERT was still in flight (answered in its last milliseconds); a failed INSERT is logged.
      */
     async record(access: Access, read: AccessRead): Promise<void> {
       if (mode !== 'all') return;
@@ -219,17 +235,25 @@ export function createAccessAudit(deps: AccessAuditDeps) {
       const shown = read.memoryIds.length + (read.neighbourIds ?? []).length;
       if (shown === 0 && !read.wholeDivision && read.artifactId === undefined) return;
       const rows = stagedReads(access, read);
-      // Committed without waiting for the WAL to reach disk: on a PostgreSQL server a flush per
-      // read cost search ~20 % at p50 (BENCHMARKS.md). A crash of this process loses nothing
-      // (the commit is done); only a crash of the database server can lose the last moments'.
-      await db.transaction(async (tx) => {
-        await tx.query('SET LOCAL synchronous_commit = off');
-        await stage(tx, rows);
-      });
-      stagedSinceFlush += rows.length;
-      if (stagedSinceFlush >= deps.batch) flushQuietly();
+      // Committed without waiting for the WAL to reach disk (a flush per read is a disk write per
+      // read): only a crash of the database server can lose the last moments' staged rows.
+      const staging = db
+        .transaction(async (tx) => {
+          await tx.query('SET LOCAL synchronous_commit = off');
+          await stage(tx, rows);
+        })
+        .then(
+          () => {
+            stagedSinceFlush += rows.length;
+            if (stagedSinceFlush >= deps.batch) flushQuietly();
+          },
+          (err) => deps.logger?.error({ err, divisionId: read.divisionId }, 'recording a read failed'),
+        )
+        .finally(() => inflight.delete(staging));
+      inflight.add(staging);
     },
     flush,
+    settled,
     /** Flushes every `flushMs` (idempotent). */
     start() {
       // Whatever the mode: reads staged before a restart with another mode are chained too.

@@ -396,6 +396,8 @@ describe.each(backends)('staged reads survive the process that staged them on %s
       const first = await open();
       const { memory } = await first.memories.create(me, 'default', { text: 'read before a shutdown' });
       await first.memories.get(me, memory.id);
+      // The answer does not wait for the staging INSERT; it is done soon after.
+      await first.readAudit.settled();
       expect(await staged()).toBe(1);
       expect(await accessEvents()).toBe(0);
       // Closing the app (its lifecycle) chains what it staged.
@@ -408,6 +410,7 @@ describe.each(backends)('staged reads survive the process that staged them on %s
       const killed = await open();
       const other = await open();
       await killed.memories.get(me, memory.id);
+      await killed.readAudit.settled();
       expect(await staged()).toBe(1);
       const seen = await other.audit.list('default', { memoryId: memory.id, type: 'access' });
       expect(seen.events.map((e) => e.detail)).toEqual([
