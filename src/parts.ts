@@ -358,6 +358,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       signer: await signer(),
       retentionDays: config.AUDIT_ARCHIVE_RETENTION_DAYS,
       logger: logger.child({ component: 'audit-archive' }),
+      encryption: await encryption(),
     };
     return (o?: ArchiveOptions) => archiveAudit(deps, o);
   });

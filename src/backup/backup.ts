@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Database } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
 import type { AuditSigner } from '../audit/signer.js';
-import type { Encryption } from '../encryption/encryption.js';
+import { type Encryption, INSTALLATION_KEY } from '../encryption/encryption.js';
 import type { ContextOptions } from '../indexing/contextual-vectors.js';
 import type { Logger } from '../platform/logger.js';
 import { putJsonLines } from './jsonl-objects.js';
@@ -26,8 +26,7 @@ export interface BackupDeps {
   encryption?: Encryption;
 }
 
-/** The key of rows that belong to no division (the division list, the job queue). */
-export const INSTALLATION_KEY = '_installation';
+export { INSTALLATION_KEY } from '../encryption/encryption.js';
 
 export const newSnapshotId = (at = new Date()) =>
   `${at.toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}`;

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
 import { ARCHIVE_FORMAT, type ArchiveManifest } from '../audit/archive/format.js';
-import { verifyArchive } from '../audit/archive/verify.js';
+import { type DecryptArchive, verifyArchive } from '../audit/archive/verify.js';
 import { BUNDLE_FORMAT } from '../audit/bundle.js';
 import { describeBroken } from '../audit/offline-checks.js';
 
@@ -13,6 +13,8 @@ export type AuditFileKind = 'bundle' | 'archive' | 'archive-manifest' | 'unknown
  */
 export function detectAuditFile(bytes: Uint8Array): AuditFileKind {
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return 'archive';
+  // An encrypted archive (KEY_DIR): the envelope's magic.
+  if (Buffer.from(bytes.subarray(0, 5)).toString('latin1') === 'MLENC') return 'archive';
   try {
     const format = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { format?: unknown })?.format;
     if (format === BUNDLE_FORMAT) return 'bundle';
@@ -40,7 +42,7 @@ async function readJson(file: string): Promise<unknown> {
  */
 export async function runArchiveVerify(
   file: string,
-  opts: { manifest?: string; previous?: string; trustedKeys?: JWK[] } = {},
+  opts: { manifest?: string; previous?: string; trustedKeys?: JWK[]; decrypt?: DecryptArchive } = {},
   out: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
 ): Promise<void> {
   const bytes = await readFile(file);
@@ -64,7 +66,11 @@ export async function runArchiveVerify(
   const previous = opts.previous ? ((await readJson(opts.previous)) as ArchiveManifest) : undefined;
   if (previous && previous.format !== ARCHIVE_FORMAT)
     throw new Error(`${opts.previous}: not an archive manifest`);
-  const result = await verifyArchive(archive, manifest, { trustedKeys: opts.trustedKeys, previous });
+  const result = await verifyArchive(archive, manifest, {
+    trustedKeys: opts.trustedKeys,
+    previous,
+    decrypt: opts.decrypt,
+  });
   for (const line of result.checks) out(line);
   if (!result.ok && result.firstBroken) {
     throw new Error(`verification failed: ${describeBroken(result.firstBroken)}`);

@@ -1,7 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { JWK } from 'jose';
+import { createKeyStore } from '../adapters/keys/index.js';
+import { archiveDecryptor } from '../audit/archive/verify.js';
 import { describeBroken } from '../audit/offline-checks.js';
 import { verifyBundle } from '../audit/verify.js';
+import { loadConfig } from '../config.js';
+import { createEncryption } from '../encryption/encryption.js';
 import { detectAuditFile, runArchiveVerify } from './audit-archive.js';
 
 /** A trusted key file: one public JWK, or a JWK set (`{"keys": [...]}`). */
@@ -33,7 +37,15 @@ export async function runAuditVerify(
   const kind = detectAuditFile(await readFile(file));
   if (kind === 'archive' || kind === 'archive-manifest') {
     const trustedKeys = opts.key ? await readTrustedKeys(opts.key) : undefined;
-    return runArchiveVerify(file, { manifest: opts.manifest, previous: opts.previous, trustedKeys }, out);
+    // An encrypted archive opens with the installation's keys, when KEY_DIR and KEK_FILE are set.
+    const config = loadConfig();
+    const keys = await createKeyStore(config);
+    const decrypt = keys ? archiveDecryptor(createEncryption(keys)) : undefined;
+    return runArchiveVerify(
+      file,
+      { manifest: opts.manifest, previous: opts.previous, trustedKeys, decrypt },
+      out,
+    );
   }
   let bundle: unknown;
   try {

@@ -11,6 +11,9 @@ import {
   encryptBuffer,
 } from './envelope.js';
 
+/** The key of rows and objects that belong to no division (or to an erased one's remaining trail). */
+export const INSTALLATION_KEY = '_installation';
+
 /** What an object is, for its associated data: the same bytes under another name do not decrypt. */
 export type ObjectPurpose = 'artifact' | 'snapshot-part' | 'audit-archive';
 

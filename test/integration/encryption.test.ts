@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../../src/adapters/objects/port.js';
 import { createVectorIndex } from '../../src/adapters/vector/index.js';
+import { archiveDecryptor, verifyArchive, verifyStoredArchives } from '../../src/audit/archive/verify.js';
 import { createSnapshot } from '../../src/backup/backup.js';
 import { restoreSnapshot } from '../../src/backup/restore.js';
 import { loadConfig } from '../../src/config.js';
@@ -110,6 +111,31 @@ describe.each(backends)('envelope encryption on %s', (backend) => {
     const problem = expectProblem(got, 500, 'ciphertext_tampered');
     expect(problem.detail).toMatch(/failed authentication/);
     expect(got.body).not.toContain(MARK);
+  });
+
+  it('audit archives: encrypted with the division key, verified with it, refused without it or when changed', async () => {
+    const result = await ta.app.archiveAudit({ until: new Date(Date.now() + 60_000) });
+    const part = result.archives.find((a) => a.divisionId === 'default');
+    if (!part) throw new Error('no archive of the default division');
+    const bytes = await readObject(ta.app.objects, part.key);
+    expect(bytes.subarray(0, 5).toString()).toBe('MLENC');
+    const decrypt = archiveDecryptor(ta.app.encryption);
+    const verified = await verifyStoredArchives(ta.app.objects, 'default', { decrypt });
+    expect(verified.ok, JSON.stringify(verified.broken)).toBe(true);
+    const without = await verifyStoredArchives(ta.app.objects, 'default');
+    expect(without.ok).toBe(false);
+    expect(without.broken[0].reason).toMatch(/encrypted with the data key default v1/);
+    const manifest = JSON.parse((await readObject(ta.app.objects, part.manifestKey)).toString('utf8'));
+    expect(manifest.encryption).toEqual({ keyId: 'default', keyVersion: 1 });
+    const tampered = Buffer.from(bytes);
+    tampered[tampered.length - 3] ^= 1;
+    const r = await verifyArchive(
+      tampered,
+      { ...manifest, archive: { ...manifest.archive, sha256: sha(tampered) } },
+      { decrypt },
+    );
+    expect(r.ok).toBe(false);
+    expect(r.broken.map((b) => b.reason).join(' ')).toMatch(/failed authentication/);
   });
 
   it('erasure: snapshot, erase, restore the old snapshot with the current keys — nothing of the erased division, the others identical', async () => {

@@ -42,6 +42,12 @@ export interface ArchiveManifest {
   createdAt: string;
   /** Until when the archive and this manifest are retention-locked; null when the store cannot. */
   retainUntil: string | null;
+  /**
+   * Present when the archive is encrypted (KEY_DIR): the data key that opens it (the division's,
+   * or `_installation` for an erased division's remaining trail). `archive.sha256` is then the
+   * envelope's; the events inside are checked once it is decrypted.
+   */
+  encryption?: { keyId: string; keyVersion: number };
 }
 
 const SEQ_DIGITS = 12;

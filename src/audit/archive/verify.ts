@@ -1,6 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import type { JWK } from 'jose';
 import type { ObjectStore } from '../../adapters/objects/port.js';
+import type { Encryption } from '../../encryption/encryption.js';
 import { type ChainHead, GENESIS_HASH, sha256Hex, verifyChain } from '../chain.js';
 import {
   type BrokenLink,
@@ -31,6 +32,20 @@ export interface ArchiveVerification {
   events?: AuditEvent[];
 }
 
+/** Decrypts an archive's bytes for verification (throws with a clear message when it cannot). */
+export type DecryptArchive = (archive: Uint8Array, manifest: ArchiveManifest) => Promise<Uint8Array>;
+
+/** A DecryptArchive from the service's encryption. */
+export const archiveDecryptor =
+  (encryption: Pick<Encryption, 'open'>): DecryptArchive =>
+  async (archive, m) =>
+    encryption.open(
+      'audit-archive',
+      m.encryption?.keyId ?? m.divisionId,
+      m.archive.key,
+      Buffer.from(archive),
+    );
+
 /**
  * Verifies an audit archive offline (no database): the archive's SHA-256 and size are the
  * manifest's; every line is an event of the division; seqs run fromSeq…toSeq without gaps; each
@@ -43,7 +58,12 @@ export interface ArchiveVerification {
 export async function verifyArchive(
   archive: Uint8Array,
   manifest: unknown,
-  opts: { trustedKeys?: JWK[]; previous?: Pick<ArchiveManifest, 'toSeq' | 'lastHash'> } = {},
+  opts: {
+    trustedKeys?: JWK[];
+    previous?: Pick<ArchiveManifest, 'toSeq' | 'lastHash'>;
+    /** Opens an encrypted archive (the manifest's `encryption` names the key). */
+    decrypt?: DecryptArchive;
+  } = {},
 ): Promise<ArchiveVerification> {
   const list = createCheckList();
   const { ok, fail } = list;
@@ -85,7 +105,26 @@ export async function verifyArchive(
     ok(`archive SHA-256 ${actual} and size ${archive.length} match the manifest`);
   }
 
-  events = readEvents(list, archive, m.divisionId);
+  let plain: Uint8Array = archive;
+  if (m.encryption) {
+    if (!opts.decrypt) {
+      fail({
+        what: 'archive',
+        reason: `encrypted with the data key ${m.encryption.keyId} v${m.encryption.keyVersion}: verify it with KEY_DIR and KEK_FILE set`,
+      });
+      return result();
+    }
+    try {
+      plain = await opts.decrypt(archive, m);
+      ok(
+        `archive decrypted with data key ${m.encryption.keyId} v${m.encryption.keyVersion} (every segment authenticated)`,
+      );
+    } catch (err) {
+      fail({ what: 'archive', reason: (err as Error).message });
+      return result();
+    }
+  }
+  events = readEvents(list, plain, m.divisionId);
   if (!events) return result();
   checkChain(list, events, m);
   checkContinuity(list, m, opts.previous);
@@ -200,7 +239,7 @@ function checkContinuity(
 export async function verifyStoredArchives(
   store: ObjectStore,
   divisionId: string,
-  opts: { trustedKeys?: JWK[] } = {},
+  opts: { trustedKeys?: JWK[]; decrypt?: DecryptArchive } = {},
 ): Promise<ArchiveVerification & { archives: number; head: ChainHead }> {
   const { complete, orphans } = await storedArchives(store, divisionId);
   const list = createCheckList();
@@ -210,6 +249,7 @@ export async function verifyStoredArchives(
     const bytes = await readObject(store, a.key);
     const r = await verifyArchive(bytes, manifest, {
       trustedKeys: opts.trustedKeys,
+      decrypt: opts.decrypt,
       ...(previous.toSeq > 0 ? { previous } : {}),
     });
     for (const line of r.checks) list.checks.push(`${a.key}: ${line}`);

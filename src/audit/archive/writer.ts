@@ -3,6 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Database } from '../../adapters/db/port.js';
 import type { ObjectStore } from '../../adapters/objects/port.js';
+import { type Encryption, INSTALLATION_KEY } from '../../encryption/encryption.js';
+import { parseHeader } from '../../encryption/envelope.js';
 import { LOCK_KEYS } from '../../platform/locks.js';
 import type { Logger } from '../../platform/logger.js';
 import { auditHead, listAudit } from '../audit-log.js';
@@ -42,6 +44,8 @@ export interface ArchiveDeps {
   /** Events per archive file at most (default 50,000): a busy day is split into several files. */
   maxEventsPerArchive?: number;
   logger?: Pick<Logger, 'info' | 'warn'>;
+  /** Encrypts each archive with its division's data key when on (KEY_DIR). */
+  encryption?: Encryption;
 }
 
 export interface ArchiveOptions {
@@ -161,6 +165,7 @@ async function archiveDivision(run: DivisionRun, divisionId: string, until: Date
     day: string,
     stored: { sha256: string; size: number; locked: boolean },
     repaired: boolean,
+    encryption?: ArchiveManifest['encryption'],
   ) => {
     const first = events[0];
     const end = events[events.length - 1];
@@ -179,6 +184,7 @@ async function archiveDivision(run: DivisionRun, divisionId: string, until: Date
       publicKey: signer.publicJwk,
       createdAt: now().toISOString(),
       retainUntil: stored.locked && retainUntil ? retainUntil.toISOString() : null,
+      ...(encryption ? { encryption } : {}),
     };
     const bytes = Buffer.from(canonicalJson(manifest));
     const manifestKey = manifestKeyOf(key);
@@ -223,8 +229,16 @@ async function archiveDivision(run: DivisionRun, divisionId: string, until: Date
     });
     const bytes = await readObject(store, orphan.key);
     let same = false;
+    // An encrypted orphan names its key in its envelope header.
+    let sealedWith: ArchiveManifest['encryption'];
     try {
-      same = events.length > 0 && gunzipSync(bytes).toString('utf8') === toJsonl(events);
+      let gz = bytes;
+      const header = bytes.subarray(0, 5).toString('latin1') === 'MLENC' ? parseHeader(bytes) : undefined;
+      if (header && run.encryption) {
+        sealedWith = { keyId: header.header.keyId, keyVersion: header.header.keyVersion };
+        gz = await run.encryption.open('audit-archive', header.header.keyId, orphan.key, bytes);
+      }
+      same = events.length > 0 && gunzipSync(gz).toString('utf8') === toJsonl(events);
     } catch {
       same = false;
     }
@@ -241,6 +255,7 @@ async function archiveDivision(run: DivisionRun, divisionId: string, until: Date
       orphan.day,
       { sha256: sha256Hex(bytes), size: bytes.length, locked },
       true,
+      sealedWith,
     );
   }
 
@@ -254,14 +269,24 @@ async function archiveDivision(run: DivisionRun, divisionId: string, until: Date
     chunk = [];
     checkContinuity(events);
     const gz = gzipSync(Buffer.from(toJsonl(events), 'utf8'), { level: 9 });
-    const sha256 = sha256Hex(gz);
     const key = archiveKey(divisionId, chunkDay, events[0].seq, events[events.length - 1].seq);
-    const stored = await store.put(key, Readable.from([gz]), {
+    let payload: Buffer = gz;
+    let sealedWith: ArchiveManifest['encryption'];
+    if (run.encryption?.enabled) {
+      // An erased division's remaining trail (its key is gone) goes under the installation's key.
+      const keyId = (await run.encryption.erased(divisionId)) ? INSTALLATION_KEY : divisionId;
+      const sealed = await run.encryption.seal('audit-archive', keyId, key, gz);
+      if (sealed) {
+        payload = sealed.bytes;
+        sealedWith = { keyId, keyVersion: sealed.keyVersion };
+      }
+    }
+    const stored = await store.put(key, Readable.from([payload]), {
       contentType: ARCHIVE_CONTENT_TYPE,
-      sha256,
+      sha256: sha256Hex(payload),
       lockUntil: lockUntil(),
     });
-    await writeManifest(events, key, chunkDay, stored, false);
+    await writeManifest(events, key, chunkDay, stored, false, sealedWith);
   };
   let after = last.seq;
   scan: while (after < head.seq) {
