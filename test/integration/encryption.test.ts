@@ -6,11 +6,12 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObjectStore } from '../../src/adapters/objects/port.js';
 import { createVectorIndex } from '../../src/adapters/vector/index.js';
+import { createApp } from '../../src/app.js';
 import { archiveDecryptor, verifyArchive, verifyStoredArchives } from '../../src/audit/archive/verify.js';
 import { createSnapshot } from '../../src/backup/backup.js';
 import { restoreSnapshot } from '../../src/backup/restore.js';
 import { loadConfig } from '../../src/config.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends, openTestDatabase } from '../helpers/db.js';
 import { expectProblem } from '../helpers/problem.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
@@ -61,6 +62,37 @@ describe.each(backends)('envelope encryption on %s', (backend) => {
     await ta?.close();
     await s3?.close();
     rmSync(keyDir, { recursive: true, force: true });
+  });
+
+  it('a wrong or missing key-encryption key stops the start before anything is written', async () => {
+    const target = await openTestDatabase(backend, { migrate: false });
+    const dataDir = mkdtempSync(join(tmpdir(), 'ml-kek-'));
+    const wrongKek = join(dataDir, 'wrong-kek');
+    // A key file wrapped by the right KEK, for the wrong one to fail on.
+    await ta.app.encryption.seal('artifact', 'default', 'probe', Buffer.from('probe'));
+    writeFileSync(wrongKek, randomBytes(32).toString('hex'));
+    try {
+      for (const [overrides, message] of [
+        [
+          { KEK_FILE: wrongKek },
+          /KEY_DIR .* wrapped by kek-[0-9a-f]+, not by the configured key-encryption key/,
+        ],
+        [{ KEK_FILE: join(dataDir, 'absent') }, /KEK_FILE: cannot read the key-encryption key/],
+      ] as const) {
+        const config = loadConfig({ ...env, ...overrides, DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+        await expect(
+          createApp(config, { worker: false, database: target.db, embedder: await localEmbedder() }),
+        ).rejects.toThrow(message);
+      }
+      // Not even the migrations ran.
+      const ledger = await target.db.query<{ t: string | null }>(
+        "SELECT to_regclass('schema_migrations')::text AS t",
+      );
+      expect(ledger.rows[0].t).toBeNull();
+    } finally {
+      await target.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('artifacts: the bucket holds only ciphertext; downloads decrypt and verify the plaintext checksum', async () => {
