@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -70,6 +70,24 @@ describe('key directory', () => {
     expect(readdirSync(dir)).toEqual(['alpha.json']);
     expect(() => loadConfig({ KEK_FILE: kekFile })).toThrow(/KEY_DIR: required with KEK_FILE/);
   });
+
+  // Root writes into a read-only directory anyway: the refusal can only be shown as another user.
+  it.skipIf(process.getuid?.() === 0)(
+    'a key directory that cannot be written is named in the error (read-only mounts hold pre-provisioned keys only)',
+    async () => {
+      const dir = tempDir();
+      const kek = randomBytes(32);
+      await createDirectoryKeyStore({ dir, kek }).current('alpha');
+      chmodSync(dir, 0o500);
+      try {
+        const store = createDirectoryKeyStore({ dir, kek });
+        expect((await store.current('alpha')).version).toBe(1);
+        await expect(store.current('beta')).rejects.toThrow(/cannot write the key file of beta in KEY_DIR/);
+      } finally {
+        chmodSync(dir, 0o700);
+      }
+    },
+  );
 
   it('destroying a key leaves a tombstone: reads say erased, the key cannot come back', async () => {
     const dir = tempDir();

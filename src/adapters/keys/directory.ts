@@ -144,7 +144,21 @@ export function createDirectoryKeyStore(opts: { dir: string; kek: Buffer }): Key
     return file;
   }
 
+  /** Writes a key file; a directory that cannot be written (a read-only mount) is named as such. */
   async function write(file: KeyFile, exclusive: boolean): Promise<void> {
+    try {
+      await writeFile(file, exclusive);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw err;
+      throw new KeyStoreError(
+        'key_store_invalid',
+        `cannot write the key file of ${file.divisionId} in KEY_DIR (${code ?? (err as Error).message}): new division keys and erasures need a writable key directory shared by every process`,
+      );
+    }
+  }
+
+  async function writeFile(file: KeyFile, exclusive: boolean): Promise<void> {
     const target = fileOf(file.divisionId);
     const body = `${JSON.stringify(file, null, 2)}\n`;
     if (exclusive) {
