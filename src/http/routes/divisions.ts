@@ -5,6 +5,7 @@ import { accessOf } from '../../memories/access.js';
 import { invalid } from '../../platform/errors.js';
 import { idempotencyKeyOf } from '../idempotency.js';
 import { divisionBody, problem } from '../schemas.js';
+import { refuseAgents } from './governance.js';
 
 const division = {
   type: 'object',
@@ -191,7 +192,11 @@ export function divisionRoutes(app: App) {
           response: { 200: erasure, 403: problem, 404: problem },
         },
       },
-      async (req) => app.erasure.get(resolveDivision(req.caller, req.params.id)),
+      async (req) => {
+        // The record spans every agent of the division, like its audit trail.
+        refuseAgents(req.caller);
+        return app.erasure.get(resolveDivision(req.caller, req.params.id));
+      },
     );
   };
 }

@@ -31,7 +31,7 @@ const errors = { 400: problem, 401: problem, 403: problem, 404: problem };
  * Division-wide operations are for services (and dev): an agent token is confined to its own
  * agent's memories, and the division's audit trail, exports and holds span every agent.
  */
-function refuseAgents(caller: Caller) {
+export function refuseAgents(caller: Caller) {
   if (caller.kind === 'agent') {
     throw new AppError(
       ErrorCode.forbidden,
