@@ -133,16 +133,18 @@ export class EncryptStream extends Transform {
       this.started = true;
       this.push(this.head);
     }
-    this.pending.push(chunk);
-    this.pendingLength += chunk.length;
+    // What is pending is under a segment, so joining it to the chunk copies at most one segment
+    // more than the chunk; full segments are then sealed from views, without further copies.
+    const all = this.pendingLength === 0 ? chunk : Buffer.concat([...this.pending, chunk]);
+    let offset = 0;
     // Strictly more than a segment: the last segment is only known at the end.
-    while (this.pendingLength > SEGMENT) {
-      const all = Buffer.concat(this.pending);
-      this.push(this.seal(all.subarray(0, SEGMENT), false));
-      const rest = all.subarray(SEGMENT);
-      this.pending = [rest];
-      this.pendingLength = rest.length;
+    while (all.length - offset > SEGMENT) {
+      this.push(this.seal(all.subarray(offset, offset + SEGMENT), false));
+      offset += SEGMENT;
     }
+    const rest = all.subarray(offset);
+    this.pending = rest.length > 0 ? [Buffer.from(rest)] : [];
+    this.pendingLength = rest.length;
     done();
   }
 
