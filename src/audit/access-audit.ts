@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Database, Queryable } from '../adapters/db/port.js';
 import type { Access } from '../memories/access.js';
 import type { Logger } from '../platform/logger.js';
+import { untraced } from '../platform/tracing.js';
 import type { AppendAudit, AuditEventInput } from './types.js';
 
 /** ACCESS_AUDIT: every read of memory content, only reads of personal data (`pii.read`), or none. */
@@ -237,11 +238,13 @@ export function createAccessAudit(deps: AccessAuditDeps) {
       const rows = stagedReads(access, read);
       // Committed without waiting for the WAL to reach disk (a flush per read is a disk write per
       // read): only a crash of the database server can lose the last moments' staged rows.
-      const staging = db
-        .transaction(async (tx) => {
+      // Outside the request's trace: the answer does not wait for it.
+      const staging = untraced(() =>
+        db.transaction(async (tx) => {
           await tx.query('SET LOCAL synchronous_commit = off');
           await stage(tx, rows);
-        })
+        }),
+      )
         .then(
           () => {
             stagedSinceFlush += rows.length;

@@ -49,6 +49,14 @@ export function activeTraceIds(): { traceId: string; spanId: string } | undefine
     : undefined;
 }
 
+/**
+ * Runs `fn` outside any trace: for work a request starts but does not wait for (it would otherwise
+ * add spans to the request's trace after the request ended).
+ */
+export function untraced<T>(fn: () => T): T {
+  return current.exit(fn);
+}
+
 /** The trace context to store with a job enqueued now; undefined when nothing is being traced. */
 export function traceCarrier(): TraceCarrier | undefined {
   const ctx = current.getStore();

@@ -664,7 +664,136 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Erase a division: purge its content everywhere and destroy its data key
+         * @description Only with `erase=true`, by an admin of every division; 409 `legal_hold` while any legal hold in the division is active. Purges every memory's content (ids and checksums stay for the trail), vectors, index entries, artifacts and sessions, then destroys the division's data key (KEY_DIR): snapshots, archives and artifact copies taken before can no longer be read. The audit trail keeps a signed erasure record.
+         */
+        delete: {
+            parameters: {
+                query?: {
+                    erase?: boolean;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            auditHead?: {
+                                hash?: string;
+                                seq?: number;
+                            };
+                            destroyed?: {
+                                [key: string]: unknown;
+                            };
+                            divisionId?: string;
+                            erasedAt?: string;
+                            erasedBy?: string;
+                            signedHead?: {
+                                [key: string]: unknown;
+                            } | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -862,6 +991,102 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/divisions/{id}/erasure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A division's erasure record: when, by whom, what was destroyed, the signed head */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            auditHead?: {
+                                hash?: string;
+                                seq?: number;
+                            };
+                            destroyed?: {
+                                [key: string]: unknown;
+                            };
+                            divisionId?: string;
+                            erasedAt?: string;
+                            erasedBy?: string;
+                            signedHead?: {
+                                [key: string]: unknown;
+                            } | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
