@@ -19,6 +19,18 @@ const schema = z
       .string()
       .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
       .optional(),
+    /**
+     * TLS to PostgreSQL, with libpq's meaning (src/adapters/db/tls.ts); also readable from
+     * DATABASE_URL's `sslmode`, `sslrootcert`, `sslcert`, `sslkey`. `prefer`/`allow` are refused.
+     */
+    DATABASE_SSLMODE: z
+      .enum(['disable', 'require', 'verify-ca', 'verify-full'], {
+        error: 'must be one of disable, require, verify-ca, verify-full',
+      })
+      .optional(),
+    DATABASE_CA_FILE: z.string().min(1).optional(),
+    DATABASE_CLIENT_CERT_FILE: z.string().min(1).optional(),
+    DATABASE_CLIENT_KEY_FILE: z.string().min(1).optional(),
     /** Unset: `info` for the service, `warn` for one-shot CLI commands (only warnings on stderr). */
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 
@@ -100,6 +112,11 @@ const schema = z
       .default(false),
     S3_ACCESS_KEY_ID: z.string().min(1).optional(),
     S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    /** CA bundle (PEM) trusted for an https S3_ENDPOINT, instead of the system's. */
+    S3_CA_FILE: z.string().min(1).optional(),
+    /** Server-side encryption asked of S3 on every write: S3-managed keys, or a KMS key. */
+    S3_SSE: z.enum(['AES256', 'aws:kms'], { error: 'must be AES256 or aws:kms' }).optional(),
+    S3_SSE_KMS_KEY_ID: z.string().min(1).optional(),
     ARTIFACT_MAX_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(50 * 1024 * 1024),
     AUDIT_ARCHIVE_RETENTION_DAYS: int(0, 36_500).default(2_555),
     /**
@@ -164,6 +181,38 @@ const schema = z
         path: ['S3_ACCESS_KEY_ID'],
         message: 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together',
       });
+    }
+    if (c.DATABASE_URL === undefined) {
+      for (const key of ['DATABASE_SSLMODE', 'DATABASE_CA_FILE', 'DATABASE_CLIENT_CERT_FILE'] as const) {
+        if (c[key] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: 'needs DATABASE_URL (PGlite has no connection)',
+          });
+      }
+    }
+    if ((c.DATABASE_CLIENT_CERT_FILE === undefined) !== (c.DATABASE_CLIENT_KEY_FILE === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATABASE_CLIENT_CERT_FILE'],
+        message: 'DATABASE_CLIENT_CERT_FILE and DATABASE_CLIENT_KEY_FILE go together',
+      });
+    }
+    if (c.OBJECT_STORE !== 's3') {
+      for (const key of ['S3_CA_FILE', 'S3_SSE', 'S3_SSE_KMS_KEY_ID'] as const) {
+        if (c[key] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: 'only with OBJECT_STORE=s3' });
+      }
+    }
+    if (c.S3_CA_FILE !== undefined && !c.S3_ENDPOINT?.startsWith('https://')) {
+      ctx.addIssue({ code: 'custom', path: ['S3_CA_FILE'], message: 'needs an https:// S3_ENDPOINT' });
+    }
+    if (c.S3_SSE === 'aws:kms' && c.S3_SSE_KMS_KEY_ID === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['S3_SSE_KMS_KEY_ID'], message: 'required with S3_SSE=aws:kms' });
+    }
+    if (c.S3_SSE_KMS_KEY_ID !== undefined && c.S3_SSE !== 'aws:kms') {
+      ctx.addIssue({ code: 'custom', path: ['S3_SSE_KMS_KEY_ID'], message: 'only with S3_SSE=aws:kms' });
     }
     if (c.KEK_FILE !== undefined && c.KEY_DIR === undefined) {
       ctx.addIssue({ code: 'custom', path: ['KEY_DIR'], message: 'required with KEK_FILE' });

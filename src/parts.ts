@@ -20,6 +20,8 @@ import type { Config } from './config.js';
 import { createDivisionService } from './divisions/divisions.js';
 import { createErasureService } from './divisions/erasure.js';
 import { createEncryption } from './encryption/encryption.js';
+import { createKeyRotationService } from './encryption/key-rotation.js';
+import { createReencryptRunner } from './encryption/reencrypt-runner.js';
 import { createLegalHoldService } from './governance/legal-holds.js';
 import { createRetentionSweeper } from './governance/retention.js';
 import { createBackpressure } from './indexing/backpressure.js';
@@ -85,6 +87,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
   // here, workers elsewhere find the work by polling.
   let wakeWorker = () => {};
   let wakeRunner = () => {};
+  let wakeReencrypt = () => {};
 
   let specs: ModelSpec[] | undefined;
   /** EMBEDDING_MODELS_FILE, read and checked once (a ConfigError names what is wrong). */
@@ -108,6 +111,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
             databaseUrl: config.DATABASE_URL,
             dataDir: config.DATA_DIR,
             schema: config.DATABASE_SCHEMA,
+            tls: config,
           })),
       ),
     async (d) => {
@@ -350,6 +354,38 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       logger: logger.child({ component: 'erasure' }),
     }),
   );
+  /** Key rotation (KEK and data keys) and the runs that re-encrypt after a data-key rotation. */
+  const keyRotation = part(async () => {
+    const service = createKeyRotationService({
+      db: await db(),
+      keys: await keys(),
+      appendAudit,
+      onRequested: () => wakeReencrypt(),
+    });
+    metrics.setReencryptSource(() => service.progress());
+    return service;
+  });
+  const reencryptRunner = part(
+    async () => {
+      const runner = createReencryptRunner({
+        db: await db(),
+        store: await objects(),
+        encryption: await encryption(),
+        appendAudit,
+        metrics,
+        logger: logger.child({ component: 'reencrypt' }),
+        batchSize: config.REEMBED_BATCH_SIZE,
+        pauseMs: config.REEMBED_PAUSE_MS,
+        pollMs: config.WORKER_POLL_MS,
+        leaseMs: config.JOB_LEASE_MS,
+        backoffMs: config.JOB_BACKOFF_MS,
+        maxAttempts: config.JOB_MAX_ATTEMPTS,
+      });
+      if (opts.worker) wakeReencrypt = () => runner.notify();
+      return runner;
+    },
+    (r) => r.stop(),
+  );
   /** Archives the audit trail not yet archived (the daily loop, and on demand). */
   const archive = part(async () => {
     const deps = {
@@ -422,6 +458,8 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     keys,
     encryption,
     erasure,
+    keyRotation,
+    reencryptRunner,
     objects,
     artifacts,
     archive,

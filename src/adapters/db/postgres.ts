@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import type { Database, Queryable, QueryResult } from './port.js';
 
@@ -21,6 +22,10 @@ export interface PostgresOptions {
   /** Schema placed first on the search_path of every connection (tests isolate themselves this way). */
   schema?: string;
   max?: number;
+  /** TLS to the server (src/adapters/db/tls.ts builds it from the settings); unset: plain. */
+  ssl?: false | ConnectionOptions;
+  /** The sslmode `ssl` was built for, named in a failed first connection's error. */
+  sslMode?: string;
 }
 
 export async function openPostgres(opts: PostgresOptions): Promise<Database> {
@@ -28,6 +33,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
     connectionString: opts.url,
     types,
     options: opts.schema ? `-c search_path=${opts.schema},public` : undefined,
+    ...(opts.ssl !== undefined ? { ssl: opts.ssl } : {}),
   };
   const pool = new pg.Pool({ ...clientConfig, max: opts.max ?? 10 });
   // An idle pooled connection that the server closes (failover, restart, pg_terminate_backend)
@@ -37,8 +43,17 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
   const locks = createLockSession(clientConfig);
   const lockKey = schemaLockKey(opts.schema);
   // Fail at start, with the driver's message, rather than on the first request.
-  const probe = await pool.connect();
-  probe.release();
+  try {
+    const probe = await pool.connect();
+    probe.release();
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    if (!opts.sslMode) throw err;
+    // A certificate that does not verify surfaces as a bare TLS message; say where it came from.
+    throw new Error(`PostgreSQL connection (sslmode=${opts.sslMode}) failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
 
   const wrap = (q: Pick<pg.Pool, 'query'> | pg.PoolClient): Queryable => ({
     async query<Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../../config.js';
 import { createLocalObjectStore } from './local.js';
 import { type ObjectStore, ObjectStoreError } from './port.js';
 import { createS3ObjectStore } from './s3.js';
@@ -16,6 +18,21 @@ export interface ObjectStoreConfig {
   S3_FORCE_PATH_STYLE?: boolean;
   S3_ACCESS_KEY_ID?: string;
   S3_SECRET_ACCESS_KEY?: string;
+  S3_CA_FILE?: string;
+  S3_SSE?: 'AES256' | 'aws:kms';
+  S3_SSE_KMS_KEY_ID?: string;
+}
+
+/** S3_CA_FILE's certificates, read once when the store is built; a ConfigError names the setting. */
+function readCa(file: string | undefined): Buffer | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError([
+      `S3_CA_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? err})`,
+    ]);
+  }
 }
 
 /** The store the config asks for: `local` (files under DATA_DIR/objects) or `s3`. */
@@ -30,6 +47,9 @@ export function createObjectStore(c: ObjectStoreConfig, opts: { bucket?: string 
       forcePathStyle: c.S3_FORCE_PATH_STYLE,
       accessKeyId: c.S3_ACCESS_KEY_ID,
       secretAccessKey: c.S3_SECRET_ACCESS_KEY,
+      ca: readCa(c.S3_CA_FILE),
+      sse: c.S3_SSE,
+      kmsKeyId: c.S3_SSE_KMS_KEY_ID,
     });
   }
   return createLocalObjectStore({ dir: join(c.DATA_DIR, 'objects') });

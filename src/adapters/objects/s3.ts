@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Agent } from 'node:https';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -44,6 +45,14 @@ export interface S3ObjectStoreOptions {
   partSize?: number;
   /** Parts uploaded at once (default 2): memory use is about (this + 1) × partSize per upload. */
   concurrency?: number;
+  /** CA certificates (PEM) trusted for an https endpoint instead of the system's. */
+  ca?: Buffer;
+  /**
+   * Server-side encryption asked on every write (PutObject, CreateMultipartUpload): S3-managed keys
+   * (`AES256`) or a KMS key (`aws:kms` with `kmsKeyId`). A store that cannot honour it refuses the write.
+   */
+  sse?: 'AES256' | 'aws:kms';
+  kmsKeyId?: string;
   /** An already configured client (tests). */
   client?: S3Client;
 }
@@ -128,7 +137,17 @@ export function createS3ObjectStore(opts: S3ObjectStoreOptions): ObjectStore {
         : {}),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK's own agent keeps connections alive with up to 50 sockets; the same, trusting `ca`.
+      ...(opts.ca
+        ? { requestHandler: { httpsAgent: new Agent({ ca: opts.ca, keepAlive: true, maxSockets: 50 }) } }
+        : {}),
     });
+  const encryption = opts.sse
+    ? {
+        ServerSideEncryption: opts.sse,
+        ...(opts.sse === 'aws:kms' && opts.kmsKeyId ? { SSEKMSKeyId: opts.kmsKeyId } : {}),
+      }
+    : {};
 
   let lockCache: { value: ObjectStoreCapabilities; at: number } | undefined;
 
@@ -203,6 +222,7 @@ export function createS3ObjectStore(opts: S3ObjectStoreOptions): ObjectStore {
               Metadata: { sha256 },
               IfNoneMatch: '*',
               ...lock,
+              ...encryption,
             }),
           );
           return {
@@ -226,6 +246,7 @@ export function createS3ObjectStore(opts: S3ObjectStoreOptions): ObjectStore {
           // The digest is only known up front when the caller gave it (it is checked before completing).
           ...(expected ? { Metadata: { sha256: expected } } : {}),
           ...lock,
+          ...encryption,
         }),
       );
       const uploadId = created.UploadId as string;
