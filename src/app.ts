@@ -102,6 +102,8 @@ async function buildServices(parts: Parts) {
     artifacts: await parts.artifacts(),
     encryption: await parts.encryption(),
     erasure: await parts.erasure(),
+    keyRotation: await parts.keyRotation(),
+    reencryptRunner: await parts.reencryptRunner(),
     /** Archives the audit trail not yet archived, now (`memory-layer audit archive`, tests). */
     archiveAudit: await parts.archive(),
   };
@@ -165,6 +167,7 @@ function createBackground(
         app.worker.start();
         app.publisher.start(config.WORKER_POLL_MS);
         app.reembedRunner.start();
+        app.reencryptRunner.start();
       }
       if (opts.sweeper ?? opts.worker) {
         sweeperLoop.start();
@@ -181,6 +184,7 @@ function createBackground(
       await sweeperLoop.stop();
       await archiveLoop.stop();
       await app.reembedRunner.stop();
+      await app.reencryptRunner.stop();
       await app.worker.stop();
       // Reads staged until now join the chain before the database closes (the part's close
       // flushes again, for an app that was never started).

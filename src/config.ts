@@ -126,6 +126,11 @@ const schema = z
     KEY_DIR: z.string().min(1).optional(),
     /** The key-encryption key (32 bytes raw, hex or base64) that wraps the data keys; or KEK itself. */
     KEK_FILE: z.string().min(1).optional(),
+    /**
+     * During a KEK rotation only: the old key-encryption key, which still opens the key files not
+     * re-wrapped yet (`memory-layer keys rewrap`). Removed once the rotation is done.
+     */
+    KEK_PREVIOUS_FILE: z.string().min(1).optional(),
 
     WORKER_POLL_MS: int(10, 60_000).default(500),
     /** `worker` processes serve /healthz, /readyz and /metrics here, on HOST (0: no HTTP at all). */
@@ -216,6 +221,9 @@ const schema = z
     }
     if (c.KEK_FILE !== undefined && c.KEY_DIR === undefined) {
       ctx.addIssue({ code: 'custom', path: ['KEY_DIR'], message: 'required with KEK_FILE' });
+    }
+    if (c.KEK_PREVIOUS_FILE !== undefined && c.KEY_DIR === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['KEY_DIR'], message: 'required with KEK_PREVIOUS_FILE' });
     }
     if (c.EMBEDDER === 'openai') {
       for (const key of ['EMBEDDER_URL', 'EMBEDDER_MODEL', 'EMBEDDER_DIMENSIONS'] as const) {

@@ -36,6 +36,7 @@ export const ErrorCode = {
   ciphertextTampered: 'ciphertext_tampered',
   divisionErased: 'division_erased',
   keyUnavailable: 'key_unavailable',
+  reencryptionInProgress: 'reencryption_in_progress',
   internal: 'internal_error',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -102,6 +103,7 @@ const KIND_OF: Record<ErrorCode, ErrorKind> = {
   ciphertext_tampered: 'internal',
   division_erased: 'conflict',
   key_unavailable: 'unavailable',
+  reencryption_in_progress: 'conflict',
   internal_error: 'internal',
 };
 

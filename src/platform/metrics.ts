@@ -7,6 +7,13 @@ export interface ReembedProgress {
   ratio: number;
 }
 
+/** One division's latest re-encryption (after a data-key rotation), as its gauge reports it. */
+export interface ReencryptProgress {
+  division: string;
+  version: number;
+  ratio: number;
+}
+
 /** What the keyword index gauges report. */
 export interface KeywordIndexSize {
   memories: number;
@@ -26,11 +33,16 @@ export function createMetrics() {
   // Read from PostgreSQL at scrape time, so that every replica reports runs wherever they execute.
   let reembedSource: (() => Promise<ReembedProgress[]>) | null = null;
   let keywordIndexSource: (() => KeywordIndexSize) | null = null;
+  let reencryptSource: (() => Promise<ReencryptProgress[]>) | null = null;
   return {
     registry,
     /** Where the re-embedding progress gauge reads from (the app sets it once it has a database). */
     setReembedSource(source: () => Promise<ReembedProgress[]>) {
       reembedSource = source;
+    },
+    /** Where the re-encryption progress gauge reads from (the key-rotation part sets it). */
+    setReencryptSource(source: () => Promise<ReencryptProgress[]>) {
+      reencryptSource = source;
     },
     /** Where the keyword index gauges read from (the search part sets it once the index exists). */
     setKeywordIndexSource(source: () => KeywordIndexSize) {
@@ -88,6 +100,25 @@ export function createMetrics() {
       name: 'memory_layer_reembed_memories_total',
       help: 'Vectors written by re-embedding runs (computed, or reused from identical texts)',
       labelNames: ['division', 'model'] as const,
+      registers: r,
+    }),
+    keyReencryptProgress: new Gauge({
+      name: 'memory_layer_key_reencrypt_progress_ratio',
+      help: "Share of a division's artifacts encrypted with the data-key version its latest re-encryption moves them to (1 once completed)",
+      labelNames: ['division', 'version'] as const,
+      registers: r,
+      async collect() {
+        if (!reencryptSource) return;
+        const rows = await reencryptSource().catch(() => null);
+        if (!rows) return;
+        this.reset();
+        for (const p of rows) this.set({ division: p.division, version: String(p.version) }, p.ratio);
+      },
+    }),
+    keyReencryptObjects: new Counter({
+      name: 'memory_layer_key_reencrypt_objects_total',
+      help: "Artifact objects re-encrypted with their division's current data key after a rotation",
+      labelNames: ['division'] as const,
       registers: r,
     }),
     memoriesIngested: new Counter({

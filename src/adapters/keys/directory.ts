@@ -10,6 +10,7 @@ import {
   KeyMissingError,
   type KeyStore,
   KeyStoreError,
+  type RewrapResult,
 } from './port.js';
 
 /** Key ids: division ids, or `_` followed by the same letters for keys of the installation. */
@@ -93,12 +94,24 @@ function unwrap(kek: Buffer, divisionId: string, version: number, wrapped: strin
  * wrapped (AES-256-GCM, associated data: division and version) by the KEK. Made to be mounted
  * from a Secret or the Vault CSI driver; files are written atomically (temporary file, rename)
  * with mode 0600. Unwrapped keys are cached in memory for the life of the process.
+ *
+ * During a KEK rotation `previousKek` (KEK_PREVIOUS_FILE) opens the files not re-wrapped yet, so
+ * that every process keeps working while `memory-layer keys rewrap` moves them to `kek`; new
+ * files and re-wrapped ones are always wrapped by `kek`.
  */
-export function createDirectoryKeyStore(opts: { dir: string; kek: Buffer }): KeyStore {
+export function createDirectoryKeyStore(opts: { dir: string; kek: Buffer; previousKek?: Buffer }): KeyStore {
   const { dir, kek } = opts;
   if (kek.length !== 32)
     throw new KeyStoreError('key_store_invalid', 'the key-encryption key must be 32 bytes');
+  if (opts.previousKek && opts.previousKek.length !== 32)
+    throw new KeyStoreError('key_store_invalid', 'the previous key-encryption key must be 32 bytes');
   const kekId = kekFingerprint(kek);
+  const previous =
+    opts.previousKek && !opts.previousKek.equals(kek)
+      ? { id: kekFingerprint(opts.previousKek), kek: opts.previousKek }
+      : undefined;
+  /** The KEK that wraps a file's keys: the current one, or the previous one during a rotation. */
+  const kekOf = (file: KeyFile) => (previous && file.kekId === previous.id ? previous.kek : kek);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const cache = new Map<string, Buffer>();
   /** Creation of a division's first key is serialised in this process. */
@@ -135,10 +148,10 @@ export function createDirectoryKeyStore(opts: { dir: string; kek: Buffer }): Key
         `key file of ${divisionId} is not a ${FILE_FORMAT} file for it`,
       );
     }
-    if (file.destroyedAt === undefined && file.kekId !== kekId) {
+    if (file.destroyedAt === undefined && file.kekId !== kekId && file.kekId !== previous?.id) {
       throw new KeyStoreError(
         'kek_mismatch',
-        `the data keys of ${divisionId} are wrapped by ${file.kekId}, not by the configured key-encryption key ${kekId}`,
+        `the data keys of ${divisionId} are wrapped by ${file.kekId}, not by the configured key-encryption key ${kekId}${previous ? ` nor by the previous one ${previous.id}` : ' (during a KEK rotation set KEK_PREVIOUS_FILE to the old KEK)'}`,
       );
     }
     return file;
@@ -190,7 +203,7 @@ export function createDirectoryKeyStore(opts: { dir: string; kek: Buffer }): Key
     if (!key) {
       const v = file.versions.find((x) => x.version === version);
       if (!v) throw new KeyMissingError(file.divisionId, version);
-      key = unwrap(kek, file.divisionId, version, v.wrapped);
+      key = unwrap(kekOf(file), file.divisionId, version, v.wrapped);
       cache.set(cacheKey, key);
     }
     return { divisionId: file.divisionId, version, key };
@@ -216,6 +229,21 @@ export function createDirectoryKeyStore(opts: { dir: string; kek: Buffer }): Key
     }
     cache.set(`${divisionId}\x001`, dek);
     return { divisionId, version: 1, key: dek };
+  }
+
+  /** The ids of the key files in the directory, in order. */
+  const keyIds = () =>
+    readdirSync(dir)
+      .sort()
+      .map((name) => /^(.+)\.json$/.exec(name)?.[1])
+      .filter((id): id is string => id !== undefined && KEY_ID.test(id));
+
+  /** A division's live key file, or why there is none to change. */
+  async function live(divisionId: string): Promise<KeyFile> {
+    const file = await read(divisionId);
+    if (!file) throw new KeyMissingError(divisionId);
+    if (file.destroyedAt !== undefined) throw new KeyDestroyedError(divisionId, file.destroyedAt);
+    return file;
   }
 
   return {
@@ -295,12 +323,73 @@ export function createDirectoryKeyStore(opts: { dir: string; kek: Buffer }): Key
     },
 
     async check() {
-      for (const name of readdirSync(dir).sort()) {
-        const m = /^(.+)\.json$/.exec(name);
-        if (!m || !KEY_ID.test(m[1])) continue;
-        const file = parseFile(m[1], readFileSync(join(dir, name), 'utf8'));
+      for (const id of keyIds()) {
+        const file = parseFile(id, readFileSync(join(dir, `${id}.json`), 'utf8'));
         for (const v of file.destroyedAt === undefined ? file.versions : []) keyOf(file, v.version);
       }
+    },
+
+    async rotate(divisionId) {
+      const file = await live(divisionId);
+      // Every existing version must unwrap before another is added next to them.
+      for (const v of file.versions) keyOf(file, v.version);
+      const version = Math.max(0, ...file.versions.map((v) => v.version)) + 1;
+      const dek = randomBytes(32);
+      // Re-wrapped with the current KEK as a whole: a file holds versions of one KEK only.
+      const versions = file.versions.map((v) => ({
+        ...v,
+        wrapped: wrap(kek, divisionId, v.version, keyOf(file, v.version).key),
+      }));
+      versions.push({
+        version,
+        wrapped: wrap(kek, divisionId, version, dek),
+        createdAt: new Date().toISOString(),
+      });
+      await write({ ...file, kekId, versions }, false);
+      cache.set(`${divisionId}\x00${version}`, dek);
+      return { divisionId, version, key: dek };
+    },
+
+    async retire(divisionId, version) {
+      const file = await live(divisionId);
+      const current = Math.max(0, ...file.versions.map((v) => v.version));
+      if (!file.versions.some((v) => v.version === version)) throw new KeyMissingError(divisionId, version);
+      if (version === current) {
+        throw new KeyStoreError(
+          'key_version_current',
+          `version ${version} is the current data key of ${divisionId}: rotate before retiring it`,
+        );
+      }
+      await write({ ...file, versions: file.versions.filter((v) => v.version !== version) }, false);
+      cache.delete(`${divisionId}\x00${version}`);
+    },
+
+    async rewrap() {
+      const result: RewrapResult = { kekId, rewrapped: [], alreadyCurrent: [], tombstones: [] };
+      for (const id of keyIds()) {
+        const file = await read(id);
+        if (!file) continue;
+        if (file.destroyedAt !== undefined) {
+          result.tombstones.push(id);
+          continue;
+        }
+        if (file.kekId === kekId) {
+          result.alreadyCurrent.push(id);
+          continue;
+        }
+        // Unwrapped with the previous KEK (authenticated), wrapped again with the current one;
+        // the file is replaced by rename, so an interruption leaves it wholly old or wholly new.
+        const versions = file.versions.map((v) => ({
+          ...v,
+          wrapped: wrap(kek, id, v.version, keyOf(file, v.version).key),
+        }));
+        await write({ ...file, kekId, versions }, false);
+        result.rewrapped.push(id);
+      }
+      // The proof: every live file opens with the current KEK alone.
+      const alone = createDirectoryKeyStore({ dir, kek });
+      await alone.check();
+      return result;
     },
   };
 }

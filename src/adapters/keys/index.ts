@@ -9,27 +9,21 @@ import { type KeyStore, KeyStoreError } from './port.js';
  * KeyStoreError naming the variable; nothing is written before the check passes.
  */
 export async function createKeyStore(
-  config: Pick<Config, 'KEY_DIR' | 'KEK_FILE' | 'env'>,
+  config: Pick<Config, 'KEY_DIR' | 'KEK_FILE' | 'KEK_PREVIOUS_FILE' | 'env'>,
 ): Promise<KeyStore | undefined> {
   if (!config.KEY_DIR) return undefined;
   let kek: Buffer;
   if (config.KEK_FILE) {
-    let raw: Buffer;
-    try {
-      raw = readFileSync(config.KEK_FILE);
-    } catch (err) {
-      throw new KeyStoreError(
-        'key_store_invalid',
-        `KEK_FILE: cannot read the key-encryption key (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-      );
-    }
-    kek = parseKek(raw, 'KEK_FILE');
+    kek = readKekFile(config.KEK_FILE, 'KEK_FILE');
   } else if (config.env.KEK) {
     kek = parseKek(config.env.KEK, 'KEK');
   } else {
     throw new KeyStoreError('key_store_invalid', 'KEY_DIR needs a key-encryption key: set KEK_FILE (or KEK)');
   }
-  const store = createDirectoryKeyStore({ dir: config.KEY_DIR, kek });
+  const previousKek = config.KEK_PREVIOUS_FILE
+    ? readKekFile(config.KEK_PREVIOUS_FILE, 'KEK_PREVIOUS_FILE')
+    : undefined;
+  const store = createDirectoryKeyStore({ dir: config.KEY_DIR, kek, previousKek });
   try {
     await store.check();
   } catch (err) {
@@ -39,4 +33,18 @@ export async function createKeyStore(
     throw err;
   }
   return store;
+}
+
+/** A KEK from a file, or a KeyStoreError naming the variable that points at it. */
+export function readKekFile(file: string, variable: string): Buffer {
+  let raw: Buffer;
+  try {
+    raw = readFileSync(file);
+  } catch (err) {
+    throw new KeyStoreError(
+      'key_store_invalid',
+      `${variable}: cannot read the key-encryption key (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+    );
+  }
+  return parseKek(raw, variable);
 }

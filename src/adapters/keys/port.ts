@@ -5,7 +5,7 @@
  * every version of a division's DEK, after which nothing it encrypted can be read anywhere.
  *
  * Adapters: `directory` (one key file per division, the KEK from a file or the environment).
- * Another (Vault Transit, a cloud KMS) implements these five methods; wrapping and unwrapping
+ * Another (Vault Transit, a cloud KMS) implements these methods; wrapping and unwrapping
  * happen inside it, so the KEK may stay in the KMS.
  */
 export interface KeyStore {
@@ -25,6 +25,33 @@ export interface KeyStore {
   list(): Promise<KeyInfo[]>;
   /** Start-up check: every key file is readable and unwraps with this KEK; throws KeyStoreError otherwise. */
   check(): Promise<void>;
+  /**
+   * Data-key rotation: adds the next version of the division's data key and makes it current
+   * (new writes use it); older versions stay readable. KeyDestroyedError once erased.
+   */
+  rotate(divisionId: string): Promise<DataKey>;
+  /**
+   * Removes one non-current version of the division's data key (after nothing refers to it any
+   * more): what it encrypted becomes unreadable. KeyMissingError when unknown.
+   */
+  retire(divisionId: string, version: number): Promise<void>;
+  /**
+   * KEK rotation: re-wraps every live key file still wrapped by the previous KEK with the current
+   * one (one file at a time, atomically), then checks that every file unwraps with the current
+   * KEK alone. Idempotent: files already wrapped by the current KEK are left as they are; a
+   * tombstone (erased division) holds no key and stays as it is. Nothing encrypted is rewritten.
+   */
+  rewrap(): Promise<RewrapResult>;
+}
+
+export interface RewrapResult {
+  kekId: string;
+  /** Divisions whose key file was re-wrapped now. */
+  rewrapped: string[];
+  /** Divisions whose key file was already wrapped by the current KEK. */
+  alreadyCurrent: string[];
+  /** Erased divisions (tombstones, no key to re-wrap). */
+  tombstones: string[];
 }
 
 export interface DataKey {
@@ -49,7 +76,12 @@ export interface DestroyedKey {
   destroyed: boolean;
 }
 
-export type KeyStoreErrorCode = 'key_destroyed' | 'key_missing' | 'kek_mismatch' | 'key_store_invalid';
+export type KeyStoreErrorCode =
+  | 'key_destroyed'
+  | 'key_missing'
+  | 'kek_mismatch'
+  | 'key_store_invalid'
+  | 'key_version_current';
 
 export class KeyStoreError extends Error {
   constructor(

@@ -1,0 +1,313 @@
+import { hostname } from 'node:os';
+import { PassThrough, pipeline } from 'node:stream';
+import type { Database } from '../adapters/db/port.js';
+import type { ObjectStore } from '../adapters/objects/port.js';
+import { VerifyingStream } from '../artifacts/verifying-stream.js';
+import type { AppendAudit } from '../audit/types.js';
+import { lease, liveHolders } from '../platform/lease.js';
+import type { Logger } from '../platform/logger.js';
+import type { Metrics } from '../platform/metrics.js';
+import type { Encryption } from './encryption.js';
+import { KEY_ACTIONS, type ReencryptionRow } from './key-rotation.js';
+
+export interface ReencryptRunnerDeps {
+  db: Database;
+  store: ObjectStore;
+  encryption: Encryption;
+  appendAudit: AppendAudit;
+  metrics: Metrics;
+  logger: Logger;
+  /** Artifacts per batch (one lease renewal and progress update each), and the pause between. */
+  batchSize: number;
+  pauseMs: number;
+  pollMs: number;
+  leaseMs: number;
+  backoffMs: number;
+  maxAttempts: number;
+}
+
+export const REENCRYPT_ACTOR = 'system:reencrypt';
+
+class LostRun extends Error {}
+
+interface ArtifactRow {
+  id: string;
+  object_key: string;
+  object_version: string | null;
+  sha256: string;
+  size: number | string;
+  key_version: number | null;
+}
+
+/** Where an artifact's bytes go when re-encrypted to `version`: a new key, the store never overwrites. */
+export const reencryptedKey = (divisionId: string, artifactId: string, version: number) =>
+  `artifacts/${divisionId}/${artifactId}.v${version}`;
+
+/**
+ * Re-encrypts divisions after their data key was rotated, one run at a time per process. A run
+ * takes the division's artifacts whose object is under another key version (or in the clear),
+ * and for each: streams the object through decryption (every segment authenticated) and the
+ * recorded SHA-256 check into encryption with the current key, under a new object key; then
+ * points the artifact row at it in one statement, and deletes the old object. Progress lives in
+ * the rows (each names its key version), so a runner that dies mid-run leaves at most one
+ * orphan object, removed when the next runner redoes that artifact. A lapsed lease lets another
+ * runner (or the same command again) claim the run.
+ */
+export function createReencryptRunner(deps: ReencryptRunnerDeps) {
+  const { db, store, encryption, metrics, logger } = deps;
+  const runnerId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  let running = false;
+  let loop: Promise<void> | null = null;
+  let abort = new AbortController();
+  let wakeIdle: (() => void) | null = null;
+
+  function sleep(ms: number, idle = false): Promise<void> {
+    if (!running || ms <= 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        abort.signal.removeEventListener('abort', done);
+        if (idle) wakeIdle = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      abort.signal.addEventListener('abort', done);
+      if (idle) wakeIdle = done;
+    });
+  }
+
+  async function staleLeases(): Promise<string[]> {
+    if (!db.singleProcess) return [];
+    const res = await db.query<{ id: string; locked_by: string }>(
+      `SELECT id, locked_by FROM key_reencryptions WHERE status = 'running' AND locked_by IS NOT NULL`,
+    );
+    return res.rows.filter((r) => !liveHolders.has(r.locked_by)).map((r) => r.id);
+  }
+
+  async function claim(): Promise<ReencryptionRow | null> {
+    const res = await db.query<ReencryptionRow>(
+      `UPDATE key_reencryptions SET status = 'running', ${lease.take('$1', '$2')},
+         started_at = coalesce(started_at, now()), updated_at = now()
+       WHERE id = (
+         SELECT id FROM key_reencryptions
+         WHERE status = 'queued'
+           OR (status = 'running' AND (${lease.lapsed()} OR id = ANY($3::uuid[])))
+         ORDER BY created_at, id LIMIT 1
+         FOR UPDATE SKIP LOCKED)
+       RETURNING *`,
+      [runnerId, deps.leaseMs, await staleLeases()],
+    );
+    return res.rows[0] ?? null;
+  }
+
+  /** Updates the run (with $4… as `params`) and renews its lease, only while it is still ours. */
+  async function whileOurs(
+    q: Pick<Database, 'query'>,
+    run: ReencryptionRow,
+    set: string,
+    params: unknown[] = [],
+  ) {
+    const res = await q.query(
+      `UPDATE key_reencryptions SET ${set}, ${lease.renew('$2')}, updated_at = now()
+       WHERE id = $1 AND locked_by = $3 AND status = 'running'`,
+      [run.id, deps.leaseMs, runnerId, ...params],
+    );
+    if (res.rowCount === 0) throw new LostRun();
+  }
+
+  async function recount(run: ReencryptionRow) {
+    const res = await db.query<{ total: number; done: number }>(
+      `SELECT count(*)::int AS total, count(*) FILTER (WHERE key_version = $2)::int AS done
+       FROM artifacts WHERE division_id = $1`,
+      [run.division_id, run.target_version],
+    );
+    await whileOurs(db, run, 'total = $4, done = $5', [res.rows[0].total, res.rows[0].done]);
+    return res.rows[0];
+  }
+
+  async function behindPage(run: ReencryptionRow): Promise<ArtifactRow[]> {
+    const res = await db.query<ArtifactRow>(
+      `SELECT id, object_key, object_version, sha256, size, key_version FROM artifacts
+       WHERE division_id = $1 AND (key_version IS NULL OR key_version <> $2)
+       ORDER BY id LIMIT $3`,
+      [run.division_id, run.target_version, deps.batchSize],
+    );
+    return res.rows;
+  }
+
+  /** Re-encrypts one artifact's object; false when the artifact went away meanwhile. */
+  async function move(run: ReencryptionRow, a: ArtifactRow): Promise<boolean> {
+    const divisionId = run.division_id;
+    const target = Number(run.target_version);
+    const newKey = reencryptedKey(divisionId, a.id, target);
+    // An earlier runner's orphan (stopped between its upload and the row's update).
+    await store.delete(newKey);
+    const sealing = await encryption.encryptor('artifact', divisionId, a.id);
+    if (!sealing) throw new Error('encryption is off (no KEY_DIR): nothing can be re-encrypted');
+    if (sealing.keyVersion !== target) {
+      throw new Error(
+        `the current data key of ${divisionId} is version ${sealing.keyVersion}, the run's target ${target}`,
+      );
+    }
+    const object = await store.get(a.object_key);
+    const plain =
+      a.key_version === null ? new PassThrough() : encryption.decryptor('artifact', divisionId, a.id);
+    const verifying = new VerifyingStream(a.id, { sha256: a.sha256, size: Number(a.size) });
+    let failed: Error | null | undefined;
+    pipeline(object.body, plain, verifying, sealing.stream, (err) => {
+      failed = err;
+    });
+    const stored = await store.put(newKey, sealing.stream, { contentType: 'application/octet-stream' });
+    if (failed) {
+      await store.delete(newKey, stored.versionId);
+      throw failed;
+    }
+    const updated = await db.transaction(async (tx) => {
+      await whileOurs(tx, run, 'moved = moved + 1, done = done + 1');
+      const res = await tx.query(
+        `UPDATE artifacts SET object_key = $3, object_version = $4, key_version = $5
+         WHERE id = $1 AND object_key = $2`,
+        [a.id, a.object_key, newKey, stored.versionId ?? null, target],
+      );
+      return (res.rowCount ?? 0) > 0;
+    });
+    if (!updated) {
+      await store.delete(newKey, stored.versionId);
+      return false;
+    }
+    metrics.keyReencryptObjects.inc({ division: divisionId });
+    // The old ciphertext (under the version being replaced) leaves the bucket.
+    await store.delete(a.object_key, a.object_version ?? undefined).catch((err: unknown) => {
+      logger.warn({ err, objectKey: a.object_key }, 're-encryption: could not delete the old object');
+    });
+    return true;
+  }
+
+  async function complete(run: ReencryptionRow, total: number) {
+    await db.transaction(async (tx) => {
+      await whileOurs(tx, run, `status = 'completed', total = $4, done = $4, finished_at = now()`, [total]);
+      await tx.query(`UPDATE key_reencryptions SET ${lease.release} WHERE id = $1`, [run.id]);
+      const moved = await tx.query<{ moved: number }>('SELECT moved FROM key_reencryptions WHERE id = $1', [
+        run.id,
+      ]);
+      await deps.appendAudit(tx, [
+        {
+          divisionId: run.division_id,
+          actor: REENCRYPT_ACTOR,
+          action: KEY_ACTIONS.reencrypted,
+          resourceType: 'key',
+          resourceId: run.division_id,
+          change: {
+            runId: run.id,
+            version: Number(run.target_version),
+            artifacts: total,
+            moved: moved.rows[0].moved,
+          },
+          keepChange: true,
+        },
+      ]);
+    });
+  }
+
+  async function finish(run: ReencryptionRow, error: string) {
+    await db.query(
+      `UPDATE key_reencryptions SET status = 'failed', error = $3, finished_at = now(), updated_at = now(),
+         ${lease.release}
+       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
+      [run.id, runnerId, error.slice(0, 2000)],
+    );
+  }
+
+  async function release(run: ReencryptionRow) {
+    await db.query(
+      `UPDATE key_reencryptions SET ${lease.release}, updated_at = now()
+       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
+      [run.id, runnerId],
+    );
+  }
+
+  async function execute(run: ReencryptionRow) {
+    const log = logger.child({ run: run.id, division: run.division_id, version: run.target_version });
+    log.info('re-encryption started');
+    let failures = 0;
+    let counted = false;
+    while (running) {
+      try {
+        if (!counted) {
+          await recount(run); // progress from where an earlier runner stopped
+          counted = true;
+        }
+        const page = await behindPage(run);
+        if (page.length > 0) {
+          for (const a of page) {
+            if (!running) break;
+            await move(run, a);
+          }
+          failures = 0;
+          await sleep(deps.pauseMs);
+          continue;
+        }
+        const { total } = await recount(run);
+        await complete(run, total);
+        log.info({ artifacts: total }, 're-encryption complete');
+        return;
+      } catch (err) {
+        if (err instanceof LostRun) {
+          log.info('the run was taken over; stopping');
+          return;
+        }
+        if (!running) break;
+        failures++;
+        const message = err instanceof Error ? err.message : String(err);
+        metrics.workerErrors.inc({ stage: 'reencrypt' });
+        log.warn({ err: message, failures }, 're-encryption batch failed');
+        if (failures >= deps.maxAttempts) {
+          await finish(run, message);
+          return;
+        }
+        await sleep(Math.min(deps.backoffMs * 2 ** (failures - 1), 60_000));
+      }
+    }
+    await release(run).catch(() => undefined);
+  }
+
+  async function work() {
+    while (running) {
+      let run: ReencryptionRow | null = null;
+      try {
+        run = await claim();
+        if (run) await execute(run);
+      } catch (err) {
+        logger.error({ err }, 're-encryption runner failed');
+        if (run) await release(run).catch(() => undefined);
+        await sleep(deps.pollMs);
+      }
+      if (!run) await sleep(deps.pollMs, true);
+    }
+  }
+
+  return {
+    id: runnerId,
+    notify() {
+      wakeIdle?.();
+    },
+    start() {
+      if (running) return;
+      running = true;
+      abort = new AbortController();
+      liveHolders.add(runnerId);
+      loop = work();
+    },
+    /** Stops after the artifact in flight; the run is released for the next runner. */
+    async stop() {
+      if (!running) return;
+      running = false;
+      abort.abort();
+      await loop;
+      loop = null;
+      liveHolders.delete(runnerId);
+    },
+  };
+}
+
+export type ReencryptRunner = ReturnType<typeof createReencryptRunner>;
