@@ -12,6 +12,14 @@ import {
   runMigrate,
   runSearch,
 } from './commands.js';
+import {
+  runKeysList,
+  runKeysNewKek,
+  runKeysReencrypt,
+  runKeysRetireData,
+  runKeysRewrap,
+  runKeysRotateData,
+} from './encryption-keys.js';
 import { runAuditSign, runKeysRotate, runKeysShow } from './keys.js';
 import { runMcp } from './mcp.js';
 import { runReembed } from './reembed.js';
@@ -135,7 +143,9 @@ audit
   .description("sign every division's audit head with the configured key now (after `keys rotate`)")
   .action(runAuditSign);
 
-const keys = program.command('keys').description('the audit signing key');
+const keys = program
+  .command('keys')
+  .description('the audit signing key (rotate, show) and the encryption keys (see docs/security.md)');
 keys
   .command('rotate')
   .description('write a new Ed25519 signing key and its public JWK (never overwrites; changes no setting)')
@@ -149,6 +159,42 @@ keys
   .description('the key id and public JWK of the configured audit signing key')
   .option('--jwk', 'print only the public JWK (to pin: `audit verify --key`)')
   .action(runKeysShow);
+keys
+  .command('list')
+  .description("the KEK's fingerprint, each division's data key versions and the artifacts under each")
+  .option('--json', 'print JSON')
+  .action(runKeysList);
+keys
+  .command('new-kek')
+  .description('write a new random key-encryption key (hex, mode 0600; never overwrites) and its fingerprint')
+  .requiredOption('-o, --out <file>', 'where to write it')
+  .action(runKeysNewKek);
+keys
+  .command('rewrap')
+  .description(
+    'KEK rotation: re-wrap every data key wrapped by KEK_PREVIOUS_FILE with KEK_FILE (no object rewritten)',
+  )
+  .action(runKeysRewrap);
+keys
+  .command('rotate-data')
+  .description("rotate a division's data key: a new version for new writes, and a re-encryption run queued")
+  .requiredOption('-d, --division <id>', 'the division')
+  .action(runKeysRotateData);
+keys
+  .command('reencrypt')
+  .description(
+    "re-encrypt artifacts to their division's current data key version, here, until done (resumable)",
+  )
+  .option('-d, --division <id>', 'only this division (default: every division)')
+  .option('--status', "show each division's latest re-encryption run, then exit")
+  .option('--json', 'with --status: print JSON')
+  .action(runKeysReencrypt);
+keys
+  .command('retire-data')
+  .description('remove an old data key version once no artifact uses it (older snapshots lose that division)')
+  .requiredOption('-d, --division <id>', 'the division')
+  .requiredOption('--version <n>', 'the version to retire', int('version', 1, 1_000_000))
+  .action(runKeysRetireData);
 
 const jobs = program.command('jobs').description('the job queue');
 jobs
