@@ -98,6 +98,17 @@ interface ChartValues {
   embeddingModels: Record<string, unknown>[];
 }
 const valuesOf = (scenario: string) => scenarioValues(scenario) as unknown as ChartValues;
+interface StoreValues {
+  stores: {
+    postgres: {
+      sslMode: string;
+      ca: { secretName: string; configMapName: string };
+      clientCertSecret: string;
+    };
+    s3: { ca: { secretName: string; configMapName: string } };
+  };
+  encryption: { keyDir: { secretName: string }; kekSecret: { name: string } };
+}
 const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
 
 /** Whether a label selector selects a set of labels (matchLabels and the In/Exists operators). */
@@ -271,7 +282,9 @@ describe('Helm chart deploy/helm/memory-layer', () => {
           for (const mount of c.volumeMounts ?? [])
             expect(volumes.has(mount.name), `${where} ${mount.name}`).toBe(true);
           for (const mount of c.volumeMounts ?? []) {
-            if (!['/tmp', '/data'].includes(mount.mountPath))
+            // And a key directory on a claim: divisions get their keys there, erasure destroys them.
+            const keyClaim = mount.name === 'keys' && 'persistentVolumeClaim' in (volumes.get('keys') ?? {});
+            if (!['/tmp', '/data'].includes(mount.mountPath) && !keyClaim)
               expect(mount.readOnly, `${where} ${mount.mountPath}`).toBe(true);
           }
         }
@@ -426,7 +439,10 @@ describe('Helm chart deploy/helm/memory-layer', () => {
               csi.volumeAttributes.secretProviderClass,
             );
           const cm = v.configMap as { name: string } | undefined;
-          if (cm) expect(names('ConfigMap'), scenario).toContain(cm.name);
+          // CA bundles are the one ConfigMap the chart mounts without rendering it (values name it).
+          const { stores } = scenarioValues(scenario) as unknown as StoreValues;
+          const external = [stores.postgres.ca.configMapName, stores.s3.ca.configMapName].filter(Boolean);
+          if (cm) expect([...names('ConfigMap'), ...external], scenario).toContain(cm.name);
         }
       }
       for (const m of ofKind(ms, 'PodDisruptionBudget')) {
@@ -646,12 +662,22 @@ describe('Helm chart deploy/helm/memory-layer', () => {
             expect(e.value ?? '', scenario).not.toMatch(/:\/\/[^/\s]*:[^@/\s]*@|BEGIN [A-Z ]*PRIVATE KEY/);
           }
         }
-        // The only Kubernetes Secret a pod touches is the TLS certificate volume (cert-manager's).
-        const secretVolumes = (pod.spec.volumes ?? []).filter((v) => 'secret' in v).map((v) => v.name);
-        expect(
-          secretVolumes.every((n) => n === 'tls'),
-          scenario,
-        ).toBe(true);
+        // The Kubernetes Secrets a pod touches are volumes of Secrets that values name and the
+        // chart never creates: the TLS certificate (cert-manager's), the stores' CA and client
+        // certificates, a pre-provisioned key directory and the KEK (encryption.kekSecret).
+        const { stores, encryption } = scenarioValues(scenario) as unknown as StoreValues;
+        const named: Record<string, string> = {
+          tls: 'memory-layer-tls',
+          'postgres-ca': stores.postgres.ca.secretName,
+          'postgres-client-cert': stores.postgres.clientCertSecret,
+          's3-ca': stores.s3.ca.secretName,
+          keys: encryption.keyDir.secretName,
+          kek: encryption.kekSecret.name,
+        };
+        for (const v of (pod.spec.volumes ?? []).filter((v) => 'secret' in v)) {
+          expect(named[v.name], `${scenario}: secret volume ${v.name}`).toBeTruthy();
+          expect((v.secret as { secretName: string }).secretName).toBe(named[v.name]);
+        }
 
         const command = pod.spec.containers[0].command ?? [];
         const { provider, env: envSecrets } = valuesOf(scenario).secrets;
@@ -785,6 +811,7 @@ describe('Helm chart deploy/helm/memory-layer', () => {
     expect(backups.map(([scenario]) => scenario)).toEqual([
       'csi secrets, mTLS, auth files, all egress destinations',
       'backups and embedding models, Vault Agent, existing service account',
+      'store TLS, S3 server-side encryption, key directory on a volume',
     ]);
     for (const [scenario, ms] of backups) {
       const values = valuesOf(scenario);

@@ -296,6 +296,31 @@ export const scenarios: Record<string, Values> = {
     },
   },
   'network policies off': { networkPolicy: { enabled: false } },
+  'store TLS, S3 server-side encryption, key directory on a volume': {
+    config: { OBJECT_STORE: 's3', S3_ENDPOINT: 'https://minio.storage.svc:9000', S3_BUCKET: 'memory-layer' },
+    stores: {
+      postgres: {
+        sslMode: 'verify-full',
+        ca: { secretName: 'postgres-ca' },
+        clientCertSecret: 'memory-layer-postgres-client',
+      },
+      s3: {
+        ca: { configMapName: 'storage-ca-bundle', key: 'ca-bundle.crt' },
+        sse: 'aws:kms',
+        kmsKeyId: 'alias/memory-layer',
+      },
+    },
+    encryption: {
+      keyDir: { source: 'persistentVolumeClaim', claimName: 'memory-layer-keys' },
+      kekSecret: { name: 'memory-layer-kek' },
+    },
+    backup: { enabled: true },
+    networkPolicy: {
+      egress: {
+        objectStore: { ports: [9000], namespaceLabels: { 'kubernetes.io/metadata.name': 'storage' } },
+      },
+    },
+  },
 };
 
 /** A scenario's values as the templates see them (values.yaml merged with the scenario's). */

@@ -116,6 +116,33 @@ the embedded database), then replaces itself with the Node process. The argument
   {{- if .Values.tracing.endpoint }}
   OTEL_EXPORTER_OTLP_ENDPOINT: {{ printf "%q" .Values.tracing.endpoint }}
   {{- end }}
+  {{- $pg := .Values.stores.postgres }}
+  {{- if $pg.sslMode }}
+  DATABASE_SSLMODE: {{ printf "%q" $pg.sslMode }}
+  {{- end }}
+  {{- if or $pg.ca.secretName $pg.ca.configMapName }}
+  DATABASE_CA_FILE: {{ printf "%q" (printf "/etc/memory-layer/postgres-ca/%s" $pg.ca.key) }}
+  {{- end }}
+  {{- if $pg.clientCertSecret }}
+  DATABASE_CLIENT_CERT_FILE: "/etc/memory-layer/postgres-client/tls.crt"
+  DATABASE_CLIENT_KEY_FILE: "/etc/memory-layer/postgres-client/tls.key"
+  {{- end }}
+  {{- $s3 := .Values.stores.s3 }}
+  {{- if or $s3.ca.secretName $s3.ca.configMapName }}
+  S3_CA_FILE: {{ printf "%q" (printf "/etc/memory-layer/s3-ca/%s" $s3.ca.key) }}
+  {{- end }}
+  {{- if $s3.sse }}
+  S3_SSE: {{ printf "%q" $s3.sse }}
+  {{- end }}
+  {{- if $s3.kmsKeyId }}
+  S3_SSE_KMS_KEY_ID: {{ printf "%q" $s3.kmsKeyId }}
+  {{- end }}
+  {{- if .Values.encryption.keyDir.source }}
+  KEY_DIR: "/etc/memory-layer/keys"
+  {{- end }}
+  {{- if .Values.encryption.kekSecret.name }}
+  KEK_FILE: {{ printf "%q" (printf "/etc/memory-layer/kek/%s" .Values.encryption.kekSecret.key) }}
+  {{- end }}
 {{- end -}}
 
 {{- /* The same settings as a container's env list (12 spaces), for the migration Job. */ -}}
@@ -140,6 +167,42 @@ the embedded database), then replaces itself with the Node process. The argument
             - name: OTEL_EXPORTER_OTLP_ENDPOINT
               value: {{ printf "%q" .Values.tracing.endpoint }}
             {{- end }}
+            {{- $pg := .Values.stores.postgres }}
+            {{- if $pg.sslMode }}
+            - name: DATABASE_SSLMODE
+              value: {{ printf "%q" $pg.sslMode }}
+            {{- end }}
+            {{- if or $pg.ca.secretName $pg.ca.configMapName }}
+            - name: DATABASE_CA_FILE
+              value: {{ printf "%q" (printf "/etc/memory-layer/postgres-ca/%s" $pg.ca.key) }}
+            {{- end }}
+            {{- if $pg.clientCertSecret }}
+            - name: DATABASE_CLIENT_CERT_FILE
+              value: "/etc/memory-layer/postgres-client/tls.crt"
+            - name: DATABASE_CLIENT_KEY_FILE
+              value: "/etc/memory-layer/postgres-client/tls.key"
+            {{- end }}
+            {{- $s3 := .Values.stores.s3 }}
+            {{- if or $s3.ca.secretName $s3.ca.configMapName }}
+            - name: S3_CA_FILE
+              value: {{ printf "%q" (printf "/etc/memory-layer/s3-ca/%s" $s3.ca.key) }}
+            {{- end }}
+            {{- if $s3.sse }}
+            - name: S3_SSE
+              value: {{ printf "%q" $s3.sse }}
+            {{- end }}
+            {{- if $s3.kmsKeyId }}
+            - name: S3_SSE_KMS_KEY_ID
+              value: {{ printf "%q" $s3.kmsKeyId }}
+            {{- end }}
+            {{- if .Values.encryption.keyDir.source }}
+            - name: KEY_DIR
+              value: "/etc/memory-layer/keys"
+            {{- end }}
+            {{- if .Values.encryption.kekSecret.name }}
+            - name: KEK_FILE
+              value: {{ printf "%q" (printf "/etc/memory-layer/kek/%s" .Values.encryption.kekSecret.key) }}
+            {{- end }}
 {{- end -}}
 
 {{- /* Scratch volumes (8 spaces); workloads add the CSI secrets volume themselves. */ -}}
@@ -151,6 +214,56 @@ the embedded database), then replaces itself with the Node process. The argument
 {{ $i }}        - name: data
 {{ $i }}          emptyDir:
 {{ $i }}            sizeLimit: {{ .Values.volumes.dataSizeLimit }}
+{{- $pg := .Values.stores.postgres }}{{ $s3 := .Values.stores.s3 }}{{ $keys := .Values.encryption.keyDir }}
+{{- if $pg.ca.secretName }}
+{{ $i }}        - name: postgres-ca
+{{ $i }}          secret:
+{{ $i }}            secretName: {{ printf "%q" $pg.ca.secretName }}
+{{ $i }}            defaultMode: 292  # 0444: a CA certificate is public
+{{- else if $pg.ca.configMapName }}
+{{ $i }}        - name: postgres-ca
+{{ $i }}          configMap:
+{{ $i }}            name: {{ printf "%q" $pg.ca.configMapName }}
+{{- end }}
+{{- if $pg.clientCertSecret }}
+{{ $i }}        - name: postgres-client-cert
+{{ $i }}          secret:
+{{ $i }}            secretName: {{ printf "%q" $pg.clientCertSecret }}
+{{ $i }}            defaultMode: 288  # 0440: readable by the pod's group (fsGroup) only
+{{- end }}
+{{- if $s3.ca.secretName }}
+{{ $i }}        - name: s3-ca
+{{ $i }}          secret:
+{{ $i }}            secretName: {{ printf "%q" $s3.ca.secretName }}
+{{ $i }}            defaultMode: 292  # 0444: a CA certificate is public
+{{- else if $s3.ca.configMapName }}
+{{ $i }}        - name: s3-ca
+{{ $i }}          configMap:
+{{ $i }}            name: {{ printf "%q" $s3.ca.configMapName }}
+{{- end }}
+{{- if eq $keys.source "persistentVolumeClaim" }}
+{{ $i }}        - name: keys
+{{ $i }}          persistentVolumeClaim:
+{{ $i }}            claimName: {{ printf "%q" $keys.claimName }}
+{{- else if eq $keys.source "secret" }}
+{{ $i }}        - name: keys
+{{ $i }}          secret:
+{{ $i }}            secretName: {{ printf "%q" $keys.secretName }}
+{{ $i }}            defaultMode: 288  # 0440: readable by the pod's group (fsGroup) only
+{{- else if eq $keys.source "csi" }}
+{{ $i }}        - name: keys
+{{ $i }}          csi:
+{{ $i }}            driver: secrets-store.csi.k8s.io
+{{ $i }}            readOnly: true
+{{ $i }}            volumeAttributes:
+{{ $i }}              secretProviderClass: {{ printf "%q" $keys.secretProviderClass }}
+{{- end }}
+{{- if .Values.encryption.kekSecret.name }}
+{{ $i }}        - name: kek
+{{ $i }}          secret:
+{{ $i }}            secretName: {{ printf "%q" .Values.encryption.kekSecret.name }}
+{{ $i }}            defaultMode: 288  # 0440: readable by the pod's group (fsGroup) only
+{{- end }}
 {{- end -}}
 
 {{- define "memory-layer.volumeMounts" }}
@@ -164,7 +277,34 @@ the embedded database), then replaces itself with the Node process. The argument
 {{ $i }}              mountPath: /vault/secrets
 {{ $i }}              readOnly: true
             {{- end }}
+{{- $pg := .Values.stores.postgres }}{{ $s3 := .Values.stores.s3 }}
+{{- if or $pg.ca.secretName $pg.ca.configMapName }}
+{{ $i }}            - name: postgres-ca
+{{ $i }}              mountPath: /etc/memory-layer/postgres-ca
+{{ $i }}              readOnly: true
+{{- end }}
+{{- if $pg.clientCertSecret }}
+{{ $i }}            - name: postgres-client-cert
+{{ $i }}              mountPath: /etc/memory-layer/postgres-client
+{{ $i }}              readOnly: true
+{{- end }}
+{{- if or $s3.ca.secretName $s3.ca.configMapName }}
+{{ $i }}            - name: s3-ca
+{{ $i }}              mountPath: /etc/memory-layer/s3-ca
+{{ $i }}              readOnly: true
+{{- end }}
+{{- if .Values.encryption.keyDir.source }}
+{{ $i }}            - name: keys
+{{ $i }}              mountPath: /etc/memory-layer/keys
+{{ $i }}              readOnly: {{ ne .Values.encryption.keyDir.source "persistentVolumeClaim" }}
+{{- end }}
+{{- if .Values.encryption.kekSecret.name }}
+{{ $i }}            - name: kek
+{{ $i }}              mountPath: /etc/memory-layer/kek
+{{ $i }}              readOnly: true
+{{- end }}
 {{- end -}}
+
 
 {{- /*
 NetworkPolicy peers (8 spaces), from an object with `cidrs`, `namespaceLabels` and `podLabels`:
