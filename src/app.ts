@@ -7,7 +7,10 @@ import { createLeaderElection } from './platform/leader.js';
 import { LOCK_KEYS } from './platform/locks.js';
 
 export interface AppOptions extends PartsOptions {
-  /** `start()` runs the indexing worker, the re-embedding runner and the audit publisher. */
+  /**
+   * `start()` runs the indexing worker, the document splitter, the re-embedding runner and the
+   * audit publisher.
+   */
   worker: boolean;
   /**
    * `start()` runs the retention sweeper and the daily audit archive, each in one elected process
@@ -100,6 +103,8 @@ async function buildServices(parts: Parts) {
     publisher: await parts.publisher(),
     objects: await parts.objects(),
     artifacts: await parts.artifacts(),
+    documents: await parts.documents(),
+    splitWorker: await parts.splitWorker(),
     encryption: await parts.encryption(),
     erasure: await parts.erasure(),
     keyRotation: await parts.keyRotation(),
@@ -165,6 +170,7 @@ function createBackground(
       app.readAudit.start();
       if (opts.worker) {
         app.worker.start();
+        app.splitWorker.start();
         app.publisher.start(config.WORKER_POLL_MS);
         app.reembedRunner.start();
         app.reencryptRunner.start();
@@ -185,6 +191,7 @@ function createBackground(
       await archiveLoop.stop();
       await app.reembedRunner.stop();
       await app.reencryptRunner.stop();
+      await app.splitWorker.stop();
       await app.worker.stop();
       // Reads staged until now join the chain before the database closes (the part's close
       // flushes again, for an app that was never started).

@@ -118,6 +118,12 @@ const schema = z
     S3_SSE: z.enum(['AES256', 'aws:kms'], { error: 'must be AES256 or aws:kms' }).optional(),
     S3_SSE_KMS_KEY_ID: z.string().min(1).optional(),
     ARTIFACT_MAX_BYTES: int(1, 5 * 1024 * 1024 * 1024).default(50 * 1024 * 1024),
+    /** Largest document (`POST /v1/documents`); larger ones get 413 and nothing is stored. */
+    MAX_DOCUMENT_BYTES: int(1, 256 * 1024 * 1024).default(10 * 1024 * 1024),
+    /** Longest chunk a document is split into (characters, heading context included). */
+    DOCUMENT_CHUNK_CHARS: int(200, 8_000).default(1_500),
+    /** Characters a chunk repeats from the end of the previous chunk of the same section. */
+    DOCUMENT_CHUNK_OVERLAP: int(0, 2_000).default(150),
     AUDIT_ARCHIVE_RETENTION_DAYS: int(0, 36_500).default(2_555),
     /**
      * Envelope encryption of what is written outside PostgreSQL (artifacts, snapshot parts, audit
@@ -157,6 +163,13 @@ const schema = z
     OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.DOCUMENT_CHUNK_OVERLAP * 2 > c.DOCUMENT_CHUNK_CHARS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DOCUMENT_CHUNK_OVERLAP'],
+        message: 'must be at most half of DOCUMENT_CHUNK_CHARS',
+      });
+    }
     const tls = [c.TLS_CERT, c.TLS_KEY].filter((v) => v !== undefined).length;
     if (tls === 1)
       ctx.addIssue({ code: 'custom', path: ['TLS_CERT'], message: 'TLS_CERT and TLS_KEY go together' });

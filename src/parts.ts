@@ -19,6 +19,8 @@ import { createAuditSigner } from './audit/signer.js';
 import type { Config } from './config.js';
 import { createDivisionService } from './divisions/divisions.js';
 import { createErasureService } from './divisions/erasure.js';
+import { createDocumentService } from './documents/documents.js';
+import { createSplitWorker } from './documents/split-worker.js';
 import { createEncryption } from './encryption/encryption.js';
 import { createKeyRotationService } from './encryption/key-rotation.js';
 import { createReencryptRunner } from './encryption/reencrypt-runner.js';
@@ -87,6 +89,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
   // here, workers elsewhere find the work by polling.
   let wakeWorker = () => {};
   let wakeRunner = () => {};
+  let wakeSplitter = () => {};
   let wakeReencrypt = () => {};
 
   let specs: ModelSpec[] | undefined;
@@ -342,6 +345,34 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       encryption: await encryption(),
     }),
   );
+  const documents = part(async () =>
+    createDocumentService({
+      db: await db(),
+      artifacts: await artifacts(),
+      memories: await memories(),
+      appendAudit,
+      backpressure: await backpressure(),
+      chunking: { maxChars: config.DOCUMENT_CHUNK_CHARS, overlap: config.DOCUMENT_CHUNK_OVERLAP },
+      maxJobAttempts: config.JOB_MAX_ATTEMPTS,
+      onQueued: () => wakeSplitter(),
+    }),
+  );
+  /** Splits uploaded documents into memories (started with the indexing worker). */
+  const splitWorker = part(
+    async () => {
+      const w = createSplitWorker({
+        db: await db(),
+        documents: await documents(),
+        logger: logger.child({ component: 'document-splitter' }),
+        pollMs: config.WORKER_POLL_MS,
+        leaseMs: config.JOB_LEASE_MS,
+        backoffMs: config.JOB_BACKOFF_MS,
+      });
+      if (opts.worker) wakeSplitter = () => w.notify();
+      return w;
+    },
+    (w) => w.stop(),
+  );
   const erasure = part(async () =>
     createErasureService({
       db: await db(),
@@ -462,6 +493,8 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     reencryptRunner,
     objects,
     artifacts,
+    documents,
+    splitWorker,
     archive,
     publisher,
     sweeper,

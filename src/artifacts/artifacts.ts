@@ -48,9 +48,20 @@ export interface UploadOptions {
   sha256?: string;
   /** The request's Content-Length, when given: refused at once past the limit. */
   contentLength?: number;
+  /**
+   * More of the same change, run in the artifact's transaction after its row is inserted (a
+   * document's row): when it throws, nothing is recorded and the object is removed again.
+   */
+  within?: (tx: Queryable, record: ArtifactRecord) => Promise<void>;
 }
 
 export type ArtifactService = ReturnType<typeof createArtifactService>;
+
+/** Where an artifact's bytes were. */
+export interface StoredObject {
+  objectKey: string;
+  versionId: string | null;
+}
 
 interface ArtifactRow {
   id: string;
@@ -251,6 +262,7 @@ export function createArtifactService(deps: {
               change: artifactCreateChange(record),
             },
           ]);
+          await opts.within?.(tx, record);
         });
       } catch (err) {
         await store.delete(objectKey, stored.versionId).catch((gcErr: unknown) => {
@@ -270,9 +282,14 @@ export function createArtifactService(deps: {
      * The artifact and its bytes as a stream that fails, before its last chunk, when the bytes are
      * not the recorded ones (ArtifactCorruptError).
      */
-    async open(access: Access, id: string): Promise<{ artifact: ArtifactRecord; body: Readable }> {
+    async open(
+      access: Access,
+      id: string,
+      opts: { audit?: boolean } = {},
+    ): Promise<{ artifact: ArtifactRecord; body: Readable }> {
       const artifact = await find(db, access, id);
-      if (deps.readAudit) {
+      // The service reading its own files (a document's split) is no one's read of them.
+      if (deps.readAudit && opts.audit !== false) {
         const linked = await db.query<{ memory_id: string }>(
           'SELECT memory_id FROM memory_artifacts WHERE artifact_id = $1 ORDER BY memory_id',
           [id],
@@ -318,6 +335,29 @@ export function createArtifactService(deps: {
         }
       }
       return { artifact, body: verifying };
+    },
+
+    /**
+     * Deletes artifacts and their links in the caller's transaction (a deleted document's
+     * original); returns what `deleteObjects` removes from the store once the caller committed.
+     */
+    async deleteWithin(tx: Queryable, ids: string[]): Promise<StoredObject[]> {
+      if (ids.length === 0) return [];
+      await tx.query('DELETE FROM memory_artifacts WHERE artifact_id = ANY($1::uuid[])', [ids]);
+      const res = await tx.query<{ object_key: string; object_version: string | null }>(
+        'DELETE FROM artifacts WHERE id = ANY($1::uuid[]) RETURNING object_key, object_version',
+        [ids],
+      );
+      return res.rows.map((r) => ({ objectKey: r.object_key, versionId: r.object_version }));
+    },
+
+    /** Removes stored objects; a failure is logged (the rows are gone: nothing refers to them). */
+    async deleteObjects(objects: StoredObject[]): Promise<void> {
+      for (const o of objects) {
+        await store.delete(o.objectKey, o.versionId ?? undefined).catch((err: unknown) => {
+          logger?.error({ err, objectKey: o.objectKey }, 'could not remove the object of a deleted artifact');
+        });
+      }
     },
 
     /** Links an artifact to a memory of the same division (idempotent; audited once). */

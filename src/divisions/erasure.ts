@@ -118,6 +118,8 @@ export function createErasureService(deps: {
         for (const m of [...memories].sort((a, b) => (a.id < b.id ? -1 : 1)))
           digest.update(`${m.id}:${m.checksum}\n`);
         await tx.query('DELETE FROM memory_artifacts WHERE division_id = $1', [divisionId]);
+        // Documents (titles and labels are content; their chunks go with them).
+        await tx.query('DELETE FROM documents WHERE division_id = $1', [divisionId]);
         const artifacts = await tx.query<{
           object_key: string;
           object_version: string | null;

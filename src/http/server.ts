@@ -17,6 +17,7 @@ import { sendProblem, toProblem } from './problem.js';
 import { artifactRoutes } from './routes/artifacts.js';
 import { consoleRoutes } from './routes/console.js';
 import { divisionRoutes } from './routes/divisions.js';
+import { documentRoutes } from './routes/documents.js';
 import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -178,6 +179,7 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
   await server.register(jobRoutes(app));
   await server.register(governanceRoutes(app));
   await server.register(artifactRoutes(app));
+  await server.register(documentRoutes(app));
   await server.register(reembedRoutes(app));
   await server.register(mcpRoutes(app));
   await server.register(consoleRoutes());

@@ -61,6 +61,9 @@ export interface MemoryServiceDeps {
 
 export type MemoryService = ReturnType<typeof createMemoryService>;
 
+/** Rows per INSERT when writing many memories in one transaction (20 parameters a row). */
+const INSERT_GROUP = 1_000;
+
 const legalHoldError = (id: string) =>
   new AppError(
     ErrorCode.legalHold,
@@ -209,6 +212,34 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     }
   }
 
+  /** Soft-deletes or purges locked rows, queues their neighbours' re-blending, audits each. */
+  async function deleteRows(tx: Queryable, access: Access, rows: MemoryRow[], purge: boolean) {
+    const ids = rows.map((r) => r.id);
+    if (ids.length === 0) return [];
+    // Read before a purge erases the vectors: every space that may hold these memories.
+    const spaces = await spacesOf(tx, deps.resolveModel, ids);
+    if (purge) {
+      await purgeMemories(tx, ids);
+    } else {
+      await tx.query(
+        'UPDATE memory_nodes SET deleted_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])',
+        [ids],
+      );
+    }
+    // Their session neighbours' index vectors blended their own.
+    await queueContextUpdates(tx, ids, deps.maxJobAttempts);
+    await deps.appendAudit(
+      tx,
+      rows.map((r) =>
+        auditOf(access, r, purge ? 'memory.purge' : 'memory.delete', {
+          checksum: r.checksum,
+          version: r.version,
+        }),
+      ),
+    );
+    return spaces;
+  }
+
   const readMode = deps.readAudit?.mode ?? 'pii';
 
   /**
@@ -347,27 +378,54 @@ export function createMemoryService(deps: MemoryServiceDeps) {
         const found = await findRow(tx, access, id, { lock: true, includeDeleted: opts.purge });
         if ((found as MemoryRow & { held: boolean }).held) throw legalHoldError(id);
         checkVersion(found, opts.expectedVersion);
-        // Read before a purge erases the vectors: every space that may hold this memory.
-        const spaces = await spacesOf(tx, deps.resolveModel, [id]);
-        if (opts.purge) {
-          await purgeMemories(tx, [id]);
-        } else {
-          await tx.query('UPDATE memory_nodes SET deleted_at = now(), updated_at = now() WHERE id = $1', [
-            id,
-          ]);
-        }
-        // Its session neighbours' index vectors blended its own.
-        await queueContextUpdates(tx, [id], deps.maxJobAttempts);
-        await deps.appendAudit(tx, [
-          auditOf(access, found, opts.purge ? 'memory.purge' : 'memory.delete', {
-            checksum: found.checksum,
-            version: found.version,
-          }),
-        ]);
-        return spaces;
+        return deleteRows(tx, access, [found], opts.purge === true);
       });
       await removeFromSpaces(deps.index, spaces);
     },
+
+    /**
+     * Writes memories in the caller's transaction through the same steps as a batch (checks, PII
+     * classification, rows, index jobs, audit events), in groups that keep each statement's
+     * parameters within PostgreSQL's limit. Fields at fault are named `<prefix>[i].field`. The
+     * caller wakes the worker after its commit (`notifyQueued`).
+     */
+    async createWithin(
+      tx: Queryable,
+      access: Access,
+      divisionId: string,
+      inputs: NewMemory[],
+      prefix: string,
+    ) {
+      const items = inputs.map((input, i) =>
+        prepareMemory(access, input, `${prefix}[${i}]`, deps.maxTextBytes),
+      );
+      await checkAgents(tx, divisionId, items, prefix);
+      const out: MemoryRecord[] = [];
+      for (let i = 0; i < items.length; i += INSERT_GROUP) {
+        out.push(...(await insert(tx, access, divisionId, items.slice(i, i + INSERT_GROUP))));
+      }
+      return out;
+    },
+
+    /**
+     * Deletes (or purges) memories in the caller's transaction, audited like single deletes; the
+     * caller has checked legal holds. Returns the index entries to remove once it has committed
+     * (`removeIndexEntries`).
+     */
+    async deleteWithin(tx: Queryable, access: Access, ids: string[], purge: boolean) {
+      if (ids.length === 0) return [];
+      const res = await tx.query<MemoryRow>(
+        `SELECT ${MEMORY_COLUMNS} FROM memory_nodes n
+         WHERE n.id = ANY($1::uuid[]) AND n.purged_at IS NULL${purge ? '' : ' AND n.deleted_at IS NULL'}
+         ORDER BY n.id FOR UPDATE OF n`,
+        [ids],
+      );
+      return deleteRows(tx, access, res.rows, purge);
+    },
+
+    removeIndexEntries: (spaces: Awaited<ReturnType<typeof spacesOf>>) =>
+      removeFromSpaces(deps.index, spaces),
+    notifyQueued: () => deps.onQueued(),
 
     async list(access: Access, q: ListQuery): Promise<{ items: MemoryRecord[]; nextCursor: string | null }> {
       await divisionTtlDays(db, q.divisionId);

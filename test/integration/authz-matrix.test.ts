@@ -77,8 +77,9 @@ const isAgent = (kind: Kind) => kind === 'agent' || kind === 'admin-agent';
 interface Req {
   method: string;
   path: string;
-  /** JSON, or a Buffer sent as application/octet-stream. */
+  /** JSON, or a Buffer sent as application/octet-stream (or as `contentType`). */
   body?: unknown;
+  contentType?: string;
 }
 
 /** What the setup created; `a1` and `holdee` are agents of both divisions. */
@@ -88,6 +89,9 @@ interface Fixtures {
   alphaRun: string;
   alphaDeadJob: number;
   alphaHold: number;
+  /** Documents (split by no one: this app runs no worker), of agent a1. */
+  alphaDoc: string;
+  betaDoc: string;
   betaMem: string;
   betaMem2: string;
   betaArt: string;
@@ -118,6 +122,8 @@ interface Ctx {
   noActiveAlphaRun(): Promise<void>;
   /** A new empty division, made to be erased by the erase route's own case. */
   freshDivision(): Promise<string>;
+  /** A new alpha document of agent a1. */
+  freshDocument(): Promise<string>;
   /** The division of each memory id (undefined: no such memory, or no id). */
   divisionsOf(ids: (string | null | undefined)[]): Promise<(string | undefined)[]>;
   unique(prefix: string): string;
@@ -833,6 +839,141 @@ const ROUTES: Record<string, RouteSpec> = {
       },
     ],
   },
+  'POST /v1/documents': {
+    scopes: ['memory:write'],
+    own: {
+      build: (ctx) => ({
+        method: 'POST',
+        path: '/v1/documents?divisionId=alpha',
+        body: Buffer.from(`# Alpha\n\nalpha document ${ctx.unique('d')}`),
+        contentType: 'text/markdown',
+      }),
+      status: 202,
+      check: ownDivision,
+    },
+    foreign: [
+      {
+        name: '?divisionId=beta',
+        build: () => ({
+          method: 'POST',
+          path: '/v1/documents?divisionId=beta',
+          body: Buffer.from('planted'),
+          contentType: 'text/plain',
+        }),
+        expect: 'forbidden',
+      },
+    ],
+  },
+  'GET /v1/documents': {
+    scopes: ['memory:read'],
+    own: {
+      build: () => ({ method: 'GET', path: '/v1/documents?divisionId=alpha&limit=500' }),
+      status: 200,
+      check: listedAlphaOnly(),
+    },
+    foreign: [
+      {
+        name: '?divisionId=beta',
+        build: () => ({ method: 'GET', path: '/v1/documents?divisionId=beta' }),
+        expect: 'forbidden',
+      },
+      {
+        name: 'no divisionId: lists only alpha',
+        build: () => ({ method: 'GET', path: '/v1/documents?limit=500' }),
+        expect: 'hidden',
+        check: listedAlphaOnly(),
+      },
+    ],
+  },
+  'GET /v1/documents/{id}': {
+    scopes: ['memory:read'],
+    own: {
+      build: (ctx) => ({ method: 'GET', path: `/v1/documents/${ctx.f.alphaDoc}` }),
+      status: 200,
+      check: ownDivision,
+    },
+    foreign: [
+      {
+        name: "beta's document id",
+        build: (ctx) => ({ method: 'GET', path: `/v1/documents/${ctx.f.betaDoc}` }),
+        expect: 'not-found',
+        like: () => ({ method: 'GET', path: `/v1/documents/${NO_SUCH_ID}` }),
+      },
+      {
+        name: "beta's document id ?divisionId=beta",
+        build: (ctx) => ({ method: 'GET', path: `/v1/documents/${ctx.f.betaDoc}?divisionId=beta` }),
+        expect: 'forbidden',
+      },
+    ],
+  },
+  'PUT /v1/documents/{id}': {
+    scopes: ['memory:write'],
+    own: {
+      build: async (ctx) => ({
+        method: 'PUT',
+        path: `/v1/documents/${await ctx.freshDocument()}`,
+        body: Buffer.from('the second version'),
+        contentType: 'text/plain',
+      }),
+      status: 202,
+      check: ownDivision,
+    },
+    foreign: [
+      {
+        name: "beta's document id",
+        build: (ctx) => ({
+          method: 'PUT',
+          path: `/v1/documents/${ctx.f.betaDoc}`,
+          body: Buffer.from('overwritten'),
+          contentType: 'text/plain',
+        }),
+        expect: 'not-found',
+        like: () => ({
+          method: 'PUT',
+          path: `/v1/documents/${NO_SUCH_ID}`,
+          body: Buffer.from('overwritten'),
+          contentType: 'text/plain',
+        }),
+      },
+      {
+        name: "beta's document id ?divisionId=beta",
+        build: (ctx) => ({
+          method: 'PUT',
+          path: `/v1/documents/${ctx.f.betaDoc}?divisionId=beta`,
+          body: Buffer.from('overwritten'),
+          contentType: 'text/plain',
+        }),
+        expect: 'forbidden',
+      },
+    ],
+  },
+  'DELETE /v1/documents/{id}': {
+    scopes: ['memory:delete'],
+    own: {
+      build: async (ctx) => ({ method: 'DELETE', path: `/v1/documents/${await ctx.freshDocument()}` }),
+      status: 204,
+    },
+    foreign: [
+      {
+        name: "beta's document id",
+        build: (ctx) => ({ method: 'DELETE', path: `/v1/documents/${ctx.f.betaDoc}` }),
+        expect: 'not-found',
+        like: () => ({ method: 'DELETE', path: `/v1/documents/${NO_SUCH_ID}` }),
+      },
+      {
+        name: "beta's document id ?purge=true",
+        build: (ctx) => ({ method: 'DELETE', path: `/v1/documents/${ctx.f.betaDoc}?purge=true` }),
+        expect: 'not-found',
+        like: () => ({ method: 'DELETE', path: `/v1/documents/${NO_SUCH_ID}?purge=true` }),
+        scopes: ['memory:delete', 'admin'],
+      },
+      {
+        name: "beta's document id ?divisionId=beta",
+        build: (ctx) => ({ method: 'DELETE', path: `/v1/documents/${ctx.f.betaDoc}?divisionId=beta` }),
+        expect: 'forbidden',
+      },
+    ],
+  },
   'GET /v1/memories/{id}/artifacts': {
     scopes: ['memory:read'],
     own: {
@@ -1015,7 +1156,7 @@ describe.each(backends)('authorization matrix on %s', (backend) => {
     const res = await ta.http.inject({
       method: req.method as 'GET',
       url: req.path,
-      headers: raw ? { 'content-type': 'application/octet-stream' } : {},
+      headers: raw ? { 'content-type': req.contentType ?? 'application/octet-stream' } : {},
       ...(req.body !== undefined ? { payload: req.body as Record<string, unknown> } : {}),
     });
     return {
@@ -1027,7 +1168,15 @@ describe.each(backends)('authorization matrix on %s', (backend) => {
   }
 
   const send = (kind: Kind | 'root', req: Req) =>
-    kind === 'none' ? anonymous(req) : overTls(req.method, req.path, who[kind], req.body);
+    kind === 'none'
+      ? anonymous(req)
+      : overTls(
+          req.method,
+          req.path,
+          who[kind],
+          req.body,
+          req.contentType ? { 'content-type': req.contentType } : {},
+        );
 
   async function root(method: string, path: string, body: unknown, status: number): Promise<Reply> {
     const r = await overTls(method, path, who.root, body);
@@ -1060,10 +1209,16 @@ describe.each(backends)('authorization matrix on %s', (backend) => {
       links: await q(
         "SELECT memory_id, artifact_id FROM memory_artifacts WHERE division_id = 'beta' ORDER BY 1, 2",
       ),
+      documents: await q(
+        `SELECT id, version, artifact_id, sha256, status, deleted_at, updated_at FROM documents
+         WHERE division_id = 'beta' ORDER BY id`,
+      ),
       jobs: await q(
         `SELECT j.id::text, j.queue, j.status, j.attempts FROM jobs j
-         WHERE j.payload->>'nodeId' IS NULL
-            OR j.payload->>'nodeId' IN (SELECT id::text FROM memory_nodes WHERE division_id = 'beta')
+         WHERE (j.queue <> 'document' AND (j.payload->>'nodeId' IS NULL
+            OR j.payload->>'nodeId' IN (SELECT id::text FROM memory_nodes WHERE division_id = 'beta')))
+            OR (j.queue = 'document'
+              AND j.payload->>'documentId' IN (SELECT id::text FROM documents WHERE division_id = 'beta'))
          ORDER BY j.id`,
       ),
     });
@@ -1151,6 +1306,19 @@ describe.each(backends)('authorization matrix on %s', (backend) => {
     const betaMem = await write('beta', `beta secret: the ${MARKER} harbour deal closes in May`);
     const betaMem2 = await write('beta', `beta secret: ${MARKER} pricing sheet`);
     const betaArt = await upload(betaAgent, 'beta', `beta ${MARKER} attachment`);
+    const document = async (division: string, text: string) => {
+      const r = await overTls(
+        'POST',
+        `/v1/documents?divisionId=${division}&agentId=a1`,
+        who.root,
+        Buffer.from(text),
+        { 'content-type': 'text/markdown' },
+      );
+      expect(r.status, r.text).toBe(202);
+      return r.body.id as string;
+    };
+    const alphaDoc = await document('alpha', '# Alpha plan\n\nThe alpha document.');
+    const betaDoc = await document('beta', `# Beta\n\nThe ${MARKER} document.`);
     await root('PUT', memory(betaMem, `/artifacts/${betaArt}`), undefined, 204);
     const betaRun = (await root('POST', '/v1/reembed', { divisionId: 'beta', model: TARGET_MODEL }, 202)).body
       .id as string;
@@ -1182,6 +1350,8 @@ describe.each(backends)('authorization matrix on %s', (backend) => {
       alphaRun,
       alphaDeadJob,
       alphaHold,
+      alphaDoc,
+      betaDoc,
       betaMem,
       betaMem2,
       betaArt,
@@ -1190,7 +1360,15 @@ describe.each(backends)('authorization matrix on %s', (backend) => {
       betaHold,
       betaOf,
     };
-    betaSecrets = [MARKER, betaMem, betaMem2, betaArt, betaRun, ...Object.values(betaOf).map((b) => b.mem)];
+    betaSecrets = [
+      MARKER,
+      betaMem,
+      betaMem2,
+      betaArt,
+      betaRun,
+      betaDoc,
+      ...Object.values(betaOf).map((b) => b.mem),
+    ];
     ctx = {
       f,
       freshMemory: () => write('alpha', `alpha note ${ctx.unique('n')}`),
@@ -1214,6 +1392,7 @@ describe.each(backends)('authorization matrix on %s', (backend) => {
         const active = await activeRunOf('alpha');
         if (active) await root('POST', `/v1/reembed/${active}/cancel`, undefined, 200);
       },
+      freshDocument: () => document('alpha', `# Fresh\n\nalpha document ${ctx.unique('d')}`),
       async freshDivision() {
         const id = ctx.unique('erasable');
         await root('POST', '/v1/divisions', { id }, 201);

@@ -1093,6 +1093,1025 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/documents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A division's documents, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    cursor?: string;
+                    divisionId?: string;
+                    limit?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items?: {
+                                agentId?: string | null;
+                                /**
+                                 * Format: uuid
+                                 * @description The original (GET /v1/artifacts/{id})
+                                 */
+                                artifactId?: string | null;
+                                chunkCount?: number;
+                                /** @description The chunks in order: each is a memory of the session (`sequence` = position) */
+                                chunks?: {
+                                    /** Format: uuid */
+                                    memoryId?: string;
+                                    position?: number;
+                                    /** @enum {string} */
+                                    status?: "pending" | "indexed" | "failed";
+                                }[];
+                                chunksFailed?: number;
+                                chunksIndexed?: number;
+                                /** @enum {string} */
+                                contentType?: "text/plain" | "text/markdown";
+                                /** Format: date-time */
+                                createdAt?: string;
+                                createdBy?: string;
+                                divisionId?: string;
+                                error?: string | null;
+                                /** Format: uuid */
+                                id?: string;
+                                kind?: string;
+                                metadata?: {
+                                    [key: string]: unknown;
+                                };
+                                namespace?: string;
+                                /** Format: date-time */
+                                occurredAt?: string | null;
+                                sessionId?: string;
+                                sha256?: string;
+                                size?: number;
+                                /**
+                                 * @description pending: waiting for a worker; splitting: being split; indexing: chunks written, not all searchable yet; indexed: every chunk searchable; failed: see `error`
+                                 * @enum {string}
+                                 */
+                                status?: "pending" | "splitting" | "indexing" | "indexed" | "failed";
+                                tags?: string[];
+                                title?: string | null;
+                                /** Format: date-time */
+                                updatedAt?: string;
+                                /** @description 1 at upload, +1 per replacement */
+                                version?: number;
+                            }[];
+                            nextCursor?: string | null;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Upload a document to be split into memories
+         * @description The body is the document (`text/plain` or `text/markdown`, UTF-8, at most MAX_DOCUMENT_BYTES). It is stored as an artifact, and a worker splits it into chunks — by headings (Markdown) and paragraphs, each at most DOCUMENT_CHUNK_CHARS characters, overlapping by DOCUMENT_CHUNK_OVERLAP — written as memories of one session (`sessionId`, default the document id; `sequence` = chunk order) linked to the artifact. Answers 202 at once; `GET /v1/documents/{id}` shows the progress. Refused with nothing stored: another type 415, too large 413, empty or not UTF-8 400.
+         */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description A registered agent of the division (agent tokens: their own) */
+                    agentId?: string;
+                    divisionId?: string;
+                    /** @description Of every chunk; default "document" */
+                    kind?: string;
+                    /** @description A JSON object, given to every chunk (beside `document: {id, version, chunk, chunks}`) */
+                    metadata?: string;
+                    namespace?: string;
+                    /** @description Every chunk's occurredAt */
+                    occurredAt?: string;
+                    /** @description The chunks' session; default: the document's id */
+                    sessionId?: string;
+                    /** @description Repeat the parameter for several (`tags=a&tags=b`); given to every chunk */
+                    tags?: string[];
+                    /** @description Shown with the document and the root of every chunk’s heading path */
+                    title?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "text/markdown": string;
+                    "text/plain": string;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            agentId?: string | null;
+                            /**
+                             * Format: uuid
+                             * @description The original (GET /v1/artifacts/{id})
+                             */
+                            artifactId?: string | null;
+                            chunkCount?: number;
+                            /** @description The chunks in order: each is a memory of the session (`sequence` = position) */
+                            chunks?: {
+                                /** Format: uuid */
+                                memoryId?: string;
+                                position?: number;
+                                /** @enum {string} */
+                                status?: "pending" | "indexed" | "failed";
+                            }[];
+                            chunksFailed?: number;
+                            chunksIndexed?: number;
+                            /** @enum {string} */
+                            contentType?: "text/plain" | "text/markdown";
+                            /** Format: date-time */
+                            createdAt?: string;
+                            createdBy?: string;
+                            divisionId?: string;
+                            error?: string | null;
+                            /** Format: uuid */
+                            id?: string;
+                            kind?: string;
+                            metadata?: {
+                                [key: string]: unknown;
+                            };
+                            namespace?: string;
+                            /** Format: date-time */
+                            occurredAt?: string | null;
+                            sessionId?: string;
+                            sha256?: string;
+                            size?: number;
+                            /**
+                             * @description pending: waiting for a worker; splitting: being split; indexing: chunks written, not all searchable yet; indexed: every chunk searchable; failed: see `error`
+                             * @enum {string}
+                             */
+                            status?: "pending" | "splitting" | "indexing" | "indexed" | "failed";
+                            tags?: string[];
+                            title?: string | null;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            /** @description 1 at upload, +1 per replacement */
+                            version?: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/documents/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A document: its progress and its chunks in order */
+        get: {
+            parameters: {
+                query?: {
+                    divisionId?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            agentId?: string | null;
+                            /**
+                             * Format: uuid
+                             * @description The original (GET /v1/artifacts/{id})
+                             */
+                            artifactId?: string | null;
+                            chunkCount?: number;
+                            /** @description The chunks in order: each is a memory of the session (`sequence` = position) */
+                            chunks?: {
+                                /** Format: uuid */
+                                memoryId?: string;
+                                position?: number;
+                                /** @enum {string} */
+                                status?: "pending" | "indexed" | "failed";
+                            }[];
+                            chunksFailed?: number;
+                            chunksIndexed?: number;
+                            /** @enum {string} */
+                            contentType?: "text/plain" | "text/markdown";
+                            /** Format: date-time */
+                            createdAt?: string;
+                            createdBy?: string;
+                            divisionId?: string;
+                            error?: string | null;
+                            /** Format: uuid */
+                            id?: string;
+                            kind?: string;
+                            metadata?: {
+                                [key: string]: unknown;
+                            };
+                            namespace?: string;
+                            /** Format: date-time */
+                            occurredAt?: string | null;
+                            sessionId?: string;
+                            sha256?: string;
+                            size?: number;
+                            /**
+                             * @description pending: waiting for a worker; splitting: being split; indexing: chunks written, not all searchable yet; indexed: every chunk searchable; failed: see `error`
+                             * @enum {string}
+                             */
+                            status?: "pending" | "splitting" | "indexing" | "indexed" | "failed";
+                            tags?: string[];
+                            title?: string | null;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            /** @description 1 at upload, +1 per replacement */
+                            version?: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        /**
+         * Replace a document with a new version
+         * @description The new version is stored and split like an upload; the old chunks are deleted (audited as memory deletes) and its original removed, in one transaction with `document.replace`. Refused with 409 `legal_hold` while a hold covers one of its chunks, its agent or its division; nothing changes.
+         */
+        put: {
+            parameters: {
+                query?: {
+                    divisionId?: string;
+                    /** @description Shown with the document and the root of every chunk’s heading path */
+                    title?: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "text/markdown": string;
+                    "text/plain": string;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            agentId?: string | null;
+                            /**
+                             * Format: uuid
+                             * @description The original (GET /v1/artifacts/{id})
+                             */
+                            artifactId?: string | null;
+                            chunkCount?: number;
+                            /** @description The chunks in order: each is a memory of the session (`sequence` = position) */
+                            chunks?: {
+                                /** Format: uuid */
+                                memoryId?: string;
+                                position?: number;
+                                /** @enum {string} */
+                                status?: "pending" | "indexed" | "failed";
+                            }[];
+                            chunksFailed?: number;
+                            chunksIndexed?: number;
+                            /** @enum {string} */
+                            contentType?: "text/plain" | "text/markdown";
+                            /** Format: date-time */
+                            createdAt?: string;
+                            createdBy?: string;
+                            divisionId?: string;
+                            error?: string | null;
+                            /** Format: uuid */
+                            id?: string;
+                            kind?: string;
+                            metadata?: {
+                                [key: string]: unknown;
+                            };
+                            namespace?: string;
+                            /** Format: date-time */
+                            occurredAt?: string | null;
+                            sessionId?: string;
+                            sha256?: string;
+                            size?: number;
+                            /**
+                             * @description pending: waiting for a worker; splitting: being split; indexing: chunks written, not all searchable yet; indexed: every chunk searchable; failed: see `error`
+                             * @enum {string}
+                             */
+                            status?: "pending" | "splitting" | "indexing" | "indexed" | "failed";
+                            tags?: string[];
+                            title?: string | null;
+                            /** Format: date-time */
+                            updatedAt?: string;
+                            /** @description 1 at upload, +1 per replacement */
+                            version?: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        post?: never;
+        /**
+         * Delete a document, its chunks and its original
+         * @description Its chunks are deleted like memories (soft; `?purge=true` erases them now and needs memory:delete and admin) and its original is removed from the object store, in one transaction with `document.delete` (or `document.purge`). Refused with 409 `legal_hold` while a hold covers one of its chunks, its agent or its division; nothing changes.
+         */
+        delete: {
+            parameters: {
+                query?: {
+                    divisionId?: string;
+                    /** @description Erase text, vector and index entry now (needs memory:delete and admin) */
+                    purge?: boolean;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/exports": {
         parameters: {
             query?: never;
