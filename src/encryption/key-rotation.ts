@@ -236,6 +236,15 @@ export function createKeyRotationService(deps: {
       if (await activeRun(divisionId)) {
         throw new AppError(ErrorCode.reencryptionInProgress, `division ${divisionId} is being re-encrypted`);
       }
+      const current = await keys.current(divisionId).catch((err: unknown) => {
+        throw encryptionProblem(err);
+      });
+      if (current.version === version) {
+        throw new AppError(
+          ErrorCode.conflict,
+          `version ${version} is the current data key of ${divisionId}: rotate before retiring it`,
+        );
+      }
       const used = await db.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM artifacts WHERE division_id = $1 AND key_version = $2',
         [divisionId, version],
