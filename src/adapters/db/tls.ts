@@ -98,7 +98,8 @@ export function postgresConnection(s: PostgresTlsSettings): PostgresConnection {
     problems.push('DATABASE_SSLMODE: disable leaves DATABASE_CA_FILE and the client certificate unused');
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const plain = url.toString();
+  // The URL as given when it had no TLS parameters (URL serialisation may differ in details).
+  const plain = url.search === new URL(s.DATABASE_URL).search ? s.DATABASE_URL : url.toString();
   if (mode === undefined) return { url: plain };
   if (mode === 'disable') return { url: plain, mode, ssl: false };
 
