@@ -93,6 +93,7 @@ async function buildServices(parts: Parts) {
     backpressure: await parts.backpressure(),
     readAudit: await parts.readAudit(),
     memories: await parts.memories(),
+    importer: await parts.importer(),
     divisions: await parts.divisions(),
     search: await parts.search(),
     jobs: await parts.jobs(),

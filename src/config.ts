@@ -97,6 +97,9 @@ const schema = z
 
     MAX_TEXT_BYTES: int(1, 10 * 1024 * 1024).default(32 * 1024),
     BODY_LIMIT_BYTES: int(1024, 512 * 1024 * 1024).default(16 * 1024 * 1024),
+    /** Bulk imports (POST /v1/memories/import, `ingest`): the whole body, and lines per transaction. */
+    MAX_IMPORT_BYTES: int(1024, 64 * 1024 * 1024 * 1024).default(4 * 1024 * 1024 * 1024),
+    IMPORT_CHUNK_LINES: int(1, 20_000).default(2_000),
     WAIT_TIMEOUT_MS: int(0, 600_000).default(10_000),
 
     OBJECT_STORE: z.enum(['local', 's3']).default('local'),

@@ -32,6 +32,7 @@ import { createJobsAdmin } from './indexing/dead-letters.js';
 import { modelsInUse, reconcileIndex } from './indexing/index-maintenance.js';
 import { INDEX_QUEUE } from './indexing/queue.js';
 import { createIndexingWorker } from './indexing/worker.js';
+import { createImporter } from './memories/import.js';
 import { createMemoryService } from './memories/memories.js';
 import { resolverOf } from './models/active-model.js';
 import { createReembedService } from './models/reembed.js';
@@ -249,6 +250,18 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       readAudit: await readAudit(),
     }),
   );
+  /** Bulk imports (NDJSON → COPY), for the import route and `memory-layer ingest`. */
+  const importer = part(async () => {
+    const pressure = await backpressure();
+    return createImporter({
+      db: await db(),
+      memories: await memories(),
+      resolveModel: await resolveModel(),
+      maxTextBytes: config.MAX_TEXT_BYTES,
+      admit: (jobs) => pressure.check(jobs),
+      onQueued: () => wakeWorker(),
+    });
+  });
   const divisions = part(async () => createDivisionService({ db: await db(), appendAudit }));
   /** Built from PostgreSQL when first asked for: by the search part, so at start in the server. */
   const keywordIndex = part(async () => {
@@ -478,6 +491,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     backpressure,
     readAudit,
     memories,
+    importer,
     divisions,
     search,
     reembedRunner,

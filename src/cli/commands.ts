@@ -1,17 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { Ajv } from 'ajv';
-import addFormats from 'ajv-formats';
 import cliProgress from 'cli-progress';
 import { modelKey } from '../adapters/embedders/port.js';
-import { newMemoryItem } from '../http/schemas.js';
 import { modelsInUse, rebuildIndex } from '../indexing/index-maintenance.js';
 import { systemAccess } from '../memories/access.js';
-import { requestHash } from '../memories/idempotency.js';
-import type { NewMemory } from '../memories/input.js';
-import { findJsonFault, MAX_JSON_DEPTH } from '../memories/text.js';
-import { AppError } from '../platform/errors.js';
+import type { ImportReport, LineError } from '../memories/import.js';
 import { rebuildKeywordIndexes } from '../search/keyword-index/rebuild.js';
 import type { SearchMode } from '../search/search.js';
 import { withParts } from './with-parts.js';
@@ -114,103 +108,110 @@ export async function runJobsRetry(id: number) {
 }
 
 /**
- * Imports a JSONL file in batches. Resumable twice over: `FILE.progress` records the last
- * committed line with a digest of the lines before it (so a run resumes only over an unchanged
- * prefix — fixing a bad line later in the file keeps the progress), and every batch carries an
- * idempotency key derived from its content, so a batch written before a crash is never written twice.
+ * Imports a JSONL file through the bulk import path (src/memories/import.ts: COPY, one
+ * transaction per chunk of `--batch` lines). Resumable twice over: `FILE.progress` records the
+ * last committed line with a digest of the lines before it (so a run resumes only over an
+ * unchanged prefix — fixing a bad line later in the file keeps the progress), and every chunk
+ * carries an idempotency key derived from its content, so a chunk written before a crash is never
+ * written twice. By default the import stops at the first bad line; `--skip-bad` reports bad
+ * lines and goes on; `--atomic` writes everything or nothing.
  */
-export async function runIngest(file: string, opts: { division: string; batch: number; index: boolean }) {
+export async function runIngest(
+  file: string,
+  opts: { division: string; batch?: number; index: boolean; skipBad?: boolean; atomic?: boolean },
+) {
   if (!existsSync(file)) throw new Error(`no such file: ${file}`);
   const progressFile = `${file}.progress`;
   const saved = existsSync(progressFile)
     ? (JSON.parse(readFileSync(progressFile, 'utf8')) as { line: number; prefix: string })
     : { line: 0, prefix: '' };
   const { lines: totalLines, prefix } = await scanFile(file, saved.line);
-  const resumeAfter = saved.line > 0 && prefix === saved.prefix ? saved.line : 0;
-  const prefixHash = createHash('sha256');
-  // The same schema the HTTP API applies to each batch item.
-  const ajv = new Ajv({ allErrors: false, strict: false });
-  addFormats.default(ajv);
-  const validateItem = ajv.compile<NewMemory>(newMemoryItem);
+  const resumeAfter = saved.line > 0 && prefix === saved.prefix && !opts.atomic ? saved.line : 0;
 
   await withParts(async (parts) => {
     await parts.ready();
-    const memories = await parts.memories();
+    const importer = await parts.importer();
     const bar = new cliProgress.SingleBar(
       { format: 'ingest [{bar}] {value}/{total} lines | {rate}/s | eta {eta}s' },
       cliProgress.Presets.shades_classic,
     );
     bar.start(totalLines, resumeAfter, { rate: 0 });
     const started = Date.now();
-    let batch: NewMemory[] = [];
-    let batchStart = resumeAfter + 1;
-    let lineNo = 0;
-    let written = 0;
-    const flush = async () => {
-      if (batch.length === 0) return;
-      const hash = requestHash('INGEST', opts.division, batch);
-      try {
-        await memories.createBatch(systemAccess('cli'), opts.division, batch, {
-          idempotency: { divisionId: opts.division, key: `ingest:${hash}`, requestHash: hash },
-        });
-      } catch (err) {
-        bar.stop();
-        if (err instanceof AppError) {
-          const where = err.errors.map((e) =>
-            e.field.replace(/^items\[(\d+)\]/, (_, i) => `line ${batchStart + Number(i)}`),
-          );
-          throw new Error(`${err.message} (${where.join(', ') || `lines ${batchStart}-${lineNo}`})`);
-        }
-        throw err;
-      }
-      written += batch.length;
-      writeFileSync(progressFile, JSON.stringify({ line: lineNo, prefix: prefixHash.copy().digest('hex') }));
-      bar.update(lineNo, { rate: Math.round(written / Math.max(0.001, (Date.now() - started) / 1000)) });
-      batch = [];
-      batchStart = lineNo + 1;
-    };
-    const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
-    for await (const line of lines) {
-      lineNo++;
-      prefixHash.update(`${line}\n`);
-      if (lineNo <= resumeAfter || line.trim() === '') continue;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        bar.stop();
-        throw new Error(`line ${lineNo}: not valid JSON`);
-      }
-      const fault = findJsonFault(parsed);
-      if (fault) {
-        bar.stop();
-        throw new Error(
-          fault.problem === 'nul'
-            ? `line ${lineNo}: /${fault.field} holds a NUL character, which cannot be stored`
-            : `line ${lineNo}: /${fault.field} nests deeper than ${MAX_JSON_DEPTH} levels`,
-        );
-      }
-      if (!validateItem(parsed)) {
-        bar.stop();
-        const e = validateItem.errors?.[0];
-        const field = `${e?.instancePath ?? ''}${e?.keyword === 'additionalProperties' ? `/${e.params.additionalProperty}` : ''}`;
-        throw new Error(
-          `line ${lineNo}: ${field || '(line)'} ${e?.keyword === 'additionalProperties' ? 'is not a known field' : (e?.message ?? 'is invalid')}`,
-        );
-      }
-      batch.push(parsed as NewMemory);
-      if (batch.length >= opts.batch) await flush();
+    // The digest of the lines before each committed chunk's end, for the progress file.
+    const prefixHash = createHash('sha256');
+    const lines = readLinesAfter(file, resumeAfter, prefixHash);
+    let report: ImportReport;
+    try {
+      report = await importer.run(systemAccess('cli'), lines.source, {
+        divisionId: opts.division,
+        atomic: opts.atomic === true,
+        chunkLines: opts.batch ?? parts.config.IMPORT_CHUNK_LINES,
+        maxLineBytes: parts.config.MAX_TEXT_BYTES * 6 + 256 * 1024,
+        maxBytes: Number.MAX_SAFE_INTEGER,
+        stopAtFirstError: !opts.skipBad && !opts.atomic,
+        firstLine: resumeAfter,
+        chunkKey: ({ digest }) => ({
+          divisionId: opts.division,
+          key: `ingest:${digest}`,
+          requestHash: digest,
+        }),
+        onChunk: ({ line, imported }) => {
+          if (!opts.atomic) {
+            writeFileSync(progressFile, JSON.stringify({ line, prefix: lines.digestUpTo(line) }));
+          }
+          const seconds = Math.max(0.001, (Date.now() - started) / 1000);
+          bar.update(line, { rate: Math.round(imported / seconds) });
+        },
+      });
+    } finally {
+      bar.stop();
     }
-    await flush();
-    bar.update(totalLines);
-    bar.stop();
-    process.stdout.write(`imported ${written} memories into ${opts.division}\n`);
+    const lineError = (e: LineError) =>
+      `line ${e.line}: ${e.field ? `${e.field} ` : ''}${e.message} (${e.code})`;
+    // Stopped at a bad line: the progress file holds the last committed line; a run after the
+    // fix resumes there.
+    if (report.stoppedAtLine !== undefined) throw new Error(lineError(report.errors[0]));
+    for (const e of report.errors) process.stderr.write(`${lineError(e)}\n`);
+    if (report.errorsTruncated)
+      process.stderr.write(`… and ${report.failed - report.errors.length} more bad lines\n`);
+    process.stdout.write(
+      `imported ${report.imported} memories into ${opts.division}${report.replayed > 0 ? ` (${report.replayed} imported before)` : ''}${report.failed > 0 ? `; ${report.failed} bad lines skipped` : ''}\n`,
+    );
     if (opts.index) {
       process.stdout.write('indexing...\n');
       await (await parts.worker()).drain();
       process.stdout.write('indexed\n');
     }
   });
+}
+
+/**
+ * The file's lines after the first `skip`, as a byte stream for the importer, remembering the
+ * digest of every line read so far (the progress file's prefix) at each line number asked for.
+ */
+function readLinesAfter(file: string, skip: number, hash: ReturnType<typeof createHash>) {
+  const digests = new Map<number, string>();
+  let lineNo = 0;
+  async function* source() {
+    for await (const line of createInterface({
+      input: createReadStream(file),
+      crlfDelay: Number.POSITIVE_INFINITY,
+    })) {
+      lineNo++;
+      hash.update(`${line}\n`);
+      digests.set(lineNo, hash.copy().digest('hex'));
+      if (lineNo > skip) yield `${line}\n`;
+    }
+  }
+  return {
+    source: source(),
+    digestUpTo(line: number) {
+      const d = digests.get(line) ?? '';
+      // Only the digests after the last one asked for are still needed.
+      for (const k of digests.keys()) if (k <= line) digests.delete(k);
+      return d;
+    },
+  };
 }
 
 /** Counts the lines, and hashes the first `prefixLines` of them as ingest hashes its progress. */

@@ -68,7 +68,9 @@ program
   .description('import memories from a JSON Lines file (one memory per line); resumable')
   .argument('<file>', 'JSONL: {"text": "...", "namespace"?, "tags"?, "metadata"?, "vector"?, "model"?, ...}')
   .option('-d, --division <id>', 'division to write into', 'default')
-  .option('-b, --batch <n>', 'memories per transaction', int('batch', 1, 1000), 500)
+  .option('-b, --batch <n>', 'lines per transaction (default IMPORT_CHUNK_LINES)', int('batch', 1, 20_000))
+  .option('--skip-bad', 'report bad lines and import the others (default: stop at the first bad line)')
+  .option('--atomic', 'all or nothing: one transaction for the whole file')
   .option('--no-index', 'only queue the memories; leave indexing to a running worker')
   .action(runIngest);
 

@@ -20,6 +20,7 @@ import { divisionRoutes } from './routes/divisions.js';
 import { documentRoutes } from './routes/documents.js';
 import { governanceRoutes } from './routes/governance.js';
 import { healthRoutes } from './routes/health.js';
+import { importRoutes } from './routes/import.js';
 import { jobRoutes } from './routes/jobs.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { memoryRoutes } from './routes/memories.js';
@@ -174,6 +175,7 @@ export async function buildHttpServer(app: App): Promise<FastifyInstance> {
 
   await server.register(healthRoutes(app));
   await server.register(memoryRoutes(app));
+  await server.register(importRoutes(app));
   await server.register(searchRoutes(app));
   await server.register(divisionRoutes(app));
   await server.register(jobRoutes(app));

@@ -1,3 +1,4 @@
+import { type CopyType, copyText } from '../adapters/db/copy.js';
 import type { Queryable } from '../adapters/db/port.js';
 import type { EmbeddingModel } from '../adapters/embedders/port.js';
 import { MEMORY_COLUMNS, type MemoryRow } from './records.js';
@@ -23,28 +24,36 @@ export interface NewMemoryRow {
   occurredAt: Date | null;
 }
 
-/** Each column with the value it takes from a row and the cast its placeholder needs. */
-const COLUMNS: readonly [column: string, value: (r: NewMemoryRow) => unknown, cast?: string][] = [
-  ['id', (r) => r.id],
-  ['division_id', (r) => r.divisionId],
-  ['agent_id', (r) => r.agentId],
-  ['namespace', (r) => r.namespace],
-  ['kind', (r) => r.kind],
-  ['text', (r) => r.text],
-  ['checksum', (r) => r.checksum],
-  ['tags', (r) => r.tags],
-  ['metadata', (r) => JSON.stringify(r.metadata), 'jsonb'],
-  ['embedding_model', (r) => r.vector?.model.name ?? null],
-  ['embedding_model_version', (r) => r.vector?.model.version ?? null],
-  ['embedding_dim', (r) => r.vector?.model.dimensions ?? null],
-  ['embedding', (r) => r.vector?.bytes ?? null],
-  ['status', () => 'pending'],
-  ['pii_flags', (r) => r.piiFlags],
-  ['redacted_text', (r) => r.redactedText],
-  ['expires_at', (r) => r.expiresAt?.toISOString() ?? null, 'timestamptz'],
-  ['session_id', (r) => r.sessionId],
-  ['sequence', (r) => r.sequence],
-  ['occurred_at', (r) => r.occurredAt?.toISOString() ?? null, 'timestamptz'],
+/**
+ * Each column with the value it takes from a row, the cast its INSERT placeholder needs and how
+ * COPY encodes it.
+ */
+const COLUMNS: readonly [
+  column: string,
+  value: (r: NewMemoryRow) => unknown,
+  cast: string,
+  copy: CopyType,
+][] = [
+  ['id', (r) => r.id, '', 'text'],
+  ['division_id', (r) => r.divisionId, '', 'text'],
+  ['agent_id', (r) => r.agentId, '', 'text'],
+  ['namespace', (r) => r.namespace, '', 'text'],
+  ['kind', (r) => r.kind, '', 'text'],
+  ['text', (r) => r.text, '', 'text'],
+  ['checksum', (r) => r.checksum, '', 'text'],
+  ['tags', (r) => r.tags, '', 'text[]'],
+  ['metadata', (r) => JSON.stringify(r.metadata), 'jsonb', 'jsonb'],
+  ['embedding_model', (r) => r.vector?.model.name ?? null, '', 'text'],
+  ['embedding_model_version', (r) => r.vector?.model.version ?? null, '', 'text'],
+  ['embedding_dim', (r) => r.vector?.model.dimensions ?? null, '', 'int'],
+  ['embedding', (r) => r.vector?.bytes ?? null, '', 'bytea'],
+  ['status', () => 'pending', '', 'text'],
+  ['pii_flags', (r) => r.piiFlags, '', 'text[]'],
+  ['redacted_text', (r) => r.redactedText, '', 'text'],
+  ['expires_at', (r) => r.expiresAt?.toISOString() ?? null, 'timestamptz', 'timestamptz'],
+  ['session_id', (r) => r.sessionId, '', 'text'],
+  ['sequence', (r) => r.sequence, '', 'int'],
+  ['occurred_at', (r) => r.occurredAt?.toISOString() ?? null, 'timestamptz', 'timestamptz'],
 ];
 
 /**
@@ -90,7 +99,7 @@ export async function insertMemoryRows(tx: Queryable, rows: readonly NewMemoryRo
   const values = rows.map((row) => {
     const placeholders = COLUMNS.map(([, value, cast]) => {
       params.push(value(row));
-      return cast ? `$${params.length}::${cast}` : `$${params.length}`;
+      return cast !== '' ? `$${params.length}::${cast}` : `$${params.length}`;
     });
     return `(${placeholders.join(', ')})`;
   });
@@ -99,6 +108,28 @@ export async function insertMemoryRows(tx: Queryable, rows: readonly NewMemoryRo
      VALUES ${values.join(', ')}
      RETURNING ${MEMORY_COLUMNS}`,
     params,
+  );
+  const byId = new Map(res.rows.map((r) => [r.id, r]));
+  return rows.map((r) => byId.get(r.id) as MemoryRow);
+}
+
+/**
+ * Loads the rows with COPY (bulk imports: thousands of rows, where one multi-row INSERT would
+ * need tens of thousands of parameters), then reads them back; returns them in input order.
+ */
+export async function copyMemoryRows(tx: Queryable, rows: readonly NewMemoryRow[]): Promise<MemoryRow[]> {
+  if (rows.length === 0) return [];
+  await tx.copyFrom(
+    'memory_nodes',
+    COLUMNS.map(([column]) => column),
+    copyText(
+      COLUMNS.map(([, , , copy]) => copy),
+      rows.map((row) => COLUMNS.map(([, value]) => value(row))),
+    ),
+  );
+  const res = await tx.query<MemoryRow>(
+    `SELECT ${MEMORY_COLUMNS} FROM memory_nodes WHERE id = ANY($1::uuid[])`,
+    [rows.map((r) => r.id)],
   );
   const byId = new Map(res.rows.map((r) => [r.id, r]));
   return rows.map((r) => byId.get(r.id) as MemoryRow);

@@ -25,7 +25,7 @@ import {
   prepareMemory,
   refusePiiInLabels,
 } from './input.js';
-import { assignSequences, insertMemoryRows } from './insert.js';
+import { assignSequences, copyMemoryRows, insertMemoryRows } from './insert.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
 import { textChecksum } from './text.js';
 
@@ -73,7 +73,13 @@ const legalHoldError = (id: string) =>
 export function createMemoryService(deps: MemoryServiceDeps) {
   const { db } = deps;
 
-  async function insert(tx: Queryable, access: Access, divisionId: string, items: PreparedMemory[]) {
+  async function insert(
+    tx: Queryable,
+    access: Access,
+    divisionId: string,
+    items: PreparedMemory[],
+    write: typeof insertMemoryRows = insertMemoryRows,
+  ) {
     // Locked so that a re-embedding cannot switch the division's model before this commits.
     const division = await readDivisionModel(tx, divisionId, { lock: true });
     // An erased division takes no new memories (409 division_erased).
@@ -89,7 +95,7 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       expiresAt: expiresAtFor(m.expiresAt, division.defaultTtlDays, deps.defaultTtlDays, now),
     }));
     await assignSequences(tx, divisionId, newRows);
-    const rows = await insertMemoryRows(tx, newRows);
+    const rows = await write(tx, newRows);
     const superseded = await supersede(tx, access, divisionId, items);
     await enqueue(
       tx,
@@ -270,6 +276,31 @@ export function createMemoryService(deps: MemoryServiceDeps) {
         return memory;
       });
       return { memory: result, replayed };
+    },
+
+    /**
+     * Bulk import (import.ts): items checked one by one already, written with COPY in the
+     * caller's transaction (an atomic import's one transaction).
+     */
+    async importInto(tx: Queryable, access: Access, divisionId: string, items: PreparedMemory[]) {
+      await checkAgents(tx, divisionId, items, '');
+      await insert(tx, access, divisionId, items, copyMemoryRows);
+      return items.length;
+    },
+
+    /** One chunk of a partial import in a transaction of its own (resumable with a key). */
+    async importChunk(
+      access: Access,
+      divisionId: string,
+      items: PreparedMemory[],
+      opts: { idempotency?: IdempotencyKey } = {},
+    ) {
+      const { result, replayed } = await idempotentWrite(opts.idempotency, async (tx) => {
+        await checkAgents(tx, divisionId, items, '');
+        await insert(tx, access, divisionId, items, copyMemoryRows);
+        return items.length;
+      });
+      return { count: result, replayed };
     },
 
     /** All or nothing: one invalid item refuses the whole batch and writes nothing. */

@@ -222,6 +222,8 @@ function tracingWith(tracer: Tracer, provider: { forceFlush(): Promise<void>; sh
         );
       },
       exec: (script) => child('EXEC', dbSpan('EXEC'), () => q.exec(script)),
+      copyFrom: (table, columns, data) =>
+        child(`COPY ${table}`, dbSpan('COPY'), () => q.copyFrom(table, columns, data)),
     };
   }
 
@@ -271,6 +273,7 @@ function tracingWith(tracer: Tracer, provider: { forceFlush(): Promise<void>; sh
         singleProcess: db.singleProcess,
         query: traced.query,
         exec: traced.exec,
+        copyFrom: traced.copyFrom,
         transaction: (fn) =>
           child('transaction', dbSpan('TRANSACTION'), () => {
             // Queries inside run in the transaction span, whichever async flow the adapter

@@ -263,6 +263,34 @@ const ROUTES: Record<string, RouteSpec> = {
       },
     ],
   },
+  'POST /v1/memories/import': {
+    scopes: ['memory:write'],
+    own: {
+      build: (ctx) => ({
+        method: 'POST',
+        path: '/v1/memories/import?divisionId=alpha',
+        body: Buffer.from(`${JSON.stringify({ text: `imported into alpha ${ctx.unique('i')}` })}\n`),
+        contentType: 'application/x-ndjson',
+      }),
+      status: 200,
+      check: (r) => {
+        expect(r.body?.divisionId).toBe('alpha');
+        expect(r.body?.imported).toBe(1);
+      },
+    },
+    foreign: [
+      {
+        name: '?divisionId=beta',
+        build: () => ({
+          method: 'POST',
+          path: '/v1/memories/import?divisionId=beta',
+          body: Buffer.from(`${JSON.stringify({ text: 'planted in beta' })}\n`),
+          contentType: 'application/x-ndjson',
+        }),
+        expect: 'forbidden',
+      },
+    ],
+  },
   'GET /v1/memories/{id}': {
     scopes: ['memory:read'],
     own: {

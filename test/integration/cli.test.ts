@@ -50,7 +50,7 @@ describe.each(backends)('memory-layer CLI on %s', (backend) => {
     writeFileSync(file, `${lines.map((l) => JSON.stringify(l)).join('\n')}\n`);
     const bad = await cli('ingest', file, '--batch', '2');
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toMatch(/line 5: \/colour is not a known field/);
+    expect(bad.stderr).toMatch(/line 5: colour is not a known field \(validation_failed\)/);
     expect(JSON.parse(readFileSync(`${file}.progress`, 'utf8')).line).toBe(4);
     expect(await count('SELECT count(*)::int AS n FROM memory_nodes')).toBe(4);
 

@@ -450,6 +450,7 @@ describe.skipIf(!process.env.DATABASE_URL)('leader election on the PostgreSQL se
           async exec(script: string) {
             await client.query(script);
           },
+          copyFrom: () => Promise.reject(new Error('not used by leader elections')),
           release: () => client.end().catch(() => undefined),
         };
       },

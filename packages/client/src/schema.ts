@@ -4351,6 +4351,180 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/memories/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk import memories from NDJSON (streamed, COPY)
+         * @description The body is NDJSON (`application/x-ndjson`): one memory per line, with the fields of a `POST /v1/memories/batch` item (`text`, `vector` + `model`, `sessionId`, `sequence`, `occurredAt`, …). Lines are read as they arrive, checked one by one, and written with COPY every IMPORT_CHUNK_LINES lines, each chunk in one transaction. By default bad lines are reported by number and skipped (200 with the report); with `atomic=true` any bad line rolls everything back (422 `validation_failed`, fields `lines[N].field`). With `Idempotency-Key`, sending the same body again with the same key skips the chunks already written (`replayed`) and writes the rest: an interrupted import resumes. Bodies over MAX_IMPORT_BYTES stop with 413.
+         */
+        post: {
+            parameters: {
+                query: {
+                    /** @description All or nothing: any bad line rolls the whole import back (422) and nothing is written */
+                    atomic?: boolean;
+                    divisionId: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            divisionId: string;
+                            /** @description the first 1,000 refused lines, in order */
+                            errors: {
+                                /** @description the stable error code the same item gets from POST /v1/memories */
+                                code: string;
+                                /** @description the field at fault within the line ("" for the whole line) */
+                                field: string;
+                                /** @description 1-based line number in the body */
+                                line: number;
+                                message: string;
+                            }[];
+                            errorsTruncated: boolean;
+                            /** @description lines refused */
+                            failed: number;
+                            /** @description memories written by this request */
+                            imported: number;
+                            /** @description lines read */
+                            lines: number;
+                            /** @description memories of chunks an earlier request with the same Idempotency-Key had written */
+                            replayed: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code?: string;
+                            detail?: string;
+                            errors?: {
+                                field?: string;
+                                in?: string;
+                                message?: string;
+                            }[];
+                            instance?: string;
+                            requestId?: string;
+                            status?: number;
+                            title?: string;
+                            type?: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/reembed": {
         parameters: {
             query?: never;

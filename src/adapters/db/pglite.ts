@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite/vector';
+import { copyStatement } from './copy.js';
 import type { Database, Queryable, QueryResult } from './port.js';
 
 /**
@@ -20,6 +21,10 @@ export async function openPglite(dataDir?: string): Promise<Database> {
     async exec(script: string) {
       await q.exec(script);
     },
+    async copyFrom(table, columns, data) {
+      const res = await q.query(copyStatement(table, columns, "'/dev/blob'"), [], { blob: new Blob([data]) });
+      return res.affectedRows ?? 0;
+    },
   });
   const root = wrap(pg);
   // Exclusive locks taken through the port; one process owns the database, so in-process is enough.
@@ -29,6 +34,7 @@ export async function openPglite(dataDir?: string): Promise<Database> {
     singleProcess: true,
     query: root.query,
     exec: root.exec,
+    copyFrom: root.copyFrom,
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
     hasPgvector: async () => true,
     // One process owns the embedded database, so its single session is the reserved one.
