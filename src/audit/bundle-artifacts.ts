@@ -6,6 +6,11 @@ import type { AuditEvent } from './types.js';
 
 /** The audit action recording an upload; its resource is `artifact` / the artifact's id. */
 export const ARTIFACT_CREATE = 'artifact.create';
+/**
+ * The audit action recording an artifact's bytes moved to a new object under its division's
+ * current data key (a re-encryption after a key rotation): the same facts, the new object key.
+ */
+export const ARTIFACT_REENCRYPT = 'artifact.reencrypt';
 
 /**
  * What an `artifact.create` event records (as its digest): the facts that identify the stored
@@ -84,7 +89,9 @@ export async function bundleArtifacts(q: Queryable, divisionId: string): Promise
 /**
  * Offline check of a bundle's artifacts against its (already verified) audit chain: each artifact
  * has an `artifact.create` event whose digest is that of its checksum, size, content type, object
- * key and version, so an artifact's checksum cannot be changed without breaking the chain. To
+ * key and version, so an artifact's checksum cannot be changed without breaking the chain. After
+ * a re-encryption the latest `artifact.reencrypt` event (same facts, the new object key) is the
+ * one compared. To
  * check the bytes themselves, download the artifact and compare its SHA-256 with `checksum`.
  */
 export function checkBundleArtifacts(
@@ -93,7 +100,9 @@ export function checkBundleArtifacts(
 ): { checks: string[]; broken: BrokenLink[] } {
   const created = new Map<string, AuditEvent>();
   for (const e of events) {
-    if (e.action === ARTIFACT_CREATE && e.resourceType === 'artifact') created.set(e.resourceId, e);
+    // Events are in chain order: the latest of creation and re-encryptions wins.
+    if ((e.action === ARTIFACT_CREATE || e.action === ARTIFACT_REENCRYPT) && e.resourceType === 'artifact')
+      created.set(e.resourceId, e);
   }
   const broken: BrokenLink[] = [];
   for (const [index, raw] of artifacts.entries()) {

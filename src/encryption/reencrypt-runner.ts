@@ -3,6 +3,7 @@ import { PassThrough, pipeline } from 'node:stream';
 import type { Database } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
 import { VerifyingStream } from '../artifacts/verifying-stream.js';
+import { ARTIFACT_REENCRYPT, artifactCreateChange } from '../audit/bundle-artifacts.js';
 import type { AppendAudit } from '../audit/types.js';
 import { lease, liveHolders } from '../platform/lease.js';
 import type { Logger } from '../platform/logger.js';
@@ -36,6 +37,7 @@ interface ArtifactRow {
   object_version: string | null;
   sha256: string;
   size: number | string;
+  content_type: string;
   key_version: number | null;
 }
 
@@ -127,7 +129,7 @@ export function createReencryptRunner(deps: ReencryptRunnerDeps) {
 
   async function behindPage(run: ReencryptionRow): Promise<ArtifactRow[]> {
     const res = await db.query<ArtifactRow>(
-      `SELECT id, object_key, object_version, sha256, size, key_version FROM artifacts
+      `SELECT id, object_key, object_version, sha256, size, content_type, key_version FROM artifacts
        WHERE division_id = $1 AND (key_version IS NULL OR key_version <> $2)
        ORDER BY id LIMIT $3`,
       [run.division_id, run.target_version, deps.batchSize],
@@ -169,7 +171,25 @@ export function createReencryptRunner(deps: ReencryptRunnerDeps) {
          WHERE id = $1 AND object_key = $2`,
         [a.id, a.object_key, newKey, stored.versionId ?? null, target],
       );
-      return (res.rowCount ?? 0) > 0;
+      if ((res.rowCount ?? 0) === 0) return false;
+      // The artifact's facts with its new object, so that proof bundles still check it.
+      await deps.appendAudit(tx, [
+        {
+          divisionId,
+          actor: REENCRYPT_ACTOR,
+          action: ARTIFACT_REENCRYPT,
+          resourceType: 'artifact',
+          resourceId: a.id,
+          change: artifactCreateChange({
+            sha256: a.sha256,
+            size: Number(a.size),
+            contentType: a.content_type,
+            objectKey: newKey,
+            versionId: stored.versionId ?? null,
+          }),
+        },
+      ]);
+      return true;
     });
     if (!updated) {
       await store.delete(newKey, stored.versionId);

@@ -221,6 +221,11 @@ describe.each(backends)('key rotation on %s', (backend) => {
         "SELECT action, detail FROM audit_events WHERE division_id = 'default' AND action LIKE 'division.key.%' ORDER BY seq",
       );
       expect(actions.rows.map((e) => e.action)).toEqual(['division.key.rotate', 'division.key.reencrypt']);
+      // Each moved object in the chain with its new key (proof bundles check artifacts against it).
+      const moved = await after.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM audit_events WHERE division_id = 'default' AND action = 'artifact.reencrypt'",
+      );
+      expect(moved.rows[0].n).toBe(4);
       expect(await after.metrics.registry.metrics()).toMatch(
         /memory_layer_key_reencrypt_progress_ratio\{division="default",version="2"\} 1/,
       );

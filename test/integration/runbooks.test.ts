@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   cpSync,
@@ -13,8 +14,10 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
+import { kekFingerprint, parseKek } from '../../src/adapters/keys/directory.js';
 import { type App, createApp } from '../../src/app.js';
 import { BUNDLE_FORMAT } from '../../src/audit/bundle.js';
 import { createAuditSigner, GENERATED_KEY_FILE } from '../../src/audit/signer.js';
@@ -257,6 +260,59 @@ const KNOWN: Known[] = [
   {
     pattern: /^memory-layer audit archive$/,
     expect: /: seq \d+-\d+ \(\d+ events\) sha256 |^nothing new to archive$/m,
+  },
+
+  // Encryption keys (key-compromise.md).
+  {
+    pattern: /^memory-layer keys list$/,
+    // The fingerprint of the KEK the installation is configured with now.
+    expect: (out, ctx) =>
+      expect(out).toMatch(
+        new RegExp(
+          `^key-encryption key: ${kekFingerprint(parseKek(readFileSync(ctx.env.KEK_FILE), 'KEK_FILE'))}$`,
+          'm',
+        ),
+      ),
+  },
+  {
+    pattern: /^memory-layer keys new-kek --out kek-new$/,
+    expect: (out, ctx) => {
+      const file = join(ctx.workdir, 'kek-new');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(out).toContain(`fingerprint: ${kekFingerprint(parseKek(readFileSync(file), 'kek-new'))}`);
+    },
+  },
+  {
+    pattern: /^KEK_PREVIOUS_FILE="\$KEK_FILE" KEK_FILE="\$PWD\/kek-new" memory-layer keys rewrap$/,
+    expect: /^re-wrapped [1-9]\d* key file\(s\) with kek-[0-9a-f]+; 0 already wrapped by it; /m,
+    // Then the processes are restarted with the new KEK alone (step 5).
+    after: (_, ctx) => {
+      ctx.env.KEK_FILE = join(ctx.workdir, 'kek-new');
+    },
+  },
+  {
+    pattern: /^memory-layer keys rotate-data --division <DIVISION>$/,
+    expect: /^\S+: data key version \d+ -> \d+ \(new writes use v\d+\)$/m,
+    after: (out, ctx) => {
+      ctx.values.OLD_VERSION = out.match(/data key version (\d+) ->/)?.[1] ?? '';
+    },
+  },
+  {
+    pattern: /^memory-layer keys reencrypt --division <DIVISION>$/,
+    expect: (out, ctx) =>
+      expect(out).toMatch(
+        new RegExp(`^${ctx.values.DIVISION}: run \\S+ to v\\d+ completed ([1-9]\\d*)/\\1$`, 'm'),
+      ),
+  },
+  {
+    pattern: /^memory-layer keys reencrypt --status$/,
+    expect: (out, ctx) =>
+      expect(out).toMatch(new RegExp(`^${ctx.values.DIVISION}: run \\S+ to v\\d+ completed`, 'm')),
+  },
+  {
+    pattern: /^memory-layer keys retire-data --division <DIVISION> --version <OLD_VERSION>$/,
+    expect: (out, ctx) =>
+      expect(out).toContain(`${ctx.values.DIVISION}: data key version ${ctx.values.OLD_VERSION} retired`),
   },
 
   // Backup, restore, index load from a snapshot, re-embedding (postgresql-failover-restore.md).
@@ -553,6 +609,31 @@ describe.each(backends)('every runbook command, run against an installation on %
     rmSync(root, { recursive: true, force: true });
   });
 
+  /**
+   * For the key-compromise page: encryption on (a key directory and a KEK), and an artifact of the
+   * page's division encrypted with its data key, for the rotation to move.
+   */
+  async function withEncryption() {
+    await ensure('cli');
+    const kek = join(root, 'kek-current');
+    writeFileSync(kek, randomBytes(32).toString('hex'), { mode: 0o600 });
+    ctx.env = { ...ctx.env, KEY_DIR: join(root, 'key-dir'), KEK_FILE: kek };
+    const app = await createApp(loadConfig({ ...ctx.env, LOG_LEVEL: 'silent' }), {
+      worker: false,
+      embedder: await localEmbedder(),
+      logger: createLogger('silent'),
+    });
+    try {
+      await app.artifacts.upload(
+        systemAccess('runbook-test'),
+        ctx.values.DIVISION,
+        Readable.from([Buffer.from('the renewal contract, scanned '.repeat(5000))]),
+      );
+    } finally {
+      await app.close();
+    }
+  }
+
   let baseValues: Record<string, string> = {};
   const pageValues: Record<string, Record<string, string>> = {};
 
@@ -568,7 +649,8 @@ describe.each(backends)('every runbook command, run against an installation on %
       if (v === undefined) throw new Error(`${c.file}:${c.line}: no value for ${whole}`);
       return v;
     });
-    const need = text.startsWith('memory-layer')
+    // A CLI command, possibly with settings for it alone (`KEK_FILE=… memory-layer …`).
+    const need = /^([A-Z_]+="[^"]*" )*memory-layer/.test(text)
       ? 'cli'
       : text.includes('$WORKER')
         ? 'worker'
@@ -610,7 +692,14 @@ describe.each(backends)('every runbook command, run against an installation on %
     it(`${file}: every command runs and prints what the page says`, { timeout: 600_000 }, async () => {
       ctx.file = file;
       ctx.values = { ...baseValues, ...pageValues[file] };
-      for (const c of commands.filter((x) => !x.pending)) await runCommand(c);
+      if (file === 'key-compromise.md') await withEncryption();
+      try {
+        for (const c of commands.filter((x) => !x.pending)) await runCommand(c);
+      } finally {
+        // The other pages run on the installation as it was: encryption off.
+        delete ctx.env.KEY_DIR;
+        delete ctx.env.KEK_FILE;
+      }
     });
     for (const c of commands.filter((x) => x.pending)) {
       // Flip the block to ```sh when the command exists: it then runs like the others.
