@@ -4,13 +4,22 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** Where Debian and Ubuntu install PostgreSQL's server binaries; PG_BIN overrides. */
-const CANDIDATES = ['/usr/lib/postgresql/17/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'];
-
-/** The directory holding initdb and pg_ctl, or undefined when no PostgreSQL server is installed. */
+/**
+ * The directory holding initdb and pg_ctl: PG_BIN, else what `pg_config --bindir` says (on Debian
+ * and Ubuntu the server binaries live there, off PATH); undefined when neither has them.
+ */
 export function postgresBinaries(): string | undefined {
-  const dirs = process.env.PG_BIN ? [process.env.PG_BIN] : CANDIDATES;
-  return dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
+  let dir = process.env.PG_BIN;
+  if (!dir) {
+    try {
+      dir = execFileSync('pg_config', ['--bindir'], { stdio: ['ignore', 'pipe', 'ignore'] })
+        .toString()
+        .trim();
+    } catch {
+      return undefined;
+    }
+  }
+  return existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')) ? dir : undefined;
 }
 
 async function freePort(): Promise<number> {

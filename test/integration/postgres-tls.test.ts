@@ -11,7 +11,10 @@ import { postgresBinaries, startTlsPostgres, type TlsPostgres } from '../helpers
 // A server of its own (TLS only, its certificate named `localhost` and nothing else), whatever
 // DATABASE_URL says: the shared test server does not speak TLS.
 const bin = postgresBinaries();
-if (!bin) console.warn('postgres-tls: skipped, no initdb/pg_ctl found (set PG_BIN to their directory)');
+if (!bin)
+  console.warn(
+    'postgres-tls: skipped, no initdb/pg_ctl found (install the PostgreSQL server, or set PG_BIN to their directory)',
+  );
 
 /** A server certificate for DNS:localhost only (no IP), signed by the test CA. */
 function localhostOnlyCertificate(pki: TestPki) {
