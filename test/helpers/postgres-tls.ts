@@ -1,25 +1,39 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+const hasServer = (dir: string) => existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl'));
+
 /**
- * The directory holding initdb and pg_ctl: PG_BIN, else what `pg_config --bindir` says (on Debian
- * and Ubuntu the server binaries live there, off PATH); undefined when neither has them.
+ * The directory holding initdb and pg_ctl: PG_BIN, else what `pg_config --bindir` says, else the
+ * newest version under Debian's and Ubuntu's /usr/lib/postgresql/<version>/bin (off PATH there);
+ * undefined when no PostgreSQL server is installed.
  */
 export function postgresBinaries(): string | undefined {
-  let dir = process.env.PG_BIN;
-  if (!dir) {
-    try {
-      dir = execFileSync('pg_config', ['--bindir'], { stdio: ['ignore', 'pipe', 'ignore'] })
-        .toString()
-        .trim();
-    } catch {
-      return undefined;
-    }
+  if (process.env.PG_BIN) return hasServer(process.env.PG_BIN) ? process.env.PG_BIN : undefined;
+  try {
+    const dir = execFileSync('pg_config', ['--bindir'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
+    if (hasServer(dir)) return dir;
+  } catch {
+    // No pg_config: look where Debian puts the server.
   }
-  return existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl')) ? dir : undefined;
+  const debian = '/usr/lib/postgresql';
+  const versions = existsSync(debian) ? readdirSync(debian).filter((v) => /^\d+$/.test(v)) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  return versions.map((v) => join(debian, v, 'bin')).find(hasServer);
 }
 
 async function freePort(): Promise<number> {
