@@ -94,7 +94,7 @@ describe.each(backends)('key rotation on %s', (backend) => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('keys new-kek writes a 0600 key that is never overwritten', async () => {
+  it('keys new-kek writes a 0600 key that is never overwritten', { timeout: 300_000 }, async () => {
     const out = await ok(['keys', 'new-kek', '--out', kek1()]);
     const fingerprint = kekFingerprint(parseKek(readFileSync(kek1()), 'test'));
     expect(out).toContain(`fingerprint: ${fingerprint}`);
@@ -104,7 +104,7 @@ describe.each(backends)('key rotation on %s', (backend) => {
     expect(kekFingerprint(parseKek(readFileSync(kek1()), 'test'))).toBe(fingerprint);
   });
 
-  it('seeds divisions and artifacts under version 1 of their data keys', async () => {
+  it('seeds divisions and artifacts under version 1 of their data keys', { timeout: 300_000 }, async () => {
     const app = await open();
     try {
       for (const id of ['alpha', 'gone']) await app.divisions.createDivision({ actor: 'test' }, { id });
@@ -131,7 +131,9 @@ describe.each(backends)('key rotation on %s', (backend) => {
     expect(Object.keys(keyFiles())).toEqual(['alpha.json', 'default.json', 'gone.json']);
   });
 
-  it('bad input changes nothing: an unknown division, an erased one, encryption off', async () => {
+  it('bad input changes nothing: an unknown division, an erased one, encryption off', {
+    timeout: 300_000,
+  }, async () => {
     const before = keyFiles();
     const unknown = await cli(['keys', 'rotate-data', '--division', 'nosuch']);
     expect(unknown.code).toBe(1);
@@ -147,7 +149,9 @@ describe.each(backends)('key rotation on %s', (backend) => {
     expect(await ok(['keys', 'reencrypt', '--status'])).toMatch(/^no re-encryption runs$/m);
   });
 
-  it('rotating a data key: new writes use version 2, old objects stay readable', async () => {
+  it('rotating a data key: new writes use version 2, old objects stay readable', {
+    timeout: 300_000,
+  }, async () => {
     const out = await ok(['keys', 'rotate-data', '--division', 'default']);
     expect(out).toMatch(/^default: data key version 1 -> 2 \(new writes use v2\)$/m);
     expect(out).toMatch(/^re-encryption run \S+ queued/m);
@@ -177,7 +181,9 @@ describe.each(backends)('key rotation on %s', (backend) => {
     );
   });
 
-  it('the re-encryption run, stopped half-way, resumes and moves every object to version 2', async () => {
+  it('the re-encryption run, stopped half-way, resumes and moves every object to version 2', {
+    timeout: 300_000,
+  }, async () => {
     // One artifact per batch and a long pause: the worker is stopped after the first ones.
     const app = await open({ REEMBED_BATCH_SIZE: '1', REEMBED_PAUSE_MS: '60000' }, true);
     app.start();
@@ -238,7 +244,9 @@ describe.each(backends)('key rotation on %s', (backend) => {
   });
 
   let snapshotId = '';
-  it('KEK rotation: every key re-wrapped (again: nothing to do), objects untouched, the old KEK alone refused', async () => {
+  it('KEK rotation: every key re-wrapped (again: nothing to do), objects untouched, the old KEK alone refused', {
+    timeout: 300_000,
+  }, async () => {
     snapshotId = (await ok(['backup'])).match(/^snapshot (\S+) written$/m)?.[1] ?? '';
     expect(snapshotId).not.toBe('');
     const probe = await open();
@@ -283,7 +291,9 @@ describe.each(backends)('key rotation on %s', (backend) => {
     }
   });
 
-  it('a snapshot taken before the KEK rotation restores with the new KEK, every artifact readable', async () => {
+  it('a snapshot taken before the KEK rotation restores with the new KEK, every artifact readable', {
+    timeout: 300_000,
+  }, async () => {
     const dataDir = join(root, 'restored');
     mkdirSync(dataDir);
     const target: Record<string, string> = { DATA_DIR: dataDir };
@@ -302,7 +312,9 @@ describe.each(backends)('key rotation on %s', (backend) => {
     }
   });
 
-  it('retiring: the current version is refused; version 1, used by no artifact, is removed', async () => {
+  it('retiring: the current version is refused; version 1, used by no artifact, is removed', {
+    timeout: 300_000,
+  }, async () => {
     const current = await cli(['keys', 'retire-data', '--division', 'default', '--version', '2']);
     expect(current.stderr).toMatch(/conflict: version 2 is the current data key of default/);
     await ok(['keys', 'rotate-data', '--division', 'alpha']);
