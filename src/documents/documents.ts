@@ -14,6 +14,9 @@ import { type ChunkOptions, splitDocument } from './chunking.js';
 import { type DocumentType, decodeDocument, refusePiiInDocumentLabels } from './input.js';
 import { DOCUMENT_COLUMNS, type DocumentRecord, type DocumentRow, toDocument } from './records.js';
 
+/** Chunks per transaction of a split: bounds how long one holds the database. */
+const SPLIT_BATCH = 200;
+
 /** The queue of split jobs: `{documentId, version}`. */
 export const DOCUMENT_QUEUE = 'document';
 
@@ -43,6 +46,8 @@ export interface DocumentServiceDeps {
   backpressure?: Pick<Backpressure, 'check'>;
   chunking: Omit<ChunkOptions, 'markdown' | 'title'>;
   maxJobAttempts: number;
+  /** Chunks written per transaction by the split job (default SPLIT_BATCH). */
+  splitBatch?: number;
   /** Called after a commit that queued a split job (wakes an in-process worker). */
   onQueued: () => void;
 }
@@ -260,7 +265,7 @@ export function createDocumentService(deps: DocumentServiceDeps) {
           previousArtifactId: doc.artifact_id,
           sha256: artifact.sha256,
           size: artifact.size,
-          chunksDeleted: chunkIds,
+          chunksDeleted: chunkIds.length,
         });
       });
       await deps.memories.removeIndexEntries(spaces);
@@ -312,7 +317,7 @@ export function createDocumentService(deps: DocumentServiceDeps) {
           version: doc.version,
           artifactId: doc.artifact_id,
           sha256: doc.sha256,
-          chunks: chunkIds,
+          chunks: chunkIds.length,
         });
         return { spaces, objects };
       });
@@ -321,10 +326,14 @@ export function createDocumentService(deps: DocumentServiceDeps) {
     },
 
     /**
-     * The split job: reads the original of `version`, splits it, and writes the chunks, their
-     * order, their links to the original, the status and `document.split` in one transaction.
-     * Idempotent: a version already split, replaced or deleted is left as it is (a job run twice
-     * after its lease lapsed writes nothing the second time).
+     * The split job: reads the original of `version`, splits it, and writes the chunks
+     * `SPLIT_BATCH` at a time, each batch in one transaction with its order (`document_chunks`) and
+     * links to the original; the last one also sets `split` and appends `document.split`. Each
+     * batch locks the document and continues from the chunks already written, so the job is
+     * idempotent and resumable: a job run again after its lease lapsed (or twice at once) writes
+     * no chunk twice, and a version replaced or deleted meanwhile stops it. Between batches the
+     * chunks written are already being indexed, and other work (on PGlite: every request) gets the
+     * database.
      */
     async splitJob(documentId: string, version: number): Promise<{ chunks: number } | null> {
       const claimed = await db.query<DocumentRow>(
@@ -334,8 +343,9 @@ export function createDocumentService(deps: DocumentServiceDeps) {
       );
       const doc = claimed.rows[0];
       if (!doc?.artifact_id) return null;
+      const artifactId = doc.artifact_id;
       const system: Access = { divisions: [doc.division_id], actor: doc.updated_by, piiRead: true };
-      const { body } = await deps.artifacts.open(system, doc.artifact_id, { audit: false });
+      const { body } = await deps.artifacts.open(system, artifactId, { audit: false });
       const parts: Buffer[] = [];
       for await (const part of body) parts.push(Buffer.from(part as Uint8Array));
       const chunks = splitDocument(Buffer.concat(parts).toString('utf8'), {
@@ -343,51 +353,63 @@ export function createDocumentService(deps: DocumentServiceDeps) {
         markdown: doc.content_type === 'text/markdown',
         title: doc.title ?? undefined,
       });
-      const written = await db.transaction(async (tx) => {
-        const locked = await tx.query<{ status: string }>(
-          `SELECT status FROM documents WHERE id = $1 AND version = $2 AND deleted_at IS NULL FOR UPDATE`,
-          [documentId, version],
-        );
-        if (locked.rows[0]?.status !== 'splitting') return null;
-        const memories = await deps.memories.createWithin(
-          tx,
-          system,
-          doc.division_id,
-          chunks.map((c, i) => ({
-            text: c.text,
-            agentId: doc.agent_id,
-            namespace: doc.namespace,
-            kind: doc.kind,
-            tags: doc.tags,
-            metadata: {
-              ...doc.metadata,
-              document: { id: documentId, version, chunk: i, chunks: chunks.length },
-            },
-            sessionId: doc.session_id,
-            sequence: i,
-            ...(doc.occurred_at ? { occurredAt: new Date(doc.occurred_at).toISOString() } : {}),
-          })),
-          'chunks',
-        );
-        const ids = memories.map((m) => m.id);
-        await tx.query(
-          `INSERT INTO document_chunks (document_id, position, memory_id, division_id)
-           SELECT $1, p - 1, m, $3 FROM unnest($2::uuid[]) WITH ORDINALITY AS t(m, p)`,
-          [documentId, ids, doc.division_id],
-        );
-        await tx.query(
-          `INSERT INTO memory_artifacts (memory_id, artifact_id, division_id, created_by)
-           SELECT m, $2, $3, $4 FROM unnest($1::uuid[]) AS m`,
-          [ids, doc.artifact_id, doc.division_id, doc.updated_by],
-        );
-        await tx.query(`UPDATE documents SET status = 'split', updated_at = now() WHERE id = $1`, [
-          documentId,
-        ]);
-        await audit(tx, system, doc, 'document.split', { version, artifactId: doc.artifact_id, chunks: ids });
-        return { chunks: ids.length };
-      });
-      if (written) deps.memories.notifyQueued();
-      return written;
+      const batch = deps.splitBatch ?? SPLIT_BATCH;
+      for (;;) {
+        const step = await db.transaction(async (tx) => {
+          const locked = await tx.query<{ status: string }>(
+            'SELECT status FROM documents WHERE id = $1 AND version = $2 AND deleted_at IS NULL FOR UPDATE',
+            [documentId, version],
+          );
+          if (locked.rows[0]?.status !== 'splitting') return 'stopped' as const;
+          const written = await tx.query<{ n: number }>(
+            'SELECT count(*)::int AS n FROM document_chunks WHERE document_id = $1',
+            [documentId],
+          );
+          const from = Number(written.rows[0].n);
+          const next = chunks.slice(from, from + batch);
+          const memories = await deps.memories.createWithin(
+            tx,
+            system,
+            doc.division_id,
+            next.map((c, i) => ({
+              text: c.text,
+              agentId: doc.agent_id,
+              namespace: doc.namespace,
+              kind: doc.kind,
+              tags: doc.tags,
+              metadata: {
+                ...doc.metadata,
+                document: { id: documentId, version, chunk: from + i, chunks: chunks.length },
+              },
+              sessionId: doc.session_id,
+              sequence: from + i,
+              ...(doc.occurred_at ? { occurredAt: new Date(doc.occurred_at).toISOString() } : {}),
+            })),
+            'chunks',
+          );
+          const ids = memories.map((m) => m.id);
+          await tx.query(
+            `INSERT INTO document_chunks (document_id, position, memory_id, division_id)
+             SELECT $1, $4 + p - 1, m, $3 FROM unnest($2::uuid[]) WITH ORDINALITY AS t(m, p)`,
+            [documentId, ids, doc.division_id, from],
+          );
+          await tx.query(
+            `INSERT INTO memory_artifacts (memory_id, artifact_id, division_id, created_by)
+             SELECT m, $2, $3, $4 FROM unnest($1::uuid[]) AS m`,
+            [ids, artifactId, doc.division_id, doc.updated_by],
+          );
+          if (from + next.length < chunks.length) return 'more' as const;
+          await tx.query(`UPDATE documents SET status = 'split', updated_at = now() WHERE id = $1`, [
+            documentId,
+          ]);
+          await audit(tx, system, doc, 'document.split', { version, artifactId, chunks: chunks.length });
+          return 'done' as const;
+        });
+        deps.memories.notifyQueued();
+        if (step === 'stopped') return null;
+        if (step === 'done') return { chunks: chunks.length };
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     },
 
     /** A split job was dead-lettered: the document says so. */

@@ -140,7 +140,7 @@ describe.each(backends)('documents on %s', (backend) => {
       },
     });
     await ta.app.divisions.createDivision(systemAccess('test'), { id: 'other' });
-  }, 60_000);
+  }, 120_000);
   afterAll(() => ta?.close());
 
   it('splits Markdown by headings into ordered chunks of one session, found by search', async () => {
@@ -227,6 +227,28 @@ describe.each(backends)('documents on %s', (backend) => {
       [created.id],
     );
     expect(rows.rows[0].n).toBe(doc.chunkCount);
+  });
+
+  it('resumes a split that stopped half-way from the chunks already written', async () => {
+    const created = await upload(`# Resume\n\n${para('resumed', 20)}`);
+    const doc = await indexed(created.id);
+    const chunks = doc.chunks ?? [];
+    expect(chunks.length).toBeGreaterThan(2);
+    // As a worker that died after its first transaction would leave it.
+    const kept = 1;
+    await ta.t.db.query('DELETE FROM document_chunks WHERE document_id = $1 AND position >= $2', [
+      created.id,
+      kept,
+    ]);
+    await ta.t.db.query(`UPDATE documents SET status = 'splitting' WHERE id = $1`, [created.id]);
+    expect(await ta.app.documents.splitJob(created.id, 1)).toEqual({ chunks: chunks.length });
+    const resumed = await indexed(created.id);
+    expect(resumed.chunks?.map((c) => c.position)).toEqual(chunks.map((c) => c.position));
+    expect(resumed.chunks?.slice(0, kept)).toEqual(chunks.slice(0, kept));
+    expect(resumed.chunks?.[kept].memoryId).not.toBe(chunks[kept].memoryId);
+    const texts = async (list: typeof chunks) =>
+      Promise.all(list.map(async (c) => (await memory(c.memoryId)).json().text));
+    expect(await texts(resumed.chunks ?? [])).toEqual(await texts(chunks));
   });
 
   it('refuses bad input with problem+json naming the fault and stores nothing', async () => {
