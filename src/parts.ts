@@ -365,7 +365,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       memories: await memories(),
       appendAudit,
       backpressure: await backpressure(),
-      chunking: { maxChars: config.DOCUMENT_CHUNK_CHARS, overlap: config.DOCUMENT_CHUNK_OVERLAP },
+      chunking: documentChunking(config),
       maxJobAttempts: config.JOB_MAX_ATTEMPTS,
       onQueued: () => wakeSplitter(),
     }),
@@ -525,3 +525,12 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
 }
 
 export type Parts = ReturnType<typeof createParts>;
+
+/**
+ * The chunk bounds of documents, capped so that every chunk fits MAX_TEXT_BYTES: a chunk is a
+ * memory, and no UTF-16 unit takes more than three bytes of UTF-8.
+ */
+function documentChunking(config: Config) {
+  const maxChars = Math.max(1, Math.min(config.DOCUMENT_CHUNK_CHARS, Math.floor(config.MAX_TEXT_BYTES / 3)));
+  return { maxChars, overlap: Math.min(config.DOCUMENT_CHUNK_OVERLAP, Math.floor(maxChars / 2)) };
+}

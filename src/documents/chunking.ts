@@ -103,6 +103,8 @@ function cut(text: string, max: number): string[] {
     if (at < max / 2) at = max;
     // Never split a surrogate pair.
     if (at === max && /[\uD800-\uDBFF]/.test(rest[at - 1])) at -= 1;
+    // A bound below one pair still moves on (only absurdly small bounds get here).
+    if (at < 1) at = 2;
     pieces.push(rest.slice(0, at).trim());
     rest = rest.slice(at).trimStart();
   }
@@ -139,9 +141,10 @@ function tailOf(body: string, overlap: number): string {
 
 /** The heading line of a chunk, shortened so that it leaves most of the chunk to the body. */
 function headingLine(headings: string[], maxChars: number): string {
-  if (headings.length === 0) return '';
-  const line = headings.join(PATH_SEPARATOR).replace(/\s+/g, ' ');
   const limit = Math.floor(maxChars / 4);
+  // Too small a chunk for context: the body gets it all.
+  if (headings.length === 0 || limit < 8) return '';
+  const line = headings.join(PATH_SEPARATOR).replace(/\s+/g, ' ');
   return line.length <= limit ? line : `…${line.slice(line.length - limit + 1)}`;
 }
 
@@ -157,7 +160,7 @@ export function splitDocument(raw: string, opts: ChunkOptions): Chunk[] {
     const budget = opts.maxChars - prefix.length;
     const overlap = Math.min(opts.overlap, Math.floor(budget / 2));
     // Room is left for the overlap carried into every chunk but the first.
-    const bodies = pack(section.blocks, budget - (overlap > 0 ? overlap + 1 : 0), '\n\n');
+    const bodies = pack(section.blocks, Math.max(1, budget - (overlap > 0 ? overlap + 1 : 0)), '\n\n');
     let previous = '';
     for (const body of bodies) {
       const carried = previous ? tailOf(previous, overlap) : '';

@@ -54,6 +54,19 @@ describe('splitDocument', () => {
     }
   });
 
+  it('stays bounded with tiny bounds (chunks capped by MAX_TEXT_BYTES / 3)', () => {
+    for (const maxChars of [1, 5, 33]) {
+      const chunks = splitDocument('# Heading\n\nSome words here. And more words after them.', {
+        maxChars,
+        overlap: Math.floor(maxChars / 2),
+        markdown: true,
+      });
+      expect(chunks.length).toBeGreaterThan(0);
+      for (const c of chunks)
+        expect(c.text.length, String(maxChars)).toBeLessThanOrEqual(Math.max(maxChars, 2));
+    }
+  });
+
   it('keeps a document of headings only, and is deterministic', () => {
     expect(splitDocument('# A\n## B\n', md).map((c) => c.text)).toEqual(['# A\n## B']);
     const text = `# X\n\n${'word '.repeat(400)}`;
