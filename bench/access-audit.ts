@@ -77,7 +77,7 @@ async function run(database: 'pglite' | 'server'): Promise<Result> {
         logLevel: 'warn',
         env: { ACCESS_AUDIT: mode },
       });
-      await importVectors(servers[mode], d, size, { batch: 500, concurrency: 2, label });
+      await importVectors(servers[mode], d, size, { concurrency: 2, label });
     }
     const rand = rng(99);
     const bodies = Array.from({ length: queries }, () =>

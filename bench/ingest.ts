@@ -42,18 +42,24 @@ export function makeDataset(n: number, o: { clusters: number; noise: number; see
 
 export const namespaceOf = (i: number) => (i % 100 === 37 ? RARE_NAMESPACE : 'main');
 
-/** One batch body as JSON text, written by hand: 6-decimal components keep it ~4.5 kB per vector. */
-function batchJson(d: Dataset, from: number, to: number): string {
-  const items: string[] = [];
+/** Memories per POST /v1/memories/import request (NDJSON, ~4.7 kB a line: ~47 MB a request). */
+export const IMPORT_LINES = 10_000;
+
+/**
+ * Rows [from, to) as NDJSON lines, written by hand: 6-decimal components keep a line ~4.5 kB.
+ * `metadata.row` names the row, so that search hits map back to the data set.
+ */
+function importLines(d: Dataset, from: number, to: number): string {
+  const lines: string[] = [];
   for (let i = from; i < to; i++) {
     const comps: number[] = new Array(d.dims);
     const off = i * d.dims;
     for (let j = 0; j < d.dims; j++) comps[j] = Math.round(d.vectors[off + j] * 1e6) / 1e6;
-    items.push(
-      `{"text":${JSON.stringify(d.texts[i])},"namespace":"${namespaceOf(i)}","model":"${MODEL}","vector":[${comps.join(',')}]}`,
+    lines.push(
+      `{"text":${JSON.stringify(d.texts[i])},"namespace":"${namespaceOf(i)}","metadata":{"row":${i}},"model":"${MODEL}","vector":[${comps.join(',')}]}\n`,
     );
   }
-  return `{"items":[${items.join(',')}]}`;
+  return lines.join('');
 }
 
 export interface ImportResult {
@@ -64,22 +70,22 @@ export interface ImportResult {
   indexedMs: number;
   acceptedPerSec: number;
   indexedPerSec: number;
-  /** Memory id → row of the data set. */
-  rowOf: Map<string, number>;
   bodyBytes: number;
   vectorWriteSec: number;
 }
 
-/** POSTs rows [0, n) of the data set in batches, `concurrency` requests in flight, then waits until indexed. */
+/**
+ * Streams rows [0, n) of the data set to POST /v1/memories/import, IMPORT_LINES per request,
+ * `concurrency` requests in flight, then waits until every memory is indexed.
+ */
 export async function importVectors(
   s: Server,
   d: Dataset,
   n: number,
-  o: { batch: number; concurrency: number; label: string },
+  o: { concurrency: number; label: string },
 ): Promise<ImportResult> {
-  const rowOf = new Map<string, number>();
   const starts: number[] = [];
-  for (let i = 0; i < n; i += o.batch) starts.push(i);
+  for (let i = 0; i < n; i += IMPORT_LINES) starts.push(i);
   let next = 0;
   let done = 0;
   let bodyBytes = 0;
@@ -87,21 +93,22 @@ export async function importVectors(
   const lane = async () => {
     while (next < starts.length) {
       const from = starts[next++];
-      const to = Math.min(n, from + o.batch);
-      const body = batchJson(d, from, to);
+      const to = Math.min(n, from + IMPORT_LINES);
+      const body = importLines(d, from, to);
       bodyBytes += body.length;
-      // Keyed, so that a batch sent again after a dropped connection is stored once.
-      const res = await s.post<{ items: { id: string; status: string }[] }>('/v1/memories/batch', body, {
-        'idempotency-key': `bench-${o.label.replaceAll('/', '-')}-${from}`,
-      });
-      if (res.status !== 201)
-        throw new Error(`batch import answered ${res.status}: ${JSON.stringify(res.body)}`);
-      res.body.items.forEach((m, j) => {
-        rowOf.set(m.id, from + j);
-      });
+      // Keyed, so that a request sent again after a dropped connection skips what it wrote.
+      const res = await s.post<{ imported: number; replayed: number; failed: number }>(
+        '/v1/memories/import?divisionId=default',
+        body,
+        {
+          'content-type': 'application/x-ndjson',
+          'idempotency-key': `bench-${o.label.replaceAll('/', '-')}-${from}`,
+        },
+      );
+      if (res.status !== 200 || res.body.failed > 0 || res.body.imported + res.body.replayed !== to - from)
+        throw new Error(`import answered ${res.status}: ${JSON.stringify(res.body).slice(0, 2000)}`);
       done += to - from;
-      if (done % (o.batch * 10) === 0 || done === n)
-        log(`${o.label}: ${done}/${n} accepted (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      log(`${o.label}: ${done}/${n} accepted (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
   };
   await Promise.all(Array.from({ length: o.concurrency }, lane));
@@ -119,7 +126,6 @@ export async function importVectors(
     indexedMs,
     acceptedPerSec: (n * 1000) / acceptMs,
     indexedPerSec: (n * 1000) / indexedMs,
-    rowOf,
     bodyBytes,
     vectorWriteSec: sumMetric(m, 'memory_layer_vector_write_duration_seconds_sum'),
   };

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { ApiEmbedResult, ImportResult, RawEmbedResult } from './ingest.js';
+import { type ApiEmbedResult, IMPORT_LINES, type ImportResult, type RawEmbedResult } from './ingest.js';
 import type { LoadReport } from './load.js';
 import type { BenchOptions } from './options.js';
 import type { KeywordIndexStart, ModeResult } from './search.js';
@@ -22,7 +22,7 @@ export interface SizeRun {
   engine: string;
   database: string;
   startMs: number;
-  import: Omit<ImportResult, 'rowOf'> & { rowOf?: undefined };
+  import: ImportResult;
   search: ModeResult[];
   rssAfterImport: number;
   rssEnd: number;
@@ -231,20 +231,22 @@ function ingestTargets(res: Results, targets: Target[]) {
   }
   for (const run of res.runs) {
     const imp = run.import;
-    const pass = imp.indexedPerSec >= 2000;
+    // Issue targets: 5,000/s on the PostgreSQL server, 3,000/s on PGlite.
+    const goal = run.database === 'postgres' ? 5000 : 3000;
+    const pass = imp.indexedPerSec >= goal;
     const largest = Math.max(...res.runs.map((r) => r.size));
     let why: string | undefined;
     if (!pass) {
       const accept = imp.acceptedPerSec;
       why =
-        accept < 2000
-          ? `accepting alone runs at ${rate(accept)} (JSON parse + validation of ${num(run.size * 512)} numbers, INSERT with tsvector and GIN updates)`
+        accept < goal
+          ? `accepting alone runs at ${rate(accept)} (JSON parse + validation of ${num(run.size * 512)} numbers, COPY with tsvector and GIN updates)`
           : `requests were accepted at ${rate(accept)} but the worker indexed at ${rate(imp.indexedPerSec)}; vector index writes took ${imp.vectorWriteSec.toFixed(1)} s of ${(imp.indexedMs / 1000).toFixed(1)} s`;
       if (run.engine === 'pgvector')
         why += '; pgvector HNSW inserts on PGlite are slow (DESIGN.md: ~100 rows/s)';
     }
     targets.push({
-      target: `Bulk import of precomputed vectors ≥ 2,000/s accepted → indexed (${num(run.size)}, ${engineName(run)})${run.size === largest ? '' : ' — for comparison'}`,
+      target: `Bulk import of precomputed vectors ≥ ${num(goal)}/s accepted → indexed (${num(run.size)}, ${engineName(run)})${run.size === largest ? '' : ' — for comparison'}`,
       measured: `${rate(imp.indexedPerSec)} (${num(run.size)} in ${(imp.indexedMs / 1000).toFixed(1)} s; accepted at ${rate(imp.acceptedPerSec)})`,
       pass,
       why,
@@ -293,12 +295,12 @@ export function renderReport(res: Results, notes = ''): string {
     res.command,
     '```',
     '',
-    `Options used: sizes ${o.sizes.join(', ')}; ${o.queries} measured queries per mode after ${o.warmup} warm-up queries; ${o.filteredQueries} filtered queries; ${o.hybridTexts} distinct hybrid query texts; ${o.keywordQueries} keyword queries; k = ${o.k}; import batches of ${o.batch} with ${o.concurrency} requests in flight; ${o.embedTexts} sentences for the model; server LOG_LEVEL=${o.logLevel}; databases: ${o.databases.replace('pglite', 'PGlite in a fresh temporary DATA_DIR per server').replace('postgres', 'the PostgreSQL server given by --database-url, a fresh schema per server')}. Options: \`--sizes\`, \`--queries\`, \`--warmup\`, \`--filtered-queries\`, \`--hybrid-texts\`, \`--keyword-queries\`, \`--embed-texts\`, \`--batch\`, \`--concurrency\`, \`--pgvector-max\`, \`--clusters\`, \`--noise\`, \`--k\`, \`--log-level\`, \`--database-url\`, \`--databases\`, \`--skip-embed\`, \`--skip-search\`, \`--out\` (or \`BENCH_SIZES\`, \`BENCH_QUERIES\`, …).`,
+    `Options used: sizes ${o.sizes.join(', ')}; ${o.queries} measured queries per mode after ${o.warmup} warm-up queries; ${o.filteredQueries} filtered queries; ${o.hybridTexts} distinct hybrid query texts; ${o.keywordQueries} keyword queries; k = ${o.k}; imports of ${num(IMPORT_LINES)} lines with ${o.concurrency} requests in flight; texts for the model in batches of ${o.batch}; ${o.embedTexts} sentences for the model; server LOG_LEVEL=${o.logLevel}; databases: ${o.databases.replace('pglite', 'PGlite in a fresh temporary DATA_DIR per server').replace('postgres', 'the PostgreSQL server given by --database-url, a fresh schema per server')}. Options: \`--sizes\`, \`--queries\`, \`--warmup\`, \`--filtered-queries\`, \`--hybrid-texts\`, \`--keyword-queries\`, \`--embed-texts\`, \`--batch\`, \`--concurrency\`, \`--pgvector-max\`, \`--clusters\`, \`--noise\`, \`--k\`, \`--log-level\`, \`--database-url\`, \`--databases\`, \`--skip-embed\`, \`--skip-search\`, \`--out\` (or \`BENCH_SIZES\`, \`BENCH_QUERIES\`, …).`,
     '',
     '## Method',
     '',
     '- The service runs in a child process (bench/server.ts): `createApp` + `buildHttpServer` + `listen` on 127.0.0.1, port 0, configured from the environment like `memory-layer serve`, with its indexing worker in the same process, as the default deployment does. The benchmark process sends requests with `fetch` (keep-alive) one at a time and measures from sending a request to having its JSON parsed. Each scenario gets a fresh server and data directory.',
-    `- Data: ${num(Math.max(...o.sizes))} synthetic 512-dim unit vectors, ${o.clusters} random centroids plus gaussian noise (σ = ${o.noise} per component, i.e. noise of norm ≈ ${(o.noise * Math.sqrt(512)).toFixed(2)} against a unit centroid), rounded to 6 decimals. Texts: 3 words of the row's cluster (8 per cluster) and 6 words from 1,000 shared words drawn with a Zipf law, so keyword search matches thousands of rows for common words. Every 100th row is in namespace \`rare\` (1 %), the rest in \`main\`. Imported through \`POST /v1/memories/batch\` with \`vector\` and \`model: "use-lite"\`; "indexed" means \`GET /v1/memories?status=pending&limit=1\` came back empty (polled every 100 ms).`,
+    `- Data: ${num(Math.max(...o.sizes))} synthetic 512-dim unit vectors, ${o.clusters} random centroids plus gaussian noise (σ = ${o.noise} per component, i.e. noise of norm ≈ ${(o.noise * Math.sqrt(512)).toFixed(2)} against a unit centroid), rounded to 6 decimals. Texts: 3 words of the row's cluster (8 per cluster) and 6 words from 1,000 shared words drawn with a Zipf law, so keyword search matches thousands of rows for common words. Every 100th row is in namespace \`rare\` (1 %), the rest in \`main\`. Imported through \`POST /v1/memories/import\` (NDJSON, ${num(IMPORT_LINES)} lines per request, \`vector\` and \`model: "use-lite"\` on each line, written with COPY); "indexed" means \`GET /v1/memories?status=pending&limit=1\` came back empty (polled every 100 ms).`,
     `- Queries: fresh vectors from the same centroids. Recall@${o.k} compares the returned ids with an exact cosine top-${o.k} computed in JavaScript over the same vectors (for the filtered search: over the rows of the namespace). Hybrid queries send text only (2 cluster words + 1 Zipf word); the server embeds it with the built-in model and caches the vector per text, so the first pass over the texts shows the embedding cost (\`timings.embedMs\`) and the repeated pass shows search alone.`,
     "- Peak RSS is the server process's VmHWM from /proc/<pid>/status: the service alone (model, PGlite, vector index, HTTP), without the benchmark's own copies of the vectors.",
     '',

@@ -114,11 +114,9 @@ for (const n of [...o.sizes].sort((a, b) => a - b)) {
     });
     serverPid = s.pid;
     try {
-      const imported = await importVectors(s, data, n, { batch: o.batch, concurrency: o.concurrency, label });
+      const imported = await importVectors(s, data, n, { concurrency: o.concurrency, label });
       const rssAfterImport = s.rss();
-      const search = queries
-        ? await searchScenarios(s, data, queries, imported.rowOf, { ...searchOptions, label })
-        : [];
+      const search = queries ? await searchScenarios(s, data, queries, { ...searchOptions, label }) : [];
       const peakBeforeRestart = s.peakRss();
       const rssBeforeRestart = s.rss();
       // A start on the data just measured: the keyword index is then built from the rows.
@@ -129,7 +127,7 @@ for (const n of [...o.sizes].sort((a, b) => a - b)) {
         engine: s.vectorIndex,
         database: s.database,
         startMs: s.startMs,
-        import: { ...imported, rowOf: undefined },
+        import: imported,
         search,
         rssAfterImport,
         rssEnd: rssBeforeRestart,

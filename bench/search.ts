@@ -5,7 +5,7 @@ import { type Dataset, namespaceOf, RARE_NAMESPACE } from './ingest.js';
 import { exactTopK, mean, recall, type Summary, summarise } from './stats.js';
 
 interface SearchResponse {
-  hits: { id: string }[];
+  hits: { id: string; metadata?: { row?: number } }[];
   pending: number;
   timings: { embedMs: number; totalMs: number };
 }
@@ -53,7 +53,6 @@ async function runMode(
   bodies: Record<string, unknown>[],
   warmup: number,
   k: number,
-  rowOf: Map<string, number>,
   truth?: (i: number) => number[],
   /** How many hits query i can have at most (default k): fewer is a short answer. */
   possible?: (i: number) => number,
@@ -74,7 +73,7 @@ async function runMode(
     hits += res.hits.length;
     if (res.hits.length < (possible ? possible(i - warmup) : k)) short++;
     if (truth) {
-      const found = res.hits.map((h) => rowOf.get(h.id) ?? -1);
+      const found = res.hits.map((h) => h.metadata?.row ?? -1);
       recalls.push(recall(found, truth(i - warmup)));
     }
   }
@@ -143,7 +142,6 @@ export async function searchScenarios(
   s: Server,
   d: Dataset,
   qs: QuerySet,
-  rowOf: Map<string, number>,
   o: SearchOptions,
 ): Promise<ModeResult[]> {
   const { k, n, truth, rareTruth } = qs;
@@ -156,7 +154,7 @@ export async function searchScenarios(
 
   const results: ModeResult[] = [];
   const vectorBodies = Array.from({ length: total }, (_, i) => ({ mode: 'vector', vector: asList(i), k }));
-  results.push(await runMode(s, 'vector', vectorBodies, o.warmup, k, rowOf, (i) => truth[i]));
+  results.push(await runMode(s, 'vector', vectorBodies, o.warmup, k, (i) => truth[i]));
 
   const filteredBodies = Array.from({ length: Math.min(o.warmup, 20) + fq }, (_, i) => ({
     mode: 'vector',
@@ -171,7 +169,6 @@ export async function searchScenarios(
       filteredBodies,
       Math.min(o.warmup, 20),
       k,
-      rowOf,
       (i) => rareTruth[i],
     ),
   );
@@ -181,9 +178,7 @@ export async function searchScenarios(
   const texts = Array.from({ length: o.hybridTexts }, (_, i) => queryText(d.vocabulary, qc[i], rand));
   // First sight of each text: the server embeds it (cold), which is what a new question costs.
   const coldBodies = texts.map((query) => ({ mode: 'hybrid', query, k }));
-  results.push(
-    await runMode(s, 'hybrid, query embedded (first sight of each text)', coldBodies, 0, k, rowOf),
-  );
+  results.push(await runMode(s, 'hybrid, query embedded (first sight of each text)', coldBodies, 0, k));
   // The same texts again, cycled: their embeddings are cached, so this is the search alone.
   const cachedBodies = Array.from({ length: total }, (_, i) => ({
     mode: 'hybrid',
@@ -191,7 +186,7 @@ export async function searchScenarios(
     k,
   }));
   results.push(
-    await runMode(s, 'hybrid, query embedding cached (repeated texts)', cachedBodies, o.warmup, k, rowOf),
+    await runMode(s, 'hybrid, query embedding cached (repeated texts)', cachedBodies, o.warmup, k),
   );
   const keywordWarmup = Math.min(20, o.warmup);
   const keywordBodies = Array.from({ length: keywordWarmup + o.keywordQueries }, (_, i) => ({
@@ -199,7 +194,7 @@ export async function searchScenarios(
     query: texts[i % texts.length],
     k,
   }));
-  results.push(await runMode(s, 'keyword (BM25 alone)', keywordBodies, keywordWarmup, k, rowOf));
+  results.push(await runMode(s, 'keyword (BM25 alone)', keywordBodies, keywordWarmup, k));
 
   // The same texts behind the 1 % namespace: k come back whenever k rows of it share a word.
   const rareRows = Array.from({ length: n }, (_, i) => i).filter((i) => namespaceOf(i) === RARE_NAMESPACE);
@@ -217,7 +212,6 @@ export async function searchScenarios(
       filteredKeywordBodies,
       keywordWarmup,
       k,
-      rowOf,
       undefined,
       (i) => expected(filteredKeywordBodies[keywordWarmup + i].query),
     ),

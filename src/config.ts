@@ -41,6 +41,12 @@ const schema = z
     EMBEDDER_DIMENSIONS: int(1, 8192).optional(),
     EMBEDDER_API_KEY: z.string().min(1).optional(),
     EMBEDDER_BATCH_SIZE: int(1, 2048).default(32),
+    /**
+     * Index jobs a worker claims at once. Texts among them are embedded EMBEDDER_BATCH_SIZE at a
+     * time; memories that came with vectors (imports) are indexed all together, which is what
+     * makes an import's indexing keep up with COPY.
+     */
+    INDEX_BATCH_SIZE: int(1, 5_000).default(256),
     EMBEDDER_TIMEOUT_MS: int(100, 600_000).default(30_000),
     /** JSON list of extra models (OpenAI-compatible endpoints) divisions can be re-embedded with. */
     EMBEDDING_MODELS_FILE: z.string().min(1).optional(),
