@@ -308,17 +308,18 @@ export function createImporter(deps: ImportDeps) {
       }
     };
 
-    const flush = async (tx: Queryable | undefined) => {
-      const index = chunkIndex++;
-      const digest = chunkHash.digest('hex');
-      chunkHash = createHash('sha256');
-      const ready = await checkAgainstDatabase(access, divisionId, model, chunk, fail);
-      const checked = chunk.length;
-      chunk = [];
-      if (opts.stopAtFirstError && (ready.length < checked || stopped())) {
-        report.stoppedAtLine = report.errors[0]?.line;
-        return;
-      }
+    interface Chunk {
+      index: number;
+      digest: string;
+      /** The last input line the chunk covers (the progress after it commits). */
+      lastLine: number;
+      entries: { line: number; item: PreparedMemory }[];
+    }
+
+    const write = async (tx: Queryable | undefined, c: Chunk) => {
+      const ready = await checkAgainstDatabase(access, divisionId, model, c.entries, fail);
+      // Stop mode: a bad line in this chunk stops the import before the chunk is written.
+      if (opts.stopAtFirstError && ready.length < c.entries.length) return;
       const items = ready.map((r) => r.item);
       if (tx) {
         if (report.failed === 0 && items.length > 0)
@@ -326,7 +327,7 @@ export function createImporter(deps: ImportDeps) {
         report.imported += items.length;
       } else if (items.length > 0) {
         await waitForBacklog(items.length);
-        const idempotency = opts.chunkKey?.({ index, digest });
+        const idempotency = opts.chunkKey?.({ index: c.index, digest: c.digest });
         try {
           const { replayed } = await deps.memories.importChunk(access, divisionId, items, { idempotency });
           if (replayed) report.replayed += items.length;
@@ -339,13 +340,45 @@ export function createImporter(deps: ImportDeps) {
         }
       }
       opts.onChunk?.({
-        line: report.lines,
+        line: c.lastLine,
         imported: report.imported + report.replayed,
         failed: report.failed,
       });
     };
 
+    // One chunk is written while the next one is parsed: the database works while this process
+    // parses and checks JSON. Never more than one in flight, so chunks commit in input order.
+    let inFlight: Promise<void> = Promise.resolve();
+    const flush = async (tx: Queryable | undefined) => {
+      const c: Chunk = {
+        index: chunkIndex++,
+        digest: chunkHash.digest('hex'),
+        lastLine: report.lines,
+        entries: chunk,
+      };
+      chunkHash = createHash('sha256');
+      chunk = [];
+      await inFlight;
+      inFlight = write(tx, c);
+      // Handled here so that a failure waits for the next await instead of crashing the process.
+      inFlight.catch(() => undefined);
+    };
+
     const readAll = async (tx: Queryable | undefined) => {
+      try {
+        await readLines(tx);
+      } catch (err) {
+        // Nothing is left running behind the error (a chunk's transaction still open).
+        await inFlight.catch(() => undefined);
+        throw err;
+      }
+      await inFlight;
+      // Chunks are checked against the database after the next one was parsed: back in order.
+      report.errors.sort((a, b) => a.line - b.line);
+      if (stopped()) report.stoppedAtLine = report.errors[0]?.line;
+    };
+
+    const readLines = async (tx: Queryable | undefined) => {
       let inChunk = 0;
       for await (const piece of linesOf(source, opts.maxLineBytes, opts.maxBytes)) {
         if (stopped()) break;
@@ -371,11 +404,7 @@ export function createImporter(deps: ImportDeps) {
           inChunk = 0;
         }
       }
-      if (stopped()) {
-        report.stoppedAtLine = report.errors[0]?.line;
-        return;
-      }
-      if (inChunk > 0) await flush(tx);
+      if (inChunk > 0 && !stopped()) await flush(tx);
     };
 
     if (!opts.atomic) {
