@@ -312,7 +312,8 @@ export function createReencryptRunner(deps: ReencryptRunnerDeps) {
       wakeIdle?.();
     },
     start() {
-      if (running) return;
+      // A process without KEY_DIR cannot re-encrypt: it leaves the runs to those that can.
+      if (running || !encryption.enabled) return;
       running = true;
       abort = new AbortController();
       liveHolders.add(runnerId);
