@@ -3,6 +3,7 @@ import type { Database } from '../adapters/db/port.js';
 import { claim, complete, fail, type Job, renewLeases } from '../indexing/queue.js';
 import { liveHolders } from '../platform/lease.js';
 import type { Logger } from '../platform/logger.js';
+import { createPollLoop } from '../platform/poll-loop.js';
 import { DOCUMENT_QUEUE, type DocumentService } from './documents.js';
 
 export interface SplitWorkerDeps {
@@ -25,9 +26,6 @@ export function createSplitWorker(deps: SplitWorkerDeps) {
   const { db, logger } = deps;
   const workerId = `${hostname()}:${process.pid}:split:${Math.random().toString(36).slice(2, 8)}`;
   liveHolders.add(workerId);
-  let running = false;
-  let wake: (() => void) | null = null;
-  let loop: Promise<void> | null = null;
 
   async function work(job: SplitJob) {
     const { documentId, version } = job.payload;
@@ -74,43 +72,18 @@ export function createSplitWorker(deps: SplitWorkerDeps) {
     return 1;
   }
 
-  async function run() {
-    while (running) {
-      let claimed = 0;
-      try {
-        claimed = await runOnce();
-      } catch (err) {
-        logger.error({ err }, 'split worker failed');
-      }
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (claimed === 0 && running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, deps.pollMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = null;
-      }
-    }
-  }
+  const loop = createPollLoop({
+    pollMs: deps.pollMs,
+    once: runOnce,
+    onError: (err) => logger.error({ err }, 'split worker failed'),
+  });
 
   return {
     runOnce,
-    notify() {
-      wake?.();
-    },
-    start() {
-      if (running) return;
-      running = true;
-      loop = run();
-    },
+    notify: loop.notify,
+    start: loop.start,
     async stop() {
-      running = false;
-      wake?.();
-      await loop;
-      loop = null;
+      await loop.stop();
       liveHolders.delete(workerId);
     },
     /** Runs jobs until none is due (tests, CLI). */

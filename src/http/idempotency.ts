@@ -5,8 +5,8 @@ import { AppError, ErrorCode } from '../platform/errors.js';
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
-/** Reads the `Idempotency-Key` header of a write, scoped to the division it writes to. */
-export function idempotencyKeyOf(req: FastifyRequest, divisionId: string): IdempotencyKey | undefined {
+/** The `Idempotency-Key` header as sent, checked (1 to 255 visible ASCII characters); undefined without one. */
+export function idempotencyHeader(req: FastifyRequest): string | undefined {
   const raw = req.headers['idempotency-key'];
   if (raw === undefined) return undefined;
   if (typeof raw !== 'string' || !KEY.test(raw)) {
@@ -14,6 +14,13 @@ export function idempotencyKeyOf(req: FastifyRequest, divisionId: string): Idemp
       { field: 'Idempotency-Key', message: 'invalid' },
     ]);
   }
+  return raw;
+}
+
+/** Reads the `Idempotency-Key` header of a write, scoped to the division it writes to. */
+export function idempotencyKeyOf(req: FastifyRequest, divisionId: string): IdempotencyKey | undefined {
+  const raw = idempotencyHeader(req);
+  if (raw === undefined) return undefined;
   // Keys belong to the caller: another caller reusing the same key neither gets this caller's
   // answer nor learns that the key was used.
   return {

@@ -9,6 +9,7 @@ import { type ModelResolver, refOf } from '../models/active-model.js';
 import { liveHolders } from '../platform/lease.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
+import { createPollLoop } from '../platform/poll-loop.js';
 import { noTracing, type Tracing } from '../platform/tracing.js';
 import {
   type ContextOptions,
@@ -77,9 +78,6 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
   /** Emits `indexed` with the ids of memories that became searchable. */
   const events = new EventEmitter();
   events.setMaxListeners(0);
-  let running = false;
-  let wake: (() => void) | null = null;
-  let loop: Promise<void> | null = null;
   // The embedder's health as this worker last saw it (for /readyz).
   let embedError: { at: Date; message: string } | null = null;
   let embedOkAt: Date | null = null;
@@ -356,30 +354,14 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
     });
   }
 
-  async function run() {
-    while (running) {
-      let claimed = 0;
-      try {
-        claimed = await runOnce();
-      } catch (err) {
-        metrics.workerErrors.inc({ stage: 'batch' });
-        logger.error({ err }, 'indexing batch failed');
-      }
-      // Let requests in between batches: on PGlite every query resolves without I/O, so a backlog
-      // would otherwise keep the event loop (and the API sharing it) busy until it is drained.
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (claimed === 0 && running) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, deps.pollMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = null;
-      }
-    }
-  }
+  const loop = createPollLoop({
+    pollMs: deps.pollMs,
+    once: runOnce,
+    onError(err) {
+      metrics.workerErrors.inc({ stage: 'batch' });
+      logger.error({ err }, 'indexing batch failed');
+    },
+  });
 
   return {
     events,
@@ -389,19 +371,10 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       return { embedder: { lastError: embedError, lastSuccessAt: embedOkAt } };
     },
     /** Wakes an idle worker at once (after a write in this process). */
-    notify() {
-      wake?.();
-    },
-    start() {
-      if (running) return;
-      running = true;
-      loop = run();
-    },
+    notify: loop.notify,
+    start: loop.start,
     async stop() {
-      running = false;
-      wake?.();
-      await loop;
-      loop = null;
+      await loop.stop();
       liveHolders.delete(workerId);
     },
     /** Runs batches until the queue holds nothing due (tests, CLI). */

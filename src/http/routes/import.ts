@@ -4,10 +4,10 @@ import { resolveDivision } from '../../auth/authorize.js';
 import { actorOf } from '../../auth/caller.js';
 import { accessOf } from '../../memories/access.js';
 import { AppError, ErrorCode } from '../../platform/errors.js';
+import { idempotencyHeader } from '../idempotency.js';
 import { problem, scopeQuery } from '../schemas.js';
 
 const NDJSON_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/json-lines'];
-const KEY = /^[\x21-\x7e]{1,255}$/;
 
 const importQuery = {
   type: 'object',
@@ -95,14 +95,7 @@ export function importRoutes(app: App) {
             [{ field: 'Content-Type', message: `one of ${NDJSON_TYPES.join(', ')}` }],
           );
         }
-        const raw = req.headers['idempotency-key'];
-        if (raw !== undefined && (typeof raw !== 'string' || !KEY.test(raw))) {
-          throw new AppError(
-            ErrorCode.validation,
-            'Idempotency-Key must be 1 to 255 visible ASCII characters',
-            [{ field: 'Idempotency-Key', message: 'invalid' }],
-          );
-        }
+        const raw = idempotencyHeader(req);
         const divisionId = resolveDivision(req.caller, req.query.divisionId);
         try {
           const report = await app.importer.run(accessOf(req.caller, divisionId), req.raw, {
