@@ -87,6 +87,8 @@ async function buildServices(parts: Parts) {
     embedder,
     embedders: await parts.embedders(),
     index,
+    /** Set on a replica whose in-process index follows the change feed (VECTOR_INDEX_FOLLOW). */
+    follower: await parts.follower(),
     worker: await parts.worker(),
     reembed: await parts.reembed(),
     reembedRunner: await parts.reembedRunner(),
@@ -166,6 +168,7 @@ function createBackground(
       started = true;
       statistics.start();
       every(FLUSH_INTERVAL_MS, () => app.index.flush(), 'vector index flush failed');
+      app.follower?.start();
       every(config.AUDIT_SIGN_INTERVAL_MS, () => app.audit.signChangedHeads(), 'signing audit heads failed');
       // Chains recorded reads every ACCESS_AUDIT_FLUSH_MS (and when a batch fills); stopping flushes.
       app.readAudit.start();
@@ -194,6 +197,7 @@ function createBackground(
       await app.reencryptRunner.stop();
       await app.splitWorker.stop();
       await app.worker.stop();
+      await app.follower?.stop();
       // Reads staged until now join the chain before the database closes (the part's close
       // flushes again, for an app that was never started).
       await app.readAudit.stop();

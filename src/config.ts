@@ -56,6 +56,20 @@ const schema = z
 
     VECTOR_INDEX: z.enum(['auto', 'pgvector', 'usearch']).default('auto'),
     /**
+     * `on`: this process keeps its in-process vector index (usearch) equal to PostgreSQL by following
+     * the change feed (src/indexing/vector-follower.ts), so several API replicas and separate
+     * workers can share one database; a worker-only process then keeps no index. No effect with
+     * pgvector, which every process already shares.
+     */
+    VECTOR_INDEX_FOLLOW: z
+      .enum(['on', 'off'])
+      .default('off')
+      .transform((v) => v === 'on'),
+    /** How often a following replica reads the change feed (one small statement when nothing changed). */
+    VECTOR_FOLLOW_POLL_MS: int(10, 60_000).default(200),
+    /** /readyz fails when the replica's index is older than this (its lag, memory_layer_replica_lag_seconds). */
+    VECTOR_FOLLOW_MAX_LAG_MS: int(1_000, 3_600_000).default(30_000),
+    /**
      * Weight of each session neighbour in a memory's indexed vector (v + w·(v_prev + v_next));
      * 0: own vectors only. A change applies to memories indexed afterwards: `index rebuild` applies
      * it to all.

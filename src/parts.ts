@@ -7,7 +7,8 @@ import { createEmbedderRegistry, loadModelSpecs, type ModelSpec } from './adapte
 import { createKeyStore } from './adapters/keys/index.js';
 import { createObjectStore, instrumentObjectStore } from './adapters/objects/index.js';
 import type { ObjectStore } from './adapters/objects/port.js';
-import { createVectorIndex } from './adapters/vector/index.js';
+import { createVectorIndex, followerPositionFile } from './adapters/vector/index.js';
+import { createWriteOnlyIndex } from './adapters/vector/write-only.js';
 import { createArtifactService } from './artifacts/artifacts.js';
 import { createAccessAudit } from './audit/access-audit.js';
 import { type ArchiveOptions, archiveAudit } from './audit/archive/writer.js';
@@ -31,6 +32,7 @@ import type { ContextOptions } from './indexing/contextual-vectors.js';
 import { createJobsAdmin } from './indexing/dead-letters.js';
 import { modelsInUse, reconcileIndex } from './indexing/index-maintenance.js';
 import { INDEX_QUEUE } from './indexing/queue.js';
+import { createVectorFollower } from './indexing/vector-follower.js';
 import { createIndexingWorker } from './indexing/worker.js';
 import { createImporter } from './memories/import.js';
 import { createMemoryService } from './memories/memories.js';
@@ -58,6 +60,11 @@ export interface PartsOptions {
   objectStore?: ObjectStore;
   /** Skip the start-up check that the vector index matches PostgreSQL. */
   skipReconcile?: boolean;
+  /**
+   * A worker-only process (`memory-layer worker`). With VECTOR_INDEX_FOLLOW and an in-process
+   * index it keeps none: the API replicas follow the change feed instead.
+   */
+  workerOnly?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -162,13 +169,43 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
   );
   const resolveModel = part(async () => resolverOf(await embedders()));
   const index = part(
-    async () =>
-      (await tracing()).vectorIndex(
-        await createVectorIndex(config.VECTOR_INDEX, { db: await db(), dataDir: config.DATA_DIR }),
-      ),
+    async () => {
+      const created = await createVectorIndex(config.VECTOR_INDEX, {
+        db: await db(),
+        dataDir: config.DATA_DIR,
+      });
+      if (config.VECTOR_INDEX_FOLLOW && opts.workerOnly && created.name === 'usearch') {
+        await created.close();
+        return (await tracing()).vectorIndex(createWriteOnlyIndex(created.name));
+      }
+      return (await tracing()).vectorIndex(created);
+    },
     async (i) => {
       await i.flush();
       await i.close();
+    },
+  );
+  /**
+   * A replica's in-process index following the change feed (VECTOR_INDEX_FOLLOW with usearch);
+   * undefined where the index is shared (pgvector), written only by this process, or kept nowhere.
+   */
+  const follower = part(
+    async () => {
+      const i = await index();
+      if (!config.VECTOR_INDEX_FOLLOW || i.name !== 'usearch' || opts.workerOnly) return undefined;
+      return createVectorFollower({
+        db: await db(),
+        index: i,
+        resolveModel: await resolveModel(),
+        context,
+        positionFile: followerPositionFile(config.DATA_DIR),
+        pollMs: config.VECTOR_FOLLOW_POLL_MS,
+        logger: logger.child({ component: 'vector-follower' }),
+        onCatchUp: (rows) => metrics.replicaChanges.inc(rows),
+      });
+    },
+    async (f) => {
+      await f?.stop();
     },
   );
 
@@ -181,6 +218,14 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     await statistics();
     const [d, resolve] = [await db(), await resolveModel()];
     const i = await index();
+    // A following replica resumes from the position its files hold, or rebuilds.
+    const f = await follower();
+    if (f) {
+      await f.open();
+      metrics.setReplicaLagSource(() => f.lagSeconds());
+      return;
+    }
+    if (opts.workerOnly && config.VECTOR_INDEX_FOLLOW && i.name === 'usearch') return;
     for (const inUse of await modelsInUse(d, resolve)) {
       await i.ensureSpace(inUse);
       if (!opts.skipReconcile && (await reconcileIndex(d, i, inUse, context))) {
@@ -486,6 +531,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     embedders,
     resolveModel,
     index,
+    follower,
     keywordIndex,
     ready,
     worker,

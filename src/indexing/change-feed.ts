@@ -147,6 +147,17 @@ export async function currentRows(db: Queryable, keys: readonly number[], column
   return toPage(res.rows, Number.POSITIVE_INFINITY).rows;
 }
 
+/**
+ * Where the feed stands now: the xmin of a fresh snapshot (every transaction below it has ended)
+ * and the rebuild generation. Data built from the rows after this call holds every change of
+ * transactions below `xmin`, so a feed started at it misses nothing.
+ */
+export async function feedSnapshot(db: Queryable): Promise<{ xmin: number; generation: number }> {
+  const res = await db.query<{ r: string }>(SNAPSHOT);
+  const value = JSON.parse(res.rows[0].r) as { xmin: number; generation: number };
+  return { xmin: Number(value.xmin), generation: Number(value.generation) };
+}
+
 /** Advances the generation: every process rebuilds its derived data from the rows. */
 export async function requestRebuild(db: Queryable): Promise<number> {
   const res = await db.query<{ generation: number }>(
@@ -178,8 +189,20 @@ function toRanges(applied: readonly { seq: number; xid: number }[]): AppliedRang
  * there are any: a read that finds nothing — most reads, before a search — then costs one small
  * statement. Not reentrant: callers serialise reads.
  */
-export function createChangeFeed(db: Queryable, opts: { columns: readonly string[]; pageSize: number }) {
-  let fromXid = 0;
+export function createChangeFeed(
+  db: Queryable,
+  opts: {
+    columns: readonly string[];
+    pageSize: number;
+    /**
+     * Start from this position instead of reading every row first: a reader whose derived data
+     * already holds every change of transactions below it (saved beside the data, or the xmin of
+     * `feedSnapshot` taken before a rebuild). Rows read again are applied again (idempotently).
+     */
+    fromXid?: number;
+  },
+) {
+  let fromXid = opts.fromXid ?? 0;
   /** Row versions applied whose transactions may not all be below fromXid yet. */
   let recent: { seq: number; xid: number }[] = [];
   let skip: AppliedRange[] = [];

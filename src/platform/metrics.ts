@@ -34,6 +34,7 @@ export function createMetrics() {
   let reembedSource: (() => Promise<ReembedProgress[]>) | null = null;
   let keywordIndexSource: (() => KeywordIndexSize) | null = null;
   let reencryptSource: (() => Promise<ReencryptProgress[]>) | null = null;
+  let replicaLagSource: (() => number | undefined) | null = null;
   return {
     registry,
     /** Where the re-embedding progress gauge reads from (the app sets it once it has a database). */
@@ -48,6 +49,24 @@ export function createMetrics() {
     setKeywordIndexSource(source: () => KeywordIndexSize) {
       keywordIndexSource = source;
     },
+    /** Where the replica lag gauge reads from (a replica following the change feed sets it). */
+    setReplicaLagSource(source: () => number | undefined) {
+      replicaLagSource = source;
+    },
+    replicaLag: new Gauge({
+      name: 'memory_layer_replica_lag_seconds',
+      help: "How old this replica's vector index may be: seconds since the start of the last change-feed read that brought it up to date (only on replicas following the feed)",
+      registers: r,
+      collect() {
+        const lag = replicaLagSource?.();
+        if (lag !== undefined) this.set(lag);
+      },
+    }),
+    replicaChanges: new Counter({
+      name: 'memory_layer_replica_changes_total',
+      help: "Memory row versions this replica's vector index applied from the change feed",
+      registers: r,
+    }),
     keywordIndexMemories: new Gauge({
       name: 'memory_layer_keyword_index_memories',
       help: "Memories in this process's in-process keyword index",

@@ -29,7 +29,7 @@ export async function startServer(config: Config, opts: { worker: boolean }) {
  * scrape the counters only workers move (indexing, embedding, worker errors).
  */
 export async function startWorker(config: Config) {
-  const app = await createApp(config, { worker: true });
+  const app = await createApp(config, { worker: true, workerOnly: true });
   let http: FastifyInstance | undefined;
   try {
     if (config.WORKER_HTTP_PORT > 0)

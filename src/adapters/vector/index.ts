@@ -9,6 +9,9 @@ export type VectorIndexKind = 'auto' | 'pgvector' | 'usearch';
 /** Where the usearch adapter keeps its files. */
 const usearchDir = (dataDir: string) => join(dataDir, 'usearch');
 
+/** Where a replica following the change feed records the position its usearch files hold. */
+export const followerPositionFile = (dataDir: string) => join(usearchDir(dataDir), 'follower-position.json');
+
 /**
  * Tables a vector index may keep in the service's schema (pgvector's). Derived data, rebuilt from
  * the vectors in `memory_nodes`: backups leave them out, whichever index is configured now.

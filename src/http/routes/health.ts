@@ -73,6 +73,17 @@ export function healthRoutes(app: App) {
           },
         ),
       ]);
+      // A replica following the change feed is ready while its index is recent enough.
+      const lag = app.follower?.lagSeconds();
+      if (app.follower) {
+        const max = app.config.VECTOR_FOLLOW_MAX_LAG_MS / 1000;
+        checks.replica =
+          lag === undefined
+            ? 'not caught up yet'
+            : lag <= max
+              ? 'ok'
+              : `behind by ${lag.toFixed(1)} s (limit ${max} s)`;
+      }
       const ready = Object.values(checks).every((v) => v === 'ok');
       const degraded = await degradedParts(app);
       const objects = await objectStoreReadiness(app.objects);
@@ -85,6 +96,14 @@ export function healthRoutes(app: App) {
         status,
         checks,
         objectLock: objects.objectLock,
+        ...(app.follower
+          ? {
+              replica: {
+                lagSeconds: lag === undefined ? null : Math.round(lag * 1000) / 1000,
+                ...app.follower.status(),
+              },
+            }
+          : {}),
         ...(objects.objectLock === 'unsupported'
           ? { warnings: ['the object store has no object lock: audit archives are not retention-locked'] }
           : {}),
