@@ -19,6 +19,8 @@ import { countIndexable, countUnderConstruction, modelsInUse, rebuildIndex } fro
 
 /** Changed rows per read of the feed. */
 const PAGE = 2000;
+/** Catch-ups after which index and database counts must agree for a resumed index to be kept. */
+const MATCH_ATTEMPTS = 5;
 /** The position is saved (after a flush of the index) at most this often while changes arrive. */
 const SAVE_EVERY_MS = 5_000;
 
@@ -77,6 +79,8 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
   let upToDateAt: number | undefined;
   let applied = 0;
   let unsaved = false;
+  /** How the index was last opened: from its saved position, or rebuilt from PostgreSQL. */
+  let opened: 'resumed' | 'rebuilt' | undefined;
   let savedAt = 0;
   const blend = contextSql('m.model', 'm.version', deps.context);
 
@@ -195,14 +199,15 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
   }
 
   /** Counts every space in use against PostgreSQL (after a resumed catch-up). */
-  async function matchesDatabase(): Promise<boolean> {
+  async function mismatch(): Promise<string | undefined> {
     for (const model of await modelsInUse(db, deps.resolveModel)) {
       await ensureSpace(model);
       const [held, indexed] = [await index.count(model), await countIndexable(db, model)];
       // A rebuild during a re-embedding also took the vectors computed so far for its target.
-      if (held !== indexed && held !== indexed + (await countUnderConstruction(db, model))) return false;
+      if (held !== indexed && held !== indexed + (await countUnderConstruction(db, model)))
+        return `${modelKey(model)}: ${held} vectors in the index, ${indexed} indexed memories`;
     }
-    return true;
+    return undefined;
   }
 
   const loop = createPollLoop({
@@ -224,23 +229,36 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
       if (!saved || saved.generation !== now.generation) {
         await rebuild(saved ? 'rebuild generation moved while stopped' : 'no saved position');
         upToDateAt = Date.now();
-        return 'rebuilt';
+        opened = 'rebuilt';
+        return opened;
       }
       const started = performance.now();
       feed = createChangeFeed(db, { columns: ['n.id'], pageSize: PAGE, fromXid: saved.fromXid });
       generation = saved.generation;
-      const rows = await catchUp();
-      if (!(await matchesDatabase())) {
+      // Counted after catching up; workers indexing meanwhile make the counts differ for a moment,
+      // so a difference must last a few catch-ups before the files are judged wrong.
+      let rows = 0;
+      let differs: string | undefined;
+      for (let attempt = 0; attempt < MATCH_ATTEMPTS; attempt++) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, deps.pollMs));
+        rows += await catchUp();
+        differs = await mismatch();
+        if (!differs) break;
+      }
+      if (differs) {
+        logger.warn({ differs }, 'vector index files do not match PostgreSQL after catching up; rebuilding');
         await rebuild('index files did not match PostgreSQL after catching up');
         upToDateAt = Date.now();
-        return 'rebuilt';
+        opened = 'rebuilt';
+        return opened;
       }
       await savePosition();
       logger.info(
         { rows, seconds: Math.round((performance.now() - started) / 10) / 100 },
         'vector index resumed from its saved position',
       );
-      return 'resumed';
+      opened = 'resumed';
+      return opened;
     },
     catchUp,
     /** Follows the feed every `pollMs` (sooner on `notify()`). */
@@ -255,7 +273,7 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
       return upToDateAt === undefined ? undefined : (Date.now() - upToDateAt) / 1000;
     },
     status() {
-      return { appliedChanges: applied, fromXid: feed?.fromXid ?? 0, generation };
+      return { opened, appliedChanges: applied, fromXid: feed?.fromXid ?? 0, generation };
     },
   };
 }
