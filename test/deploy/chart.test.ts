@@ -245,6 +245,22 @@ describe('Helm chart deploy/helm/memory-layer', () => {
     }
   });
 
+  it('runs usearch in several API pods only with the change feed followed (VECTOR_INDEX_FOLLOW), which the service accepts', () => {
+    for (const [scenario, ms] of all()) {
+      const config = find(ms, 'ConfigMap', 'ml-config').doc.data as Record<string, string>;
+      expect(config.VECTOR_INDEX_FOLLOW, scenario).toBe('on');
+      expect(loadConfig({ ...config, DATABASE_URL: 'postgres://db/memory' }).VECTOR_INDEX_FOLLOW).toBe(true);
+    }
+    const ms = all().find(([name]) => name.startsWith('usearch'))?.[1] as Manifest[];
+    const config = find(ms, 'ConfigMap', 'ml-config').doc.data as Record<string, string>;
+    expect(config.VECTOR_INDEX).toBe('usearch');
+    // Each API pod keeps its index under DATA_DIR, on a volume sized for it.
+    const api = podTemplate(find(ms, 'Deployment', 'ml-api'));
+    const data = api.spec.volumes?.find((v) => v.name === 'data') as { emptyDir?: { sizeLimit?: string } };
+    expect(data.emptyDir?.sizeLimit).toBe('4Gi');
+    expect(api.spec.containers[0].volumeMounts).toContainEqual(expect.objectContaining({ mountPath: '/data' }));
+  });
+
   it('gives every pod and container a restricted security context, resources and writable scratch only', () => {
     for (const [scenario, ms] of all()) {
       for (const m of workloads(ms)) {

@@ -203,6 +203,11 @@ export async function renderChartText(
 /** Value sets the tests render: the defaults and every branch the templates have. */
 export const scenarios: Record<string, Values> = {
   defaults: {},
+  'usearch in every API pod, following the change feed': {
+    config: { VECTOR_INDEX: 'usearch' },
+    volumes: { dataSizeLimit: '4Gi' },
+    api: { replicas: 3, resources: { limits: { cpu: '2', memory: '3Gi' } } },
+  },
   'csi secrets, mTLS, auth files, all egress destinations': {
     secrets: {
       provider: 'csi',
