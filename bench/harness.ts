@@ -18,6 +18,10 @@ export interface ServerOptions {
   vectorIndex: 'auto' | 'pgvector' | 'usearch';
   /** A PostgreSQL server instead of PGlite (a fresh schema is made and dropped). */
   databaseUrl?: string;
+  /** With databaseUrl: share this existing schema (another server's) instead; not dropped. */
+  schema?: string;
+  /** Run the indexing worker in the server process (default true). */
+  worker?: boolean;
   logLevel: string;
   env?: Record<string, string>;
   /** Extra node flags for the server process (e.g. --cpu-prof while investigating). */
@@ -27,6 +31,8 @@ export interface ServerOptions {
 export interface Server {
   url: string;
   pid: number;
+  /** The PostgreSQL schema it uses (undefined on PGlite). */
+  schema?: string;
   dataDir: string;
   logFile: string;
   startMs: number;
@@ -44,8 +50,11 @@ export interface Server {
   metrics(): Promise<Map<string, number>>;
   /** The last error lines of the server's log (to show when a scenario fails). */
   errors(): string;
-  /** Stops the server and starts it again on the same data; the new start's time in ms. */
-  restart(): Promise<number>;
+  /**
+   * Stops the server and starts it again on the same data; the new start's time in ms. `between`
+   * runs while it is down.
+   */
+  restart(between?: () => Promise<void>): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -58,8 +67,8 @@ function procStatus(pid: number, field: string): number {
 export async function startServer(o: ServerOptions): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ml-bench-'));
   const logFile = join(dataDir, 'server.log');
-  let schema: string | undefined;
-  if (o.databaseUrl) {
+  let schema: string | undefined = o.schema;
+  if (o.databaseUrl && !schema) {
     schema = `bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 6)}`;
     const c = new pg.Client({ connectionString: o.databaseUrl });
     await c.connect();
@@ -74,6 +83,7 @@ export async function startServer(o: ServerOptions): Promise<Server> {
     AUTH_MODE: 'dev',
     LOG_LEVEL: o.logLevel,
     ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl, DATABASE_SCHEMA: schema as string } : {}),
+    BENCH_WORKER: o.worker === false ? 'off' : 'on',
     ...o.env,
   };
   if (!o.databaseUrl) delete env.DATABASE_URL;
@@ -141,6 +151,7 @@ export async function startServer(o: ServerOptions): Promise<Server> {
   };
   const server: Server = {
     url,
+    schema,
     pid: proc.child.pid as number,
     dataDir,
     logFile,
@@ -168,8 +179,9 @@ export async function startServer(o: ServerOptions): Promise<Server> {
         .slice(-10)
         .join('\n');
     },
-    async restart() {
+    async restart(between) {
       await halt();
+      await between?.();
       proc = await launch();
       url = `http://127.0.0.1:${proc.ready.port}`;
       server.url = url;
@@ -182,7 +194,7 @@ export async function startServer(o: ServerOptions): Promise<Server> {
     async stop() {
       await halt();
       rmSync(dataDir, { recursive: true, force: true });
-      if (o.databaseUrl && schema) {
+      if (o.databaseUrl && schema && !o.schema) {
         const c = new pg.Client({ connectionString: o.databaseUrl });
         await c.connect();
         await c.query(`DROP SCHEMA ${schema} CASCADE`);

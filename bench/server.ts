@@ -11,7 +11,7 @@ import { buildHttpServer } from '../src/http/server.js';
 
 const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
 const started = performance.now();
-const app = await createApp(config, { worker: true });
+const app = await createApp(config, { worker: process.env.BENCH_WORKER !== 'off' });
 app.start();
 const http = await buildHttpServer(app);
 await http.listen({ port: 0, host: '127.0.0.1' });
