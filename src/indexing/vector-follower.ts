@@ -226,8 +226,18 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
     async open(): Promise<'resumed' | 'rebuilt'> {
       const saved = readPosition();
       const now = await feedSnapshot(db);
-      if (!saved || saved.generation !== now.generation) {
-        await rebuild(saved ? 'rebuild generation moved while stopped' : 'no saved position');
+      // A position ahead of the database's transactions was saved against another database (a
+      // restore into a new cluster starts its transaction ids low again): rows written from now
+      // on would fall behind it and never be read.
+      const foreign = saved !== undefined && saved.fromXid > now.xmin;
+      if (!saved || foreign || saved.generation !== now.generation) {
+        await rebuild(
+          !saved
+            ? 'no saved position'
+            : foreign
+              ? 'the saved position is ahead of this database: saved against another one'
+              : 'rebuild generation moved while stopped',
+        );
         upToDateAt = Date.now();
         opened = 'rebuilt';
         return opened;
