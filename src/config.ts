@@ -47,6 +47,11 @@ const schema = z
      * makes an import's indexing keep up with COPY.
      */
     INDEX_BATCH_SIZE: int(1, 5_000).default(256),
+    /**
+     * Batches one worker works on at once: with 2, one batch is embedded while the previous one is
+     * written, so the model is not idle during writes.
+     */
+    INDEX_LANES: int(1, 8).default(2),
     EMBEDDER_TIMEOUT_MS: int(100, 600_000).default(30_000),
     /** JSON list of extra models (OpenAI-compatible endpoints) divisions can be re-embedded with. */
     EMBEDDING_MODELS_FILE: z.string().min(1).optional(),

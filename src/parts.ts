@@ -247,6 +247,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
         logger: logger.child({ component: 'indexing-worker' }),
         metrics,
         batchSize: config.INDEX_BATCH_SIZE,
+        lanes: config.INDEX_LANES,
         embedBatchSize: config.EMBEDDER_BATCH_SIZE,
         pollMs: config.WORKER_POLL_MS,
         leaseMs: config.JOB_LEASE_MS,

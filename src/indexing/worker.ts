@@ -32,6 +32,8 @@ export interface IndexingWorkerDeps {
   batchSize: number;
   /** Texts per call to the embedder (default: all of a batch's at once). */
   embedBatchSize?: number;
+  /** Batches worked on at once by this worker (default 1). */
+  lanes?: number;
   pollMs: number;
   leaseMs: number;
   backoffMs: number;
@@ -354,14 +356,19 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
     });
   }
 
-  const loop = createPollLoop({
-    pollMs: deps.pollMs,
-    once: runOnce,
-    onError(err) {
-      metrics.workerErrors.inc({ stage: 'batch' });
-      logger.error({ err }, 'indexing batch failed');
-    },
-  });
+  // Lanes: each claims and works on its own batch, so that one embeds while another writes to
+  // PostgreSQL and the index — with one lane the model idled during every batch's writes. The
+  // queue's SKIP LOCKED claims keep their batches apart, as between worker processes.
+  const loops = Array.from({ length: Math.max(1, deps.lanes ?? 1) }, () =>
+    createPollLoop({
+      pollMs: deps.pollMs,
+      once: runOnce,
+      onError(err) {
+        metrics.workerErrors.inc({ stage: 'batch' });
+        logger.error({ err }, 'indexing batch failed');
+      },
+    }),
+  );
 
   return {
     events,
@@ -371,10 +378,14 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       return { embedder: { lastError: embedError, lastSuccessAt: embedOkAt } };
     },
     /** Wakes an idle worker at once (after a write in this process). */
-    notify: loop.notify,
-    start: loop.start,
+    notify() {
+      for (const loop of loops) loop.notify();
+    },
+    start() {
+      for (const loop of loops) loop.start();
+    },
     async stop() {
-      await loop.stop();
+      await Promise.all(loops.map((loop) => loop.stop()));
       liveHolders.delete(workerId);
     },
     /** Runs batches until the queue holds nothing due (tests, CLI). */
