@@ -321,7 +321,8 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
         metrics.keywordIndexCatchUpSeconds.observe(seconds);
       },
     });
-    await built.ready();
+    // A worker-only process serves no search: its index would be built on a first search only.
+    if (!opts.workerOnly) await built.ready();
     metrics.setKeywordIndexSource(() => built.stats());
     return built;
   });

@@ -85,6 +85,8 @@ describe.each(backends)('worker HTTP endpoint on %s', (backend) => {
     expect(metrics).toContain('# TYPE memory_layer_queue_depth gauge');
     expect(metrics).not.toMatch(/^memory_layer_queue_depth\{queue="index",status="queued"\} [1-9]/m);
     expect(metrics).toMatch(/^memory_layer_process_resident_memory_bytes \d+/m);
+    // A worker serves no search: it builds no keyword index (the memories are there to index).
+    expect(sample(metrics, 'memory_layer_keyword_index_memories')).toBe(0);
 
     expect(await get(`${base}/healthz`)).toEqual({ status: 200, body: '{"status":"ok"}' });
     const ready = await get(`${base}/readyz`);
