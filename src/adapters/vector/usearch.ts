@@ -24,7 +24,11 @@ export interface UsearchOptions {
   dir: string;
   /** HNSW M (usearch default 16). */
   connectivity?: number;
-  /** ef at build time (usearch default 128). */
+  /**
+   * ef at build time (default 64; usearch's own is 128). Measured on 50k clustered 512-dimension
+   * vectors: 128 built at 1,692/s with recall@10 1.000, 64 at 3,466/s with 0.999, 32 at 4,827/s
+   * with 0.976. Insertion is the largest cost of an import and of a replica's first start.
+   */
   expansionAdd?: number;
   /** ef at query time: 100 measured recall@10 0.999 at 0.5 ms on 100k × 384. */
   expansionSearch?: number;
@@ -37,6 +41,8 @@ export interface UsearchOptions {
  * as tombstones and are walked too, so a partition emptied by mass removal searches slower.
  */
 const EXACT_BELOW = 2000;
+/** Vectors per synchronous add() call (~40 ms of insertion at 512 dimensions on this class of machine). */
+const ADD_SLICE = 128;
 const SUFFIX = '.usearch';
 
 type Index = InstanceType<typeof usearch.Index>;
@@ -61,6 +67,15 @@ interface SpaceState {
  */
 export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
   const spaces = new Map<string, SpaceState>();
+  // Writes one at a time: an upsert lets the event loop in between slices, and two interleaved
+  // writes of one key (a memory's job and its neighbour's re-blend in two worker lanes) would
+  // remove it twice and add it twice, which usearch refuses (multi: false).
+  let writes: Promise<unknown> = Promise.resolve();
+  const serially = <T>(write: () => Promise<T>): Promise<T> => {
+    const run = writes.then(write, write);
+    writes = run.catch(() => undefined);
+    return run;
+  };
 
   const newIndex = (dimensions: number): Index =>
     new usearch.Index({
@@ -68,7 +83,7 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       metric: usearch.MetricKind.Cos,
       quantization: usearch.ScalarKind.F32,
       connectivity: opts.connectivity ?? 16,
-      expansion_add: opts.expansionAdd ?? 128,
+      expansion_add: opts.expansionAdd ?? 64,
       expansion_search: opts.expansionSearch ?? 100,
       multi: false,
     });
@@ -133,47 +148,56 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       mkdirSync(state(space).dir, { recursive: true });
     },
 
-    async upsert(space, entries) {
-      const s = state(space);
-      if (entries.length === 0) return;
-      const latest = new Map<number, VectorEntry>(); // the last entry for a key wins
-      for (const e of entries) {
-        checkDimensions(space, e.vector);
-        latest.set(e.key, e);
-      }
-      const byDivision = new Map<string, Map<number, Float32Array>>();
-      for (const e of latest.values()) {
-        let m = byDivision.get(e.divisionId);
-        if (!m) {
-          m = new Map();
-          byDivision.set(e.divisionId, m);
+    upsert: (space, entries) =>
+      serially(async () => {
+        const s = state(space);
+        if (entries.length === 0) return;
+        const latest = new Map<number, VectorEntry>(); // the last entry for a key wins
+        for (const e of entries) {
+          checkDimensions(space, e.vector);
+          latest.set(e.key, e);
         }
-        m.set(e.key, e.vector);
-      }
-      // usearch refuses duplicate keys (multi: false), so replacing is remove-then-add. Removing
-      // from every partition also moves a key whose division changed instead of duplicating it.
-      loadAll(s);
-      const keys = toKeys([...latest.keys()]);
-      for (const p of s.partitions.values()) removeKeys(p, keys);
-      for (const [division, m] of byDivision) {
-        const p = partition(s, division, true)!;
-        const flat = new Float32Array(m.size * s.dimensions);
-        let i = 0;
-        for (const v of m.values()) flat.set(v, i++ * s.dimensions);
-        // The binding grows capacity to the next power of two when full (it has no reserve()), so
-        // one add() per division keeps reallocations logarithmic; threads 0 = one per core.
-        p.index.add(toKeys([...m.keys()]), flat, 0);
-        p.dirty = true;
-      }
-    },
+        const byDivision = new Map<string, Map<number, Float32Array>>();
+        for (const e of latest.values()) {
+          let m = byDivision.get(e.divisionId);
+          if (!m) {
+            m = new Map();
+            byDivision.set(e.divisionId, m);
+          }
+          m.set(e.key, e.vector);
+        }
+        // usearch refuses duplicate keys (multi: false), so replacing is remove-then-add. Removing
+        // from every partition also moves a key whose division changed instead of duplicating it.
+        loadAll(s);
+        const keys = toKeys([...latest.keys()]);
+        for (const p of s.partitions.values()) removeKeys(p, keys);
+        for (const [division, m] of byDivision) {
+          const p = partition(s, division, true)!;
+          const keys = [...m.keys()];
+          const vectors = [...m.values()];
+          // add() is synchronous: in slices, with the event loop let in between, so that searches
+          // are not held for the whole of a large batch (2,000 vectors are ~0.6 s of insertion).
+          // The binding grows capacity to the next power of two when full (it has no reserve()),
+          // so reallocations stay logarithmic; threads 0 = one per core.
+          for (let from = 0; from < keys.length; from += ADD_SLICE) {
+            if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+            const slice = keys.slice(from, from + ADD_SLICE);
+            const flat = new Float32Array(slice.length * s.dimensions);
+            for (let i = 0; i < slice.length; i++) flat.set(vectors[from + i], i * s.dimensions);
+            p.index.add(toKeys(slice), flat, 0);
+            p.dirty = true;
+          }
+        }
+      }),
 
-    async remove(space, keys) {
-      const s = state(space);
-      if (keys.length === 0) return;
-      loadAll(s);
-      const big = toKeys(keys);
-      for (const p of s.partitions.values()) removeKeys(p, big);
-    },
+    remove: (space, keys) =>
+      serially(async () => {
+        const s = state(space);
+        if (keys.length === 0) return;
+        loadAll(s);
+        const big = toKeys(keys);
+        for (const p of s.partitions.values()) removeKeys(p, big);
+      }),
 
     async search(space, divisionId, vector, limit) {
       const s = state(space);
@@ -203,12 +227,13 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       return n;
     },
 
-    async clear(space) {
-      const s = state(space);
-      s.partitions.clear();
-      rmSync(s.dir, { recursive: true, force: true });
-      s.allLoaded = true; // nothing left on disk
-    },
+    clear: (space) =>
+      serially(async () => {
+        const s = state(space);
+        s.partitions.clear();
+        rmSync(s.dir, { recursive: true, force: true });
+        s.allLoaded = true; // nothing left on disk
+      }),
 
     async flush() {
       for (const s of spaces.values()) {
