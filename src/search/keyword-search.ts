@@ -2,9 +2,24 @@ import type { Queryable } from '../adapters/db/port.js';
 import type { Access } from '../memories/access.js';
 import { filterSql, type MemoryFilter } from './filter.js';
 import type { KeywordIndex } from './keyword-index/index.js';
-import { createSqlKeywordSearch, type KeywordHit, type KeywordRetriever } from './keyword-sql.js';
+import { createSqlKeywordSearch, type KeywordHit } from './keyword-sql.js';
 
 export type { KeywordHit, KeywordRetriever } from './keyword-sql.js';
+
+/** The keys, among `keys`, of memories the filter and access let through. */
+export type KeyCheck = (keys: number[]) => Promise<Set<number>>;
+
+/**
+ * The keyword retriever, whose first check of candidates can be made by the caller: `firstCheck`
+ * (when given) answers it, so that a search can put it into one statement with its other checks.
+ */
+export type StagedKeywordRetriever = (
+  text: string,
+  filter: MemoryFilter,
+  access: Access,
+  limit: number,
+  firstCheck?: KeyCheck,
+) => Promise<KeywordHit[]>;
 
 /** Query lexemes kept per division and text (a search repeated is common: agents re-ask). */
 const LEXEME_CACHE_SIZE = 1000;
@@ -26,7 +41,7 @@ const MAX_ALLOWED = 20_000;
  * words match. They are cached per division: a cache shared across divisions would tell a tenant,
  * by its speed, that another asked the same.
  */
-export function createKeywordSearch(db: Queryable, index?: KeywordIndex): KeywordRetriever {
+export function createKeywordSearch(db: Queryable, index?: KeywordIndex): StagedKeywordRetriever {
   const sql = createSqlKeywordSearch(db);
   if (!index) return sql;
   const lexemeCache = new Map<string, string[]>();
@@ -78,7 +93,7 @@ export function createKeywordSearch(db: Queryable, index?: KeywordIndex): Keywor
     return keys.length > max ? null : keys;
   }
 
-  return async function keywordSearch(text, filter, access, limit): Promise<KeywordHit[]> {
+  return async function keywordSearch(text, filter, access, limit, firstCheck): Promise<KeywordHit[]> {
     const lexemes = await queryLexemes(filter.divisionId, text);
     if (lexemes.length === 0 || limit <= 0) return [];
     await index.catchUp();
@@ -88,11 +103,8 @@ export function createKeywordSearch(db: Queryable, index?: KeywordIndex): Keywor
     let fetch = limit + Math.max(limit, 20);
     for (let round = 0; ; round++) {
       const hits = index.search(filter.divisionId, view, lexemes, fetch);
-      const ok = await passing(
-        hits.map((h) => h.key),
-        filter,
-        access,
-      );
+      const keys = hits.map((h) => h.key);
+      const ok = round === 0 && firstCheck ? await firstCheck(keys) : await passing(keys, filter, access);
       const kept = hits.filter((h) => ok.has(h.key));
       // Fewer hits than asked: every match of the division was among them.
       if (kept.length >= limit || hits.length < fetch) return kept.slice(0, limit);

@@ -12,14 +12,20 @@ import type { Access } from '../memories/access.js';
 import { MEMORY_COLUMNS, type MemoryRow, visibleText } from '../memories/records.js';
 import { normaliseText } from '../memories/text.js';
 import { base64ToVector, cosineDistance } from '../memories/vector-codec.js';
-import { type ModelResolver, readDivisionModel, requireModel } from '../models/active-model.js';
+import {
+  type ModelRef,
+  type ModelResolver,
+  readDivisionModel,
+  refOf,
+  requireModel,
+} from '../models/active-model.js';
 import { AppError, ErrorCode } from '../platform/errors.js';
 import type { Metrics } from '../platform/metrics.js';
 import { sqlFeedbackTerms, withFeedback } from './feedback.js';
 import { filterSql, type MemoryFilter } from './filter.js';
 import { DEFAULT_FUSION, type Fused, type FusionOptions, fuse } from './fusion.js';
 import type { KeywordIndex } from './keyword-index/index.js';
-import { createKeywordSearch } from './keyword-search.js';
+import { createKeywordSearch, type KeyCheck } from './keyword-search.js';
 import { type Neighbour, neighboursOf } from './neighbours.js';
 
 export type SearchMode = 'hybrid' | 'vector' | 'keyword';
@@ -68,6 +74,53 @@ export interface SearchResult {
 }
 
 const QUERY_CACHE_SIZE = 1000;
+/** Divisions whose active model is remembered (a hint, checked by every search that uses it). */
+const DIVISION_CACHE_SIZE = 1000;
+
+type Side = 'vector' | 'keyword';
+
+/** What the first check of a search answers: each side's passing keys, the pending count, the model. */
+interface FirstChecks {
+  vector: Set<number>;
+  keyword: Set<number>;
+  pending: number;
+  /** The division's model columns as of the same statement; undefined when not asked or no division. */
+  division?: { ref: ModelRef | null };
+}
+
+/**
+ * The first filter checks of one search, made in one statement: each retriever hands its first
+ * candidates to `check(side)` (or is done without asking, `leave(side)`), and once every side has,
+ * `run` checks them all, with the pending count. PGlite runs statements one at a time, so every
+ * statement saved is a round trip off the search; on a server it is one wait instead of several.
+ */
+function gatherChecks(sides: Side[], run: (asked: Partial<Record<Side, number[]>>) => Promise<FirstChecks>) {
+  const waiting = new Set(sides);
+  const asked: Partial<Record<Side, number[]>> = {};
+  let fire: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  const result = started.then(() => run(asked));
+  const settle = (side: Side) => {
+    if (waiting.delete(side) && waiting.size === 0) fire();
+  };
+  if (waiting.size === 0) fire();
+  return {
+    result,
+    /** The side's first check, answered by the gathered statement (asked once per side). */
+    check(side: Side): KeyCheck {
+      return async (keys) => {
+        if (!waiting.has(side)) throw new Error(`the ${side} side's first check was asked twice`);
+        asked[side] = keys;
+        settle(side);
+        return (await result)[side];
+      };
+    },
+    /** The side is done, or will not ask (idempotent). */
+    leave: settle,
+  };
+}
 
 export interface SearchDeps {
   db: Database;
@@ -96,6 +149,22 @@ export function createSearchService(deps: SearchDeps) {
   const keywordWithFeedback = withFeedback(keywordSearch, sqlFeedbackTerms(db));
   const fusion = deps.fusion ?? DEFAULT_FUSION;
   const queryVectors = new Map<string, Float32Array>();
+  /**
+   * Each division's active model as last read. Only a hint: a search using it checks it against
+   * the divisions row in the same statement as its candidates, and starts again from a fresh
+   * read when a re-embedding switched the model (or the division is gone).
+   */
+  const divisionModels = new Map<string, ModelRef | null>();
+  const keyOfRef = (ref: ModelRef | null) => (ref === null ? null : modelKey(ref));
+
+  async function freshDivisionModel(divisionId: string): Promise<ModelRef | null> {
+    const { ref } = await readDivisionModel(db, divisionId);
+    divisionModels.delete(divisionId);
+    divisionModels.set(divisionId, ref);
+    if (divisionModels.size > DIVISION_CACHE_SIZE)
+      divisionModels.delete(divisionModels.keys().next().value as string);
+    return ref;
+  }
 
   /**
    * The query's vector, from an LRU cache kept per division: a cache shared across divisions
@@ -184,16 +253,15 @@ export function createSearchService(deps: SearchDeps) {
     access: Access,
     limit: number,
     model: EmbeddingModel,
+    /** Answers the first round's check instead of filterKeys (the same question). */
+    firstCheck?: KeyCheck,
   ) {
     let fetch = Math.min(Math.max(limit * 4, 40), 1000);
     for (let round = 0; round < 2; round++) {
       const hits = await index.search(model, filter.divisionId, vector, fetch);
-      const passing = await filterKeys(
-        hits.map((h) => h.key),
-        filter,
-        access,
-        model,
-      );
+      const keys = hits.map((h) => h.key);
+      const passing =
+        round === 0 && firstCheck ? await firstCheck(keys) : await filterKeys(keys, filter, access, model);
       const kept = hits.filter((h) => passing.has(h.key));
       // Fewer hits than asked: the index gave every vector it holds for this division, unless its
       // graph left some unreachable (an approximate index built concurrently can). Only then is
@@ -217,14 +285,60 @@ export function createSearchService(deps: SearchDeps) {
     return new Map(res.rows.map((r) => [Number(r.vector_key), r]));
   }
 
-  async function countPending(filter: MemoryFilter, access: Access): Promise<number> {
+  /**
+   * One statement for a search's first checks: the pending count, the vector candidates that pass
+   * the filters with an active vector of `model` (as filterKeys), the keyword candidates that pass
+   * them (as the keyword retriever's check), and, with `division`, the division's model columns.
+   * Keys come back as one text value each: PGlite decodes one long field far faster than many rows.
+   */
+  async function firstChecks(
+    filter: MemoryFilter,
+    access: Access,
+    model: EmbeddingModel | undefined,
+    asked: Partial<Record<Side, number[]>>,
+    division: boolean,
+  ): Promise<FirstChecks> {
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
-    const res = await db.query<{ count: number }>(
-      `SELECT count(*)::int AS count FROM memory_nodes n WHERE ${where} AND n.status = 'pending'`,
-      params,
-    );
-    return res.rows[0].count;
+    const add = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    const columns = [
+      `(SELECT count(*)::int FROM memory_nodes n WHERE ${where} AND n.status = 'pending') AS pending`,
+    ];
+    if (asked.vector && asked.vector.length > 0 && model) {
+      columns.push(`(SELECT string_agg(n.vector_key::text, ',') FROM memory_nodes n
+        WHERE ${where} AND n.vector_key = ANY(${add(asked.vector)}::bigint[]) AND n.status = 'indexed'
+          AND n.embedding_model = ${add(model.name)} AND n.embedding_model_version = ${add(model.version)}) AS vector_keys`);
+    }
+    if (asked.keyword && asked.keyword.length > 0) {
+      columns.push(`(SELECT string_agg(n.vector_key::text, ',') FROM memory_nodes n
+        WHERE ${where} AND n.vector_key = ANY(${add(asked.keyword)}::bigint[])) AS keyword_keys`);
+    }
+    if (division) {
+      columns.push(`(SELECT json_build_array(embedding_model, embedding_model_version)::text
+        FROM divisions WHERE id = ${add(filter.divisionId)}) AS division`);
+    }
+    const res = await db.query<{
+      pending: number;
+      vector_keys?: string | null;
+      keyword_keys?: string | null;
+      division?: string | null;
+    }>(`SELECT ${columns.join(', ')}`, params);
+    const row = res.rows[0];
+    const keys = (text: string | null | undefined) => new Set(text ? text.split(',').map(Number) : []);
+    let current: FirstChecks['division'];
+    if (row.division) {
+      const [name, version] = JSON.parse(row.division) as [string | null, string | null];
+      current = { ref: refOf(name, version) };
+    }
+    return {
+      pending: row.pending,
+      vector: keys(row.vector_keys),
+      keyword: keys(row.keyword_keys),
+      division: current,
+    };
   }
 
   return {
@@ -243,54 +357,104 @@ export function createSearchService(deps: SearchDeps) {
       }
       const useVector = q.mode !== 'keyword';
       const useKeyword = q.mode !== 'vector' && q.query !== undefined;
-      // The division's active model: its vectors, its space, its embedder for the query.
-      const division = await readDivisionModel(db, q.divisionId);
-      const model =
-        useVector || q.vector !== undefined
-          ? requireModel(deps.resolveModel, division.ref, q.divisionId)
-          : undefined;
-      if (model && q.vector !== undefined && q.vector.length !== model.dimensions) {
-        throw new AppError(
-          ErrorCode.vectorDimensionMismatch,
-          `${model.name} vectors have ${model.dimensions} dimensions, got ${q.vector.length}`,
-          [{ field: 'vector', message: `expected ${model.dimensions} numbers` }],
-        );
-      }
-
+      const needsModel = useVector || q.vector !== undefined;
+      const feedback = q.feedback ?? deps.feedback;
       const depth = useVector && useKeyword ? Math.max(q.k * 2, 50) : q.k;
       let embedMs = 0;
-      const vectorPart = async () => {
-        if (!useVector || !model) return [];
-        let current = model;
-        for (let attempt = 0; ; attempt++) {
-          let vector: Float32Array;
-          if (q.vector !== undefined) vector = Float32Array.from(q.vector);
-          else {
-            const t = performance.now();
-            vector = await embedQuery(q.divisionId, current, q.query as string);
-            embedMs += performance.now() - t;
-          }
-          const hits = await vectorSearch(vector, q, access, depth, current);
-          if (hits.length >= depth || q.vector !== undefined || attempt > 0) return hits;
-          // Short of hits: the division may have switched models while this query ran (its
-          // memories then hold the new model's vectors). Once more with the new model, if so.
-          const now = deps.resolveModel((await readDivisionModel(db, q.divisionId)).ref);
-          if (!now || modelKey(now) === modelKey(current)) return hits;
-          current = now;
+
+      /**
+       * The retrievers and the pending count, with the division's active model (its vectors, its
+       * space, its embedder for the query): the remembered one when `remembered` (checked in the
+       * first checks' statement; undefined when the division's model changed since), else read now.
+       */
+      const retrieve = async (remembered: boolean) => {
+        let ref: ModelRef | null | undefined;
+        let model: EmbeddingModel | undefined;
+        if (remembered && divisionModels.has(q.divisionId)) {
+          ref = divisionModels.get(q.divisionId) ?? null;
+          model = needsModel ? deps.resolveModel(ref) : undefined;
+          // Whatever the remembered model would refuse is decided on a fresh read.
+          if (needsModel && (!model || (q.vector !== undefined && q.vector.length !== model.dimensions)))
+            ref = undefined;
         }
+        const fromMemory = ref !== undefined;
+        if (!fromMemory) {
+          ref = await freshDivisionModel(q.divisionId);
+          model = needsModel ? requireModel(deps.resolveModel, ref, q.divisionId) : undefined;
+          if (model && q.vector !== undefined && q.vector.length !== model.dimensions) {
+            throw new AppError(
+              ErrorCode.vectorDimensionMismatch,
+              `${model.name} vectors have ${model.dimensions} dimensions, got ${q.vector.length}`,
+              [{ field: 'vector', message: `expected ${model.dimensions} numbers` }],
+            );
+          }
+        }
+
+        // The in-process keyword index's first check joins the statement; SQL BM25 and feedback
+        // searches run on their own.
+        const stagedKeyword = useKeyword && deps.keywordIndex !== undefined && !feedback;
+        const sides: Side[] = [];
+        if (useVector && model) sides.push('vector');
+        if (stagedKeyword) sides.push('keyword');
+        const checks = gatherChecks(sides, (asked) => firstChecks(q, access, model, asked, fromMemory));
+
+        const vectorPart = async () => {
+          if (!useVector || !model) return [];
+          let current = model;
+          for (let attempt = 0; ; attempt++) {
+            let vector: Float32Array;
+            if (q.vector !== undefined) vector = Float32Array.from(q.vector);
+            else {
+              const t = performance.now();
+              vector = await embedQuery(q.divisionId, current, q.query as string);
+              embedMs += performance.now() - t;
+            }
+            const first = attempt === 0 ? checks.check('vector') : undefined;
+            const hits = await vectorSearch(vector, q, access, depth, current, first);
+            if (hits.length >= depth || q.vector !== undefined || attempt > 0) return hits;
+            // Short of hits: the division may have switched models while this query ran (its
+            // memories then hold the new model's vectors). Once more with the new model, if so.
+            const now = deps.resolveModel((await readDivisionModel(db, q.divisionId)).ref);
+            if (!now || modelKey(now) === modelKey(current)) return hits;
+            current = now;
+          }
+        };
+        const keywordPart = async () => {
+          if (!useKeyword) return [];
+          if (!stagedKeyword) {
+            return (feedback ? keywordWithFeedback : keywordSearch)(q.query as string, q, access, depth);
+          }
+          return keywordSearch(q.query as string, q, access, depth, checks.check('keyword'));
+        };
+        const [vectorHits, keywordHits, first] = await Promise.all([
+          vectorPart().finally(() => checks.leave('vector')),
+          keywordPart().finally(() => checks.leave('keyword')),
+          checks.result,
+        ]);
+        // The remembered model was not the division's any more (or the division is gone).
+        const stale =
+          fromMemory && (!first.division || keyOfRef(first.division.ref) !== keyOfRef(ref ?? null));
+        return { stale, vectorHits, keywordHits, pending: first.pending };
       };
-      const [vectorHits, keywordHits, pending] = await Promise.all([
-        vectorPart(),
-        useKeyword
-          ? ((q.feedback ?? deps.feedback) ? keywordWithFeedback : keywordSearch)(
-              q.query as string,
-              q,
-              access,
-              depth,
-            )
-          : Promise.resolve([]),
-        countPending(q, access),
-      ]);
+
+      let retrieved: Awaited<ReturnType<typeof retrieve>>;
+      const remembered = divisionModels.get(q.divisionId);
+      try {
+        retrieved = await retrieve(true);
+      } catch (err) {
+        // A failure with a remembered model counts only if the division still has that model.
+        if (
+          remembered === undefined ||
+          keyOfRef(await freshDivisionModel(q.divisionId)) === keyOfRef(remembered)
+        )
+          throw err;
+        retrieved = { stale: true, vectorHits: [], keywordHits: [], pending: 0 };
+      }
+      if (retrieved.stale) {
+        divisionModels.delete(q.divisionId);
+        retrieved = await retrieve(false);
+      }
+      const { vectorHits, keywordHits, pending } = retrieved;
 
       const similar = vectorHits.map((h) => ({ key: h.key, score: 1 - h.distance }));
       // One retriever: its own scores; both: fused (fusion.ts).

@@ -276,6 +276,33 @@ describe.each(backends)('search API on %s', (backend) => {
       expect((await search({ query: 'quarterly', mode: 'keyword', k: 1 })).hits).toHaveLength(1);
       expect((await search({ query: 'what is happening' })).hits).toHaveLength(10);
     });
+
+    it("follows a change of the division's model at the next search", async () => {
+      // The model is remembered between searches; a search must still see it changed (as a
+      // re-embedding switches it), here to one this service is not configured with.
+      for (const mode of ['hybrid', 'vector', 'keyword']) await search({ query: 'coffee', mode, k: 2 });
+      const before = await ta.t.db.query<{
+        embedding_model: string | null;
+        embedding_model_version: string | null;
+      }>("SELECT embedding_model, embedding_model_version FROM divisions WHERE id = 'default'");
+      const set = (name: string | null, version: string | null) =>
+        ta.t.db.query(
+          "UPDATE divisions SET embedding_model = $1, embedding_model_version = $2 WHERE id = 'default'",
+          [name, version],
+        );
+      await set('elsewhere', '9');
+      try {
+        for (const mode of ['hybrid', 'vector']) {
+          const res = await post('/v1/search', { query: 'coffee', mode, k: 2 });
+          expect(res.statusCode, res.body).toBe(503);
+          expect(res.body).toContain('model_unavailable');
+        }
+        expect((await search({ query: 'coffee', mode: 'keyword', k: 2 })).hits).not.toEqual([]);
+      } finally {
+        await set(before.rows[0].embedding_model, before.rows[0].embedding_model_version);
+      }
+      expect(keys(await search({ query: 'coffee', k: 1 }))).toEqual(['coffee']);
+    });
   });
 
   describe('filters', () => {
