@@ -25,9 +25,11 @@ export interface UsearchOptions {
   /** HNSW M (usearch default 16). */
   connectivity?: number;
   /**
-   * ef at build time (default 64; usearch's own is 128). Measured on 50k clustered 512-dimension
-   * vectors: 128 built at 1,692/s with recall@10 1.000, 64 at 3,466/s with 0.999, 32 at 4,827/s
-   * with 0.976. Insertion is the largest cost of an import and of a replica's first start.
+   * ef at build time (default 128, usearch's own). `npm run bench:usearch-build` on 50k clustered
+   * 512-dimension vectors: 128 builds at 1,692/s with recall@10 1.000, 64 at 3,466/s with 0.999,
+   * 32 at 4,827/s with 0.976. 64 was tried as the default and left, in a 100k run on the server,
+   * one query of 500 with none of its true neighbours found (worst query 0.00 against 0.90 with
+   * 128): a sparser graph strands some regions. Insertion speed is not worth that.
    */
   expansionAdd?: number;
   /** ef at query time: 100 measured recall@10 0.999 at 0.5 ms on 100k × 384. */
@@ -83,7 +85,7 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       metric: usearch.MetricKind.Cos,
       quantization: usearch.ScalarKind.F32,
       connectivity: opts.connectivity ?? 16,
-      expansion_add: opts.expansionAdd ?? 64,
+      expansion_add: opts.expansionAdd ?? 128,
       expansion_search: opts.expansionSearch ?? 100,
       multi: false,
     });
