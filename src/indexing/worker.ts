@@ -359,10 +359,17 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
   // Lanes: each claims and works on its own batch, so that one embeds while another writes to
   // PostgreSQL and the index — with one lane the model idled during every batch's writes. The
   // queue's SKIP LOCKED claims keep their batches apart, as between worker processes.
+  /** Batches the lanes are working on now (drain() waits for them). */
+  const inFlight = new Set<Promise<number>>();
+  const laneRound = () => {
+    const round = runOnce();
+    inFlight.add(round);
+    return round.finally(() => inFlight.delete(round));
+  };
   const loops = Array.from({ length: Math.max(1, deps.lanes ?? 1) }, () =>
     createPollLoop({
       pollMs: deps.pollMs,
-      once: runOnce,
+      once: laneRound,
       onError(err) {
         metrics.workerErrors.inc({ stage: 'batch' });
         logger.error({ err }, 'indexing batch failed');
@@ -388,9 +395,16 @@ export function createIndexingWorker(deps: IndexingWorkerDeps) {
       await Promise.all(loops.map((loop) => loop.stop()));
       liveHolders.delete(workerId);
     },
-    /** Runs batches until the queue holds nothing due (tests, CLI). */
+    /**
+     * Runs batches until the queue holds nothing due and no lane of this worker holds a batch
+     * (tests, CLI): a running lane may have claimed the jobs this call would have found.
+     */
     async drain(): Promise<void> {
-      while ((await runOnce()) > 0) {}
+      for (;;) {
+        if ((await runOnce()) > 0) continue;
+        if (inFlight.size === 0) return;
+        await Promise.allSettled([...inFlight]);
+      }
     },
   };
 }

@@ -258,7 +258,9 @@ describe('Helm chart deploy/helm/memory-layer', () => {
     const api = podTemplate(find(ms, 'Deployment', 'ml-api'));
     const data = api.spec.volumes?.find((v) => v.name === 'data') as { emptyDir?: { sizeLimit?: string } };
     expect(data.emptyDir?.sizeLimit).toBe('4Gi');
-    expect(api.spec.containers[0].volumeMounts).toContainEqual(expect.objectContaining({ mountPath: '/data' }));
+    expect(api.spec.containers[0].volumeMounts).toContainEqual(
+      expect.objectContaining({ mountPath: '/data' }),
+    );
   });
 
   it('gives every pod and container a restricted security context, resources and writable scratch only', () => {
