@@ -122,6 +122,25 @@ function gatherChecks(sides: Side[], run: (asked: Partial<Record<Side, number[]>
   };
 }
 
+/**
+ * The same first checks where statements run side by side (a pool of connections): the pending
+ * count and the division's model go out at once, each side's check as soon as its candidates are
+ * known. Gathering them into one statement would make a server wait for the slower retriever and
+ * then run the checks one after the other.
+ */
+function parallelChecks(
+  run: (asked: Partial<Record<Side, number[]>>, whole: boolean) => Promise<FirstChecks>,
+) {
+  const result = run({}, true);
+  return {
+    result,
+    check(side: Side): KeyCheck {
+      return async (keys) => (await run({ [side]: keys }, false))[side];
+    },
+    leave(_side: Side) {},
+  };
+}
+
 export interface SearchDeps {
   db: Database;
   /** The embedder of each model (the registry); a division is searched with its active model. */
@@ -297,6 +316,7 @@ export function createSearchService(deps: SearchDeps) {
     model: EmbeddingModel | undefined,
     asked: Partial<Record<Side, number[]>>,
     division: boolean,
+    withPending = true,
   ): Promise<FirstChecks> {
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
@@ -304,9 +324,12 @@ export function createSearchService(deps: SearchDeps) {
       params.push(value);
       return `$${params.length}`;
     };
-    const columns = [
-      `(SELECT count(*)::int FROM memory_nodes n WHERE ${where} AND n.status = 'pending') AS pending`,
-    ];
+    const columns: string[] = [];
+    if (withPending) {
+      columns.push(
+        `(SELECT count(*)::int FROM memory_nodes n WHERE ${where} AND n.status = 'pending') AS pending`,
+      );
+    }
     if (asked.vector && asked.vector.length > 0 && model) {
       columns.push(`(SELECT string_agg(n.vector_key::text, ',') FROM memory_nodes n
         WHERE ${where} AND n.vector_key = ANY(${add(asked.vector)}::bigint[]) AND n.status = 'indexed'
@@ -320,6 +343,7 @@ export function createSearchService(deps: SearchDeps) {
       columns.push(`(SELECT json_build_array(embedding_model, embedding_model_version)::text
         FROM divisions WHERE id = ${add(filter.divisionId)}) AS division`);
     }
+    if (columns.length === 0) return { pending: 0, vector: new Set(), keyword: new Set() };
     const res = await db.query<{
       pending: number;
       vector_keys?: string | null;
@@ -396,7 +420,12 @@ export function createSearchService(deps: SearchDeps) {
         const sides: Side[] = [];
         if (useVector && model) sides.push('vector');
         if (stagedKeyword) sides.push('keyword');
-        const checks = gatherChecks(sides, (asked) => firstChecks(q, access, model, asked, fromMemory));
+        // One session runs statements in turn: one statement for all. A pool runs them side by side.
+        const checks = db.singleProcess
+          ? gatherChecks(sides, (asked) => firstChecks(q, access, model, asked, fromMemory))
+          : parallelChecks((asked, whole) =>
+              firstChecks(q, access, model, asked, whole && fromMemory, whole),
+            );
 
         const vectorPart = async () => {
           if (!useVector || !model) return [];
