@@ -104,6 +104,17 @@ async function runMode(
   return out;
 }
 
+/** A scenario measured for latency only (cached embeddings, no recall): client and service times. */
+const latencies = (name: string, lat: number[], server: number[]): ModeResult => ({
+  name,
+  queries: lat.length,
+  latency: summarise(lat),
+  serverMs: summarise(server),
+  embedMs: summarise([0]),
+  short: 0,
+  meanHits: 0,
+});
+
 /**
  * `clients` searchers at once, each sending the next body as soon as its last answer came, until
  * every body is sent: latency per search and searches per second over the whole run.
@@ -123,17 +134,7 @@ async function runConcurrent(s: Server, name: string, bodies: Record<string, unk
     }),
   );
   const perSec = (bodies.length * 1000) / (performance.now() - t0);
-  const out: ModeResult = {
-    name,
-    queries: lat.length,
-    latency: summarise(lat),
-    serverMs: summarise(server),
-    embedMs: summarise([0]),
-    short: 0,
-    meanHits: 0,
-    clients,
-    perSec,
-  };
+  const out: ModeResult = { ...latencies(name, lat, server), clients, perSec };
   log(
     `  ${name}: ${perSec.toFixed(0)} searches/s, p50 ${out.latency.p50.toFixed(2)} / p99 ${out.latency.p99.toFixed(2)} ms`,
   );
@@ -161,15 +162,11 @@ export async function searchDuringIngest(
     server.push(res.timings.totalMs);
   }
   await writing;
-  const out: ModeResult = {
-    name: 'hybrid, query embedding cached, during an ingest of texts (built-in model)',
-    queries: lat.length,
-    latency: summarise(lat),
-    serverMs: summarise(server),
-    embedMs: summarise([0]),
-    short: 0,
-    meanHits: 0,
-  };
+  const out = latencies(
+    'hybrid, query embedding cached, during an ingest of texts (built-in model)',
+    lat,
+    server,
+  );
   log(`  ${out.name}: p50 ${out.latency.p50.toFixed(2)} / p95 ${out.latency.p95.toFixed(2)} ms`);
   return out;
 }

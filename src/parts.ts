@@ -168,6 +168,8 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     (r) => r.close(),
   );
   const resolveModel = part(async () => resolverOf(await embedders()));
+  /** Set when this process keeps no vector index (a worker-only process of a following deployment). */
+  let writeOnlyIndex = false;
   const index = part(
     async () => {
       const created = await createVectorIndex(config.VECTOR_INDEX, {
@@ -175,6 +177,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
         dataDir: config.DATA_DIR,
       });
       if (config.VECTOR_INDEX_FOLLOW && opts.workerOnly && created.name === 'usearch') {
+        writeOnlyIndex = true;
         await created.close();
         return (await tracing()).vectorIndex(createWriteOnlyIndex(created.name));
       }
@@ -225,7 +228,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       metrics.setReplicaLagSource(() => f.lagSeconds());
       return;
     }
-    if (opts.workerOnly && config.VECTOR_INDEX_FOLLOW && i.name === 'usearch') return;
+    if (writeOnlyIndex) return; // nothing kept here to check
     for (const inUse of await modelsInUse(d, resolve)) {
       await i.ensureSpace(inUse);
       if (!opts.skipReconcile && (await reconcileIndex(d, i, inUse, context))) {

@@ -123,6 +123,17 @@ function gatherChecks(sides: Side[], run: (asked: Partial<Record<Side, number[]>
 }
 
 /**
+ * SQL condition: the memory is one of `keys` and searchable by meaning with `model` (indexed with
+ * a vector of it); its values are appended to `params`.
+ */
+function searchableBy(params: unknown[], keys: number[], model: EmbeddingModel): string {
+  params.push(keys, model.name, model.version);
+  const p = params.length;
+  return `n.vector_key = ANY($${p - 2}::bigint[]) AND n.status = 'indexed'
+    AND n.embedding_model = $${p - 1} AND n.embedding_model_version = $${p}`;
+}
+
+/**
  * The same first checks where statements run side by side (a pool of connections): the pending
  * count and the division's model go out at once, each side's check as soon as its candidates are
  * known. Gathering them into one statement would make a server wait for the slower retriever and
@@ -220,12 +231,8 @@ export function createSearchService(deps: SearchDeps) {
     if (keys.length === 0) return new Set();
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
-    params.push(keys, model.name, model.version);
-    const p = params.length;
     const res = await db.query<{ vector_key: number }>(
-      `SELECT n.vector_key FROM memory_nodes n
-       WHERE ${where} AND n.vector_key = ANY($${p - 2}::bigint[]) AND n.status = 'indexed'
-         AND n.embedding_model = $${p - 1} AND n.embedding_model_version = $${p}`,
+      `SELECT n.vector_key FROM memory_nodes n WHERE ${where} AND ${searchableBy(params, keys, model)}`,
       params,
     );
     return new Set(res.rows.map((r) => Number(r.vector_key)));
@@ -332,8 +339,7 @@ export function createSearchService(deps: SearchDeps) {
     }
     if (asked.vector && asked.vector.length > 0 && model) {
       columns.push(`(SELECT string_agg(n.vector_key::text, ',') FROM memory_nodes n
-        WHERE ${where} AND n.vector_key = ANY(${add(asked.vector)}::bigint[]) AND n.status = 'indexed'
-          AND n.embedding_model = ${add(model.name)} AND n.embedding_model_version = ${add(model.version)}) AS vector_keys`);
+        WHERE ${where} AND ${searchableBy(params, asked.vector, model)}) AS vector_keys`);
     }
     if (asked.keyword && asked.keyword.length > 0) {
       columns.push(`(SELECT string_agg(n.vector_key::text, ',') FROM memory_nodes n
