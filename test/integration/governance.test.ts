@@ -400,6 +400,9 @@ describe.each(backends)('governance on %s', (backend) => {
     // Not swept yet: hidden by the read path itself.
     expect((await row(shortLived.id)).deleted_at).toBeNull();
 
+    // The worker may still be indexing the memories created without waiting; the sweep skips rows
+    // another transaction holds (SKIP LOCKED, left for the next sweep), so let it finish first.
+    await app.worker.drain();
     const swept = await app.sweeper.runOnce();
     expect(swept.expired).toBe(2);
     for (const id of [gone.id, shortLived.id]) {
