@@ -28,6 +28,8 @@ export interface BenchOptions {
   databases: string;
   skipEmbed: boolean;
   skipSearch: boolean;
+  /** USEARCH_QUANTIZATION of the servers (f32, f16, i8). */
+  usearchQuantization: string;
   out: string;
   seed: number;
 }
@@ -50,6 +52,7 @@ const DEFAULTS: BenchOptions = {
   databases: '',
   skipEmbed: false,
   skipSearch: false,
+  usearchQuantization: 'f32',
   out: 'BENCHMARKS.md',
   seed: 1,
 };
@@ -100,6 +103,8 @@ export function parseOptions(
       throw new Error('--databases postgres needs --database-url');
   }
   options.databases = databases.join(',');
+  if (!['f32', 'f16', 'i8'].includes(String(options.usearchQuantization)))
+    throw new Error('--usearch-quantization: f32, f16 or i8');
   return { options: options as unknown as BenchOptions, given };
 }
 

@@ -36,7 +36,14 @@ const results: Results = {
   durationSec: 0,
 };
 log(`options: ${JSON.stringify(o)}`);
-const serverBase = { logLevel: o.logLevel, databaseUrl: o.databaseUrl };
+const serverBase = {
+  logLevel: o.logLevel,
+  databaseUrl: o.databaseUrl,
+  env: { USEARCH_QUANTIZATION: o.usearchQuantization },
+};
+/** The index a run used, with usearch's scalar kind when it is not f32. */
+const engineLabel = (engine: string) =>
+  engine === 'usearch' && o.usearchQuantization !== 'f32' ? `usearch ${o.usearchQuantization}` : engine;
 /** The server process running now, counted as the benchmark's own CPU use. */
 let serverPid: number | undefined;
 const ours = () => (serverPid === undefined ? [] : [serverPid]);
@@ -70,7 +77,7 @@ if (!o.skipEmbed) {
       log(`embedding: through the API with ${engine}: ${r.perSec.toFixed(1)} texts/s`);
       const after = await measureRaw();
       api.push({
-        engine: s.vectorIndex,
+        engine: engineLabel(s.vectorIndex),
         database: s.database,
         result: r,
         peakRss: s.peakRss(),
@@ -131,7 +138,7 @@ for (const n of [...o.sizes].sort((a, b) => a - b)) {
       serverPid = s.pid;
       const run: SizeRun = {
         size: n,
-        engine: s.vectorIndex,
+        engine: engineLabel(s.vectorIndex),
         database: s.database,
         startMs: s.startMs,
         import: imported,

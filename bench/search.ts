@@ -2,7 +2,7 @@
 import { clusteredVectors, queryText, rng } from './data.js';
 import { log, type Server, sumMetric } from './harness.js';
 import { type Dataset, namespaceOf, RARE_NAMESPACE } from './ingest.js';
-import { exactTopK, mean, recall, type Summary, summarise } from './stats.js';
+import { exactTopK, exactTopKAll, mean, recall, type Summary, summarise } from './stats.js';
 
 interface SearchResponse {
   hits: { id: string; metadata?: { row?: number } }[];
@@ -192,7 +192,7 @@ export function prepareQueries(d: Dataset, n: number, o: Omit<SearchOptions, 'la
   const q = (i: number) => vectors.subarray(i * d.dims, (i + 1) * d.dims);
   log(`${n}: exact top-${k} for ${o.queries} queries over ${n} vectors (ground truth)`);
   const prefix = n * d.dims === d.vectors.length ? d.vectors : d.vectors.subarray(0, n * d.dims);
-  const truth = Array.from({ length: o.queries }, (_, i) => exactTopK(prefix, d.dims, q(o.warmup + i), k));
+  const truth = exactTopKAll(prefix, d.dims, vectors.subarray(o.warmup * d.dims, total * d.dims), k);
   const rare = Int32Array.from({ length: n }, (_, i) => i).filter((i) => namespaceOf(i) === RARE_NAMESPACE);
   const fq = Math.min(o.filteredQueries, o.queries);
   const rareTruth = Array.from({ length: fq }, (_, i) => exactTopK(prefix, d.dims, q(o.warmup + i), k, rare));

@@ -1,4 +1,5 @@
 /** Latency summaries and exact nearest neighbours (the ground truth for recall). */
+import usearch from 'usearch';
 
 export interface Summary {
   n: number;
@@ -86,6 +87,27 @@ export function exactTopK(
     bestIdx[p] = i;
   }
   return Array.from(bestIdx).filter((i) => i >= 0);
+}
+
+/**
+ * exactTopK for many queries over all rows at once, with usearch's SIMD exact scan on every core
+ * (the plain loop above takes ~20 minutes for 500 queries over 1M rows of 512 dimensions).
+ */
+export function exactTopKAll(
+  vectors: Float32Array,
+  dims: number,
+  queries: Float32Array,
+  k: number,
+): number[][] {
+  // exactSearch reads a typed array from the start of its buffer, ignoring a view's offset.
+  const rows = vectors.byteOffset === 0 ? vectors : vectors.slice();
+  const qs = queries.byteOffset === 0 ? queries : queries.slice();
+  const n = qs.length / dims;
+  const res = usearch.exactSearch(rows, qs, dims, k, usearch.MetricKind.Cos, 0) as unknown as {
+    get(i: number): { keys: BigUint64Array };
+    keys: BigUint64Array;
+  };
+  return Array.from({ length: n }, (_, i) => Array.from(n === 1 ? res.keys : res.get(i).keys, Number));
 }
 
 /** |found ∩ truth| / |truth|. */

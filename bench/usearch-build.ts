@@ -1,8 +1,12 @@
 /**
- * `npm run bench:usearch-build [-- N]`: how the usearch build breadth (expansion_add) trades insertion
- * speed for recall@10 on N clustered 512-dimension vectors (default 50k), against an exact scan.
- * Chose the adapter's default (src/adapters/vector/usearch.ts).
+ * `npm run bench:usearch-build [-- N]`: how the usearch build breadth (expansion_add) and the scalar
+ * kind (USEARCH_QUANTIZATION) trade insertion speed and bytes for recall@10 on N clustered
+ * 512-dimension vectors (default 50k), against an exact scan. Chose the adapter's defaults
+ * (src/adapters/vector/usearch.ts).
  */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import usearch from 'usearch';
 import { DIMS, makeDataset } from './ingest.js';
 
@@ -21,11 +25,20 @@ const truth = queries.map((qv) => {
   scores.sort((a, b) => b[0] - a[0]);
   return new Set(scores.slice(0, 10).map((s) => s[1] + 1));
 });
-for (const ef of [128, 64, 32]) {
+const variants: [quantization: keyof typeof SCALARS, ef: number][] = [
+  ['f32', 128],
+  ['f32', 64],
+  ['f32', 32],
+  ['f16', 128],
+  ['i8', 128],
+];
+const SCALARS = { f32: usearch.ScalarKind.F32, f16: usearch.ScalarKind.F16, i8: usearch.ScalarKind.I8 };
+const dir = mkdtempSync(join(tmpdir(), 'usearch-build-'));
+for (const [quantization, ef] of variants) {
   const idx = new usearch.Index({
     dimensions: DIMS,
     metric: usearch.MetricKind.Cos,
-    quantization: usearch.ScalarKind.F32,
+    quantization: SCALARS[quantization],
     connectivity: 16,
     expansion_add: ef,
     expansion_search: 100,
@@ -42,11 +55,21 @@ for (const ef of [128, 64, 32]) {
   }
   const build = (performance.now() - t) / 1000;
   let hit = 0;
+  let worst = 1;
   for (const [q, qv] of queries.entries()) {
     const r = idx.search(qv, 10, 1);
-    for (const k of r.keys) if (truth[q].has(Number(k))) hit++;
+    let found = 0;
+    for (const k of r.keys) if (truth[q].has(Number(k))) found++;
+    hit += found;
+    worst = Math.min(worst, found / 10);
   }
+  const file = join(dir, `${quantization}-${ef}.usearch`);
+  idx.save(file);
+  const mib = statSync(file).size / 2 ** 20;
   console.log(
-    `ef_add ${ef}: build ${build.toFixed(1)} s (${Math.round(N / build)}/s), recall@10 ${(hit / 2000).toFixed(4)}`,
+    `${quantization} ef_add ${ef}: build ${build.toFixed(1)} s (${Math.round(N / build)}/s), ` +
+      `recall@10 ${(hit / (queries.length * 10)).toFixed(4)} (worst query ${worst.toFixed(2)}), ` +
+      `file ${mib.toFixed(0)} MiB (${Math.round((mib * 2 ** 20) / N)} B per vector)`,
   );
 }
+rmSync(dir, { recursive: true, force: true });

@@ -61,6 +61,12 @@ const schema = z
 
     VECTOR_INDEX: z.enum(['auto', 'pgvector', 'usearch']).default('auto'),
     /**
+     * How usearch stores vectors: f32 (as given), f16 (half the memory) or i8 (a quarter, and faster
+     * insertion, at a small loss of recall). Each kind has its own directory under DATA_DIR, so a
+     * change rebuilds the index from PostgreSQL at the next start.
+     */
+    USEARCH_QUANTIZATION: z.enum(['f32', 'f16', 'i8']).default('f32'),
+    /**
      * `on`: this process keeps its in-process vector index (usearch) equal to PostgreSQL by following
      * the change feed (src/indexing/vector-follower.ts), so several API replicas and separate
      * workers can share one database; a worker-only process then keeps no index. No effect with

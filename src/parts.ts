@@ -175,6 +175,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       const created = await createVectorIndex(config.VECTOR_INDEX, {
         db: await db(),
         dataDir: config.DATA_DIR,
+        usearchQuantization: config.USEARCH_QUANTIZATION,
       });
       if (config.VECTOR_INDEX_FOLLOW && opts.workerOnly && created.name === 'usearch') {
         writeOnlyIndex = true;
@@ -201,7 +202,7 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
         index: i,
         resolveModel: await resolveModel(),
         context,
-        positionFile: followerPositionFile(config.DATA_DIR),
+        positionFile: followerPositionFile(config.DATA_DIR, config.USEARCH_QUANTIZATION),
         pollMs: config.VECTOR_FOLLOW_POLL_MS,
         logger: logger.child({ component: 'vector-follower' }),
         onCatchUp: (rows) => metrics.replicaChanges.inc(rows),

@@ -45,7 +45,11 @@ interface Subject {
   close(): Promise<void>;
 }
 
-function contract(name: string, open: () => Promise<Subject>) {
+/**
+ * `digits`: how many decimals of a cosine distance the index keeps (toBeCloseTo's precision): exact
+ * up to float rounding, except usearch's f16 and i8 vectors, which store approximations.
+ */
+function contract(name: string, open: () => Promise<Subject>, digits = 4) {
   describe(`vector index contract: ${name}`, () => {
     let s: Subject;
     beforeAll(async () => {
@@ -70,7 +74,7 @@ function contract(name: string, open: () => Promise<Subject>) {
         const hits = await s.index.search(space, 'a', q, 10);
         expect(hits).toHaveLength(10);
         for (let i = 0; i < hits.length; i++) {
-          expect(hits[i].distance).toBeCloseTo(cosineDistance(q, stored.get(hits[i].key)!), 4);
+          expect(hits[i].distance).toBeCloseTo(cosineDistance(q, stored.get(hits[i].key)!), digits);
           if (i > 0) expect(hits[i].distance).toBeGreaterThanOrEqual(hits[i - 1].distance);
         }
         const exact = new Set(exactTop(stored, q, 10));
@@ -80,7 +84,7 @@ function contract(name: string, open: () => Promise<Subject>) {
 
       const self = await s.index.search(space, 'a', a[41], 5);
       expect(self[0].key).toBe(42);
-      expect(self[0].distance).toBeCloseTo(0, 5);
+      expect(self[0].distance).toBeCloseTo(0, digits);
     });
 
     it('keeps divisions apart', async () => {
@@ -121,7 +125,7 @@ function contract(name: string, open: () => Promise<Subject>) {
       await s.index.upsert(space, [{ key: 5, divisionId: 'a', vector: v[35] }]);
       const moved = await s.index.search(space, 'a', v[35], 1);
       expect(moved[0]).toMatchObject({ key: 5 });
-      expect(moved[0].distance).toBeCloseTo(0, 5);
+      expect(moved[0].distance).toBeCloseTo(0, digits);
       expect((await s.index.search(space, 'a', v[4], 1))[0].key).not.toBe(5);
       expect(await s.index.count(space, 'a')).toBe(20);
 
@@ -232,6 +236,19 @@ describe('usearch', () => {
     const index = createUsearchIndex({ dir: tempDir() });
     return { index, close: () => index.close() };
   });
+  for (const [quantization, digits] of [
+    ['f16', 2],
+    ['i8', 1],
+  ] as const) {
+    contract(
+      `usearch ${quantization}`,
+      async () => {
+        const index = createUsearchIndex({ dir: tempDir(), quantization });
+        return { index, close: () => index.close() };
+      },
+      digits,
+    );
+  }
 
   it('persists on flush(), and a new instance on the same directory finds the same', async () => {
     const dir = tempDir();
@@ -309,6 +326,23 @@ describe('createVectorIndex', () => {
       expect(index.name).toBe('usearch');
       await index.check();
       expect(readdirSync(dataDir)).toEqual(['usearch']);
+    });
+
+    it('keeps each usearch scalar kind in its own directory, so a change starts empty and rebuilds', async () => {
+      const space: VectorSpace = { name: 'kinds', version: '1', dimensions: DIM };
+      const [v] = vectors(1, 21);
+      const f32 = await createVectorIndex('usearch', { db: t.db, dataDir });
+      await f32.upsert(space, [{ key: 1, divisionId: 'a', vector: v }]);
+      await f32.flush();
+      const i8 = await createVectorIndex('usearch', { db: t.db, dataDir, usearchQuantization: 'i8' });
+      expect(await i8.count(space)).toBe(0);
+      await i8.upsert(space, [{ key: 1, divisionId: 'a', vector: v }]);
+      await i8.flush();
+      expect(readdirSync(dataDir).sort()).toEqual(['usearch', 'usearch-i8']);
+      // Files of one kind are never read as another: each reopens with its own vector.
+      const again = await createVectorIndex('usearch', { db: t.db, dataDir, usearchQuantization: 'i8' });
+      expect((await again.search(space, 'a', v, 1))[0]).toMatchObject({ key: 1 });
+      expect(await (await createVectorIndex('usearch', { db: t.db, dataDir })).count(space)).toBe(1);
     });
 
     it("'pgvector' throws a clear error", async () => {

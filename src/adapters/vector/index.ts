@@ -1,16 +1,24 @@
 import { join } from 'node:path';
 import type { Database } from '../db/port.js';
 import type { VectorIndex } from './port.js';
+import type { UsearchQuantization } from './usearch.js';
 
 export type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
 
 export type VectorIndexKind = 'auto' | 'pgvector' | 'usearch';
+export type { UsearchQuantization } from './usearch.js';
 
-/** Where the usearch adapter keeps its files. */
-const usearchDir = (dataDir: string) => join(dataDir, 'usearch');
+/**
+ * Where the usearch adapter keeps its files: one directory per scalar kind, so that changing
+ * USEARCH_QUANTIZATION starts from an empty directory (rebuilt from PostgreSQL at start) instead of
+ * loading files of another kind.
+ */
+const usearchDir = (dataDir: string, quantization: UsearchQuantization = 'f32') =>
+  join(dataDir, quantization === 'f32' ? 'usearch' : `usearch-${quantization}`);
 
 /** Where a replica following the change feed records the position its usearch files hold. */
-export const followerPositionFile = (dataDir: string) => join(usearchDir(dataDir), 'follower-position.json');
+export const followerPositionFile = (dataDir: string, quantization?: UsearchQuantization) =>
+  join(usearchDir(dataDir, quantization), 'follower-position.json');
 
 /**
  * Tables a vector index may keep in the service's schema (pgvector's). Derived data, rebuilt from
@@ -25,7 +33,7 @@ export const VECTOR_INDEX_TABLES: readonly string[] = Object.freeze(['vector_ent
  */
 export async function createVectorIndex(
   kind: VectorIndexKind,
-  deps: { db: Database; dataDir: string },
+  deps: { db: Database; dataDir: string; usearchQuantization?: UsearchQuantization },
 ): Promise<VectorIndex> {
   const usePgvector = kind === 'pgvector' || (kind === 'auto' && (await deps.db.hasPgvector()));
   if (usePgvector) {
@@ -37,5 +45,8 @@ export async function createVectorIndex(
     return createPgvectorIndex(deps.db);
   }
   const { createUsearchIndex } = await import('./usearch.js');
-  return createUsearchIndex({ dir: usearchDir(deps.dataDir) });
+  return createUsearchIndex({
+    dir: usearchDir(deps.dataDir, deps.usearchQuantization),
+    quantization: deps.usearchQuantization,
+  });
 }
