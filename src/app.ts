@@ -30,7 +30,7 @@ const ARCHIVE_INTERVAL_MS = 60 * 60_000;
  * closes what was opened.
  */
 export async function createApp(config: Config, opts: AppOptions) {
-  const parts = createParts(config, opts);
+  const parts = createParts(config, { ...opts, servesIndex: true });
   let services: Services;
   let background: Background;
   try {

@@ -65,6 +65,12 @@ export interface PartsOptions {
    * index it keeps none: the API replicas follow the change feed instead.
    */
   workerOnly?: boolean;
+  /**
+   * This process's vector index is the one its searches read (a server built by createApp), so an
+   * import may put vectors in it directly. A CLI command's in-process usearch index is not: no
+   * server would see what it holds, so its imports leave the indexing to the workers' jobs.
+   */
+  servesIndex?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -299,6 +305,12 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       onQueued: () => wakeWorker(),
       backpressure: await backpressure(),
       readAudit: await readAudit(),
+      logger: logger.child({ component: 'memories' }),
+      onIndexedDirectly: (count, acceptedAt) => {
+        metrics.memoriesIndexed.inc(count);
+        const seconds = Math.max(0, Date.now() - acceptedAt.getTime()) / 1000;
+        for (let i = 0; i < count; i++) metrics.ingestSeconds.observe(seconds);
+      },
     }),
   );
   /** Bulk imports (NDJSON → COPY), for the import route and `memory-layer ingest`. */
@@ -311,6 +323,8 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       maxTextBytes: config.MAX_TEXT_BYTES,
       admit: (jobs) => pressure.check(jobs),
       onQueued: () => wakeWorker(),
+      // pgvector is shared by every process; an in-process index only by the server that holds it.
+      indexDirectly: opts.servesIndex === true || (await index()).name === 'pgvector',
     });
   });
   const divisions = part(async () => createDivisionService({ db: await db(), appendAudit }));

@@ -10,7 +10,7 @@ import { AppError, ErrorCode } from '../platform/errors.js';
 import { type Access, accessSql, visibleSql } from './access.js';
 import type { IdempotencyKey } from './idempotency.js';
 import { checkVector, type NewMemory, type PreparedMemory, prepareMemory } from './input.js';
-import type { MemoryService } from './memories.js';
+import type { DirectIndexing, MemoryService } from './memories.js';
 import { findJsonFault, MAX_JSON_DEPTH } from './text.js';
 
 /**
@@ -73,7 +73,7 @@ export interface ImportReport {
 
 export interface ImportDeps {
   db: Database;
-  memories: Pick<MemoryService, 'importInto' | 'importChunk'>;
+  memories: Pick<MemoryService, 'importInto' | 'importChunk' | 'indexDirectly'>;
   resolveModel: ModelResolver;
   maxTextBytes: number;
   /** The indexing queue's bound: a refused chunk waits for the backlog to shrink. */
@@ -82,6 +82,13 @@ export interface ImportDeps {
   backlogWaitMs?: number;
   /** After an atomic import committed: wakes an in-process worker. */
   onQueued?: () => void;
+  /**
+   * Put memories with precomputed vectors outside sessions in the vector index here, after each
+   * commit, instead of queueing a job each (DirectIndexing). Only for a process whose vector index
+   * is the one searches use (the API server), never a separate CLI process whose in-process index
+   * no server would see.
+   */
+  indexDirectly?: boolean;
 }
 
 export const MAX_REPORTED = 1000;
@@ -308,6 +315,9 @@ export function createImporter(deps: ImportDeps) {
       }
     };
 
+    /** An atomic import's memories to index directly once its one transaction committed. */
+    let atomicDirect: DirectIndexing[] | undefined;
+
     interface Chunk {
       index: number;
       digest: string;
@@ -323,13 +333,17 @@ export function createImporter(deps: ImportDeps) {
       const items = ready.map((r) => r.item);
       if (tx) {
         if (report.failed === 0 && items.length > 0)
-          await deps.memories.importInto(tx, access, divisionId, items);
+          await deps.memories.importInto(tx, access, divisionId, items, atomicDirect);
         report.imported += items.length;
       } else if (items.length > 0) {
         await waitForBacklog(items.length);
         const idempotency = opts.chunkKey?.({ index: c.index, digest: c.digest });
         try {
-          const { replayed } = await deps.memories.importChunk(access, divisionId, items, { idempotency });
+          const { replayed, direct } = await deps.memories.importChunk(access, divisionId, items, {
+            idempotency,
+            indexDirectly: deps.indexDirectly,
+          });
+          await deps.memories.indexDirectly(direct);
           if (replayed) report.replayed += items.length;
           else report.imported += items.length;
         } catch (err) {
@@ -413,6 +427,7 @@ export function createImporter(deps: ImportDeps) {
     }
     await waitForBacklog(0);
     await db.transaction(async (tx) => {
+      atomicDirect = deps.indexDirectly ? [] : undefined; // a retried transaction starts again
       await readAll(tx);
       if (report.failed > 0) {
         throw new AppError(
@@ -426,6 +441,7 @@ export function createImporter(deps: ImportDeps) {
         );
       }
     });
+    await deps.memories.indexDirectly(atomicDirect ?? []);
     deps.onQueued?.();
     return report;
   }

@@ -3,7 +3,7 @@ import type { Queryable } from '../adapters/db/port.js';
 import type { EmbeddingModel } from '../adapters/embedders/port.js';
 import { MEMORY_COLUMNS, type MemoryRow } from './records.js';
 
-/** A row of `memory_nodes` as a write creates it (status `pending`). */
+/** A row of `memory_nodes` as a write creates it. */
 export interface NewMemoryRow {
   id: string;
   divisionId: string;
@@ -16,6 +16,11 @@ export interface NewMemoryRow {
   metadata: Record<string, unknown>;
   /** A precomputed vector and the model it came from, or null (the worker embeds the text). */
   vector: { model: EmbeddingModel; bytes: Buffer } | null;
+  /**
+   * `pending` until the worker indexed it; `indexed` when the writer puts the vector in the index
+   * itself right after the commit (imports of precomputed vectors outside sessions).
+   */
+  status: 'pending' | 'indexed';
   piiFlags: string[];
   redactedText: string | null;
   expiresAt: Date | null;
@@ -47,7 +52,7 @@ const COLUMNS: readonly [
   ['embedding_model_version', (r) => r.vector?.model.version ?? null, '', 'text'],
   ['embedding_dim', (r) => r.vector?.model.dimensions ?? null, '', 'int'],
   ['embedding', (r) => r.vector?.bytes ?? null, '', 'bytea'],
-  ['status', () => 'pending', '', 'text'],
+  ['status', (r) => r.status, '', 'text'],
   ['pii_flags', (r) => r.piiFlags, '', 'text[]'],
   ['redacted_text', (r) => r.redactedText, '', 'text'],
   ['expires_at', (r) => r.expiresAt?.toISOString() ?? null, 'timestamptz', 'timestamptz'],

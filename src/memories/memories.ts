@@ -1,7 +1,9 @@
 import type { Database, Queryable } from '../adapters/db/port.js';
-import type { VectorIndex } from '../adapters/vector/port.js';
+import type { EmbeddingModel } from '../adapters/embedders/port.js';
+import type { VectorEntry, VectorIndex } from '../adapters/vector/port.js';
 import type { AccessAudit, AccessRead } from '../audit/access-audit.js';
 import type { AppendAudit } from '../audit/types.js';
+import type { Logger } from '../platform/logger.js';
 import { assertAgentExists, assertDivisionExists, divisionTtlDays } from '../divisions/divisions.js';
 import { expiresAtFor, purgeMemories } from '../governance/retention.js';
 import type { Backpressure } from '../indexing/backpressure.js';
@@ -28,6 +30,7 @@ import {
 import { assignSequences, copyMemoryRows, insertMemoryRows } from './insert.js';
 import { MEMORY_COLUMNS, type MemoryRecord, type MemoryRow, toRecord } from './records.js';
 import { textChecksum } from './text.js';
+import { bytesToVector } from './vector-codec.js';
 
 export interface ListQuery {
   divisionId: string;
@@ -44,7 +47,7 @@ export interface ListQuery {
 
 export interface MemoryServiceDeps {
   db: Database;
-  index: Pick<VectorIndex, 'remove'>;
+  index: Pick<VectorIndex, 'remove' | 'upsert'>;
   /** Each division's active model; precomputed vectors must come from it. */
   resolveModel: ModelResolver;
   appendAudit: AppendAudit;
@@ -57,6 +60,21 @@ export interface MemoryServiceDeps {
   backpressure?: Pick<Backpressure, 'check'>;
   /** The audit of reads (ACCESS_AUDIT); absent: only reads of personal data are audited. */
   readAudit?: Pick<AccessAudit, 'mode' | 'record'>;
+  /** Memories an import put in the vector index itself, with the time they were accepted. */
+  onIndexedDirectly?: (count: number, acceptedAt: Date) => void;
+  logger?: Pick<Logger, 'warn'>;
+}
+
+/**
+ * Memories an import wrote as `indexed` (precomputed vectors of the division's model, outside any
+ * session, so that their index vector is their own): the writer puts them in the vector index once
+ * their transaction committed, instead of a job per memory for the worker.
+ */
+export interface DirectIndexing {
+  model: EmbeddingModel;
+  entries: VectorEntry[];
+  ids: string[];
+  acceptedAt: Date;
 }
 
 export type MemoryService = ReturnType<typeof createMemoryService>;
@@ -78,7 +96,11 @@ export function createMemoryService(deps: MemoryServiceDeps) {
     access: Access,
     divisionId: string,
     items: PreparedMemory[],
-    write: typeof insertMemoryRows = insertMemoryRows,
+    opts: {
+      write?: typeof insertMemoryRows;
+      /** Collects the rows written as indexed (only imports ask: see DirectIndexing). */
+      direct?: DirectIndexing[];
+    } = {},
   ) {
     // Locked so that a re-embedding cannot switch the division's model before this commits.
     const division = await readDivisionModel(tx, divisionId, { lock: true });
@@ -88,21 +110,41 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       ? requireModel(deps.resolveModel, division.ref, divisionId)
       : undefined;
     const now = new Date();
-    const newRows = items.map((m) => ({
-      ...m,
-      divisionId,
-      vector: m.supplied && model ? { model, bytes: checkVector(m.supplied, model) } : null,
-      expiresAt: expiresAtFor(m.expiresAt, division.defaultTtlDays, deps.defaultTtlDays, now),
-    }));
+    const newRows = items.map((m) => {
+      const vector = m.supplied && model ? { model, bytes: checkVector(m.supplied, model) } : null;
+      // A memory of a session is indexed with its neighbours blended in: the worker's job.
+      const direct = opts.direct !== undefined && vector !== null && m.sessionId === null;
+      return {
+        ...m,
+        divisionId,
+        vector,
+        status: direct ? ('indexed' as const) : ('pending' as const),
+        expiresAt: expiresAtFor(m.expiresAt, division.defaultTtlDays, deps.defaultTtlDays, now),
+      };
+    });
     await assignSequences(tx, divisionId, newRows);
-    const rows = await write(tx, newRows);
+    const rows = await (opts.write ?? insertMemoryRows)(tx, newRows);
     const superseded = await supersede(tx, access, divisionId, items);
     await enqueue(
       tx,
       INDEX_QUEUE,
-      items.map((m) => ({ nodeId: m.id })),
+      newRows.filter((r) => r.status === 'pending').map((r) => ({ nodeId: r.id })),
       deps.maxJobAttempts,
     );
+    const direct = newRows.filter((r) => r.status === 'indexed');
+    if (opts.direct && model && direct.length > 0) {
+      const keyOf = new Map(rows.map((r) => [r.id, Number(r.vector_key)]));
+      opts.direct.push({
+        model,
+        ids: direct.map((r) => r.id),
+        entries: direct.map((r) => ({
+          key: keyOf.get(r.id) as number,
+          divisionId,
+          vector: bytesToVector(r.vector?.bytes as Buffer),
+        })),
+        acceptedAt: now,
+      });
+    }
     await deps.appendAudit(
       tx,
       rows.map((r) =>
@@ -282,25 +324,65 @@ export function createMemoryService(deps: MemoryServiceDeps) {
      * Bulk import (import.ts): items checked one by one already, written with COPY in the
      * caller's transaction (an atomic import's one transaction).
      */
-    async importInto(tx: Queryable, access: Access, divisionId: string, items: PreparedMemory[]) {
+    async importInto(
+      tx: Queryable,
+      access: Access,
+      divisionId: string,
+      items: PreparedMemory[],
+      direct?: DirectIndexing[],
+    ) {
       await checkAgents(tx, divisionId, items, '');
-      await insert(tx, access, divisionId, items, copyMemoryRows);
+      await insert(tx, access, divisionId, items, { write: copyMemoryRows, direct });
       return items.length;
     },
 
-    /** One chunk of a partial import in a transaction of its own (resumable with a key). */
+    /**
+     * One chunk of a partial import in a transaction of its own (resumable with a key). With
+     * `indexDirectly`, memories that need no worker come back in `direct`, to be given to
+     * `indexDirectly()` (they are not searchable by meaning before).
+     */
     async importChunk(
       access: Access,
       divisionId: string,
       items: PreparedMemory[],
-      opts: { idempotency?: IdempotencyKey } = {},
+      opts: { idempotency?: IdempotencyKey; indexDirectly?: boolean } = {},
     ) {
+      let direct: DirectIndexing[] | undefined;
       const { result, replayed } = await idempotentWrite(opts.idempotency, async (tx) => {
+        direct = opts.indexDirectly ? [] : undefined; // a retried transaction starts again
         await checkAgents(tx, divisionId, items, '');
-        await insert(tx, access, divisionId, items, copyMemoryRows);
+        await insert(tx, access, divisionId, items, { write: copyMemoryRows, direct });
         return items.length;
       });
-      return { count: result, replayed };
+      return { count: result, replayed, direct: replayed ? [] : (direct ?? []) };
+    },
+
+    /**
+     * Puts committed imports' memories in the vector index. If the index refuses them, each gets
+     * a job instead, so the worker retries them like any other memory (a crash before this runs
+     * is repaired by the start-up reconciliation, or on a following replica by the change feed).
+     */
+    async indexDirectly(batches: DirectIndexing[]): Promise<void> {
+      for (const b of batches) {
+        try {
+          await deps.index.upsert(b.model, b.entries);
+          deps.onIndexedDirectly?.(b.entries.length, b.acceptedAt);
+        } catch (err) {
+          deps.logger?.warn(
+            { err: err instanceof Error ? err.message : err, memories: b.ids.length },
+            'the vector index refused imported memories: queued for the worker',
+          );
+          await db.transaction((tx) =>
+            enqueue(
+              tx,
+              INDEX_QUEUE,
+              b.ids.map((nodeId) => ({ nodeId })),
+              deps.maxJobAttempts,
+            ),
+          );
+          deps.onQueued();
+        }
+      }
     },
 
     /** All or nothing: one invalid item refuses the whole batch and writes nothing. */

@@ -251,3 +251,82 @@ describe.each(backends)('bulk import size limit on %s', (backend) => {
     expect(n.rows[0].n).toBe(0);
   });
 });
+
+describe.each(backends)('imports indexed by the server itself on %s', (backend) => {
+  // No worker: whatever is searchable by meaning when the import answers, the import indexed.
+  let ta: TestApp;
+  beforeAll(async () => {
+    ta = await startTestApp(backend, { worker: false, env: { IMPORT_CHUNK_LINES: '4' } });
+    for (const id of ['direct-partial', 'direct-atomic'])
+      expect(
+        (await ta.http.inject({ method: 'POST', url: '/v1/divisions', payload: { id } })).statusCode,
+      ).toBe(201);
+  });
+  afterAll(async () => {
+    await ta?.close();
+  });
+
+  const statusOf = async (divisionId: string) => {
+    const res = await ta.t.db.query<{ text: string; status: string }>(
+      'SELECT text, status FROM memory_nodes WHERE division_id = $1 ORDER BY text',
+      [divisionId],
+    );
+    return Object.fromEntries(res.rows.map((r) => [r.text, r.status]));
+  };
+  const jobsFor = async (divisionId: string) => {
+    const res = await ta.t.db.query<{ text: string }>(
+      `SELECT n.text FROM jobs j JOIN memory_nodes n ON n.id = (j.payload->>'nodeId')::uuid
+       WHERE n.division_id = $1 ORDER BY n.text`,
+      [divisionId],
+    );
+    return res.rows.map((r) => r.text);
+  };
+  const nearest = async (divisionId: string, seed: number) => {
+    const res = await ta.http.inject({
+      method: 'POST',
+      url: '/v1/search',
+      payload: { divisionId, mode: 'vector', vector: vector(seed), k: 1 },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json<{ hits: { text: string; score: number }[] }>().hits[0];
+  };
+
+  it.each([
+    ['direct-partial', ''],
+    ['direct-atomic', '&atomic=true'],
+  ])(
+    '%s: vectors outside sessions are searchable when the import answers; the rest wait for the worker',
+    async (divisionId, query) => {
+      const lines = [
+        ...Array.from({ length: 6 }, (_, i) => ({
+          text: `loose fact ${i}`,
+          vector: vector(300 + i),
+          model: 'use-lite',
+        })),
+        { text: 'session turn 0', vector: vector(310), model: 'use-lite', sessionId: 's1' },
+        { text: 'session turn 1', vector: vector(311), model: 'use-lite', sessionId: 's1' },
+        { text: 'a fact to embed' },
+      ];
+      const res = await ta.http.inject({
+        method: 'POST',
+        url: `/v1/memories/import?divisionId=${divisionId}${query}`,
+        headers: { 'content-type': 'application/x-ndjson' },
+        payload: ndjson(lines),
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json<Report>()).toMatchObject({ imported: 9, failed: 0 });
+
+      const status = await statusOf(divisionId);
+      for (let i = 0; i < 6; i++) expect(status[`loose fact ${i}`]).toBe('indexed');
+      // Blended with their neighbours, or embedded: the worker's jobs, still queued.
+      expect(await jobsFor(divisionId)).toEqual(['a fact to embed', 'session turn 0', 'session turn 1']);
+      for (const t of ['session turn 0', 'session turn 1', 'a fact to embed'])
+        expect(status[t]).toBe('pending');
+      for (let i = 0; i < 6; i++) {
+        const hit = await nearest(divisionId, 300 + i);
+        expect(hit.text).toBe(`loose fact ${i}`);
+        expect(hit.score).toBeCloseTo(1, 4);
+      }
+    },
+  );
+});
