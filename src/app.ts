@@ -2,6 +2,7 @@ import { createArchiveLoop } from './audit/archive/loop.js';
 import { startOfUtcDay } from './audit/archive/writer.js';
 import type { Config } from './config.js';
 import { createSweeperLoop } from './governance/retention.js';
+import { createSavePacer } from './indexing/save-pacing.js';
 import { createParts, type Parts, type PartsOptions } from './parts.js';
 import { createLeaderElection } from './platform/leader.js';
 import { LOCK_KEYS } from './platform/locks.js';
@@ -19,6 +20,7 @@ export interface AppOptions extends PartsOptions {
   sweeper?: boolean;
 }
 
+/** The vector index is saved this often at most (paced further when a save is slow). */
 const FLUSH_INTERVAL_MS = 5_000;
 const ARCHIVE_INTERVAL_MS = 60 * 60_000;
 
@@ -167,7 +169,14 @@ function createBackground(
       if (started) return;
       started = true;
       statistics.start();
-      every(FLUSH_INTERVAL_MS, () => app.index.flush(), 'vector index flush failed');
+      const flushes = createSavePacer(FLUSH_INTERVAL_MS);
+      every(
+        FLUSH_INTERVAL_MS,
+        async () => {
+          if (flushes.due()) await flushes.run(() => app.index.flush());
+        },
+        'vector index flush failed',
+      );
       app.follower?.start();
       every(config.AUDIT_SIGN_INTERVAL_MS, () => app.audit.signChangedHeads(), 'signing audit heads failed');
       // Chains recorded reads every ACCESS_AUDIT_FLUSH_MS (and when a batch fills); stopping flushes.

@@ -16,12 +16,16 @@ import {
   neighbourIdsOf,
 } from './contextual-vectors.js';
 import { countIndexable, countUnderConstruction, modelsInUse, rebuildIndex } from './index-maintenance.js';
+import { createSavePacer } from './save-pacing.js';
 
 /** Changed rows per read of the feed. */
 const PAGE = 2000;
 /** Catch-ups after which index and database counts must agree for a resumed index to be kept. */
 const MATCH_ATTEMPTS = 5;
-/** The position is saved (after a flush of the index) at most this often while changes arrive. */
+/**
+ * The position is saved (after a flush of the index) at most this often while changes arrive,
+ * and less often when flushing is slow (save-pacing.ts).
+ */
 const SAVE_EVERY_MS = 5_000;
 
 export interface VectorFollowerDeps {
@@ -81,7 +85,7 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
   let unsaved = false;
   /** How the index was last opened: from its saved position, or rebuilt from PostgreSQL. */
   let opened: 'resumed' | 'rebuilt' | undefined;
-  let savedAt = 0;
+  const saves = createSavePacer(SAVE_EVERY_MS);
   const blend = contextSql('m.model', 'm.version', deps.context);
 
   async function ensureSpace(model: EmbeddingModel) {
@@ -112,7 +116,6 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
     writeFileSync(tmp, JSON.stringify(position));
     renameSync(tmp, deps.positionFile);
     unsaved = false;
-    savedAt = Date.now();
   }
 
   /** Rebuilds every space in use from PostgreSQL and follows the feed from before the rebuild. */
@@ -194,7 +197,7 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
     }
     upToDateAt = started;
     deps.onCatchUp?.(read.rows, (performance.now() - t0) / 1000);
-    if (unsaved && Date.now() - savedAt >= SAVE_EVERY_MS) await savePosition();
+    if (unsaved && saves.due()) await saves.run(savePosition);
     return read.rows;
   }
 
