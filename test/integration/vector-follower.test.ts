@@ -119,6 +119,40 @@ describe.each(backends)('a replica following the change feed on %s', (backend) =
     expect(hits.hits.map((h) => h.id)).not.toContain(flights?.id);
   });
 
+  it('serves what an import indexed itself, without a job', async () => {
+    // Texts embedded here stand for vectors an importer computed elsewhere.
+    const texts = ['A crate of oranges arrived from Valencia', 'The lighthouse keeper retired in June'];
+    const vectors = await (await localEmbedder()).embed(texts);
+    const body = texts
+      .map((text, i) => JSON.stringify({ text, vector: Array.from(vectors[i]), model: 'use-lite' }))
+      .join('\n');
+    const res = await writer.http.inject({
+      method: 'POST',
+      url: '/v1/memories/import?divisionId=default',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: `${body}\n`,
+    });
+    expect(res.json()).toMatchObject({ imported: 2, failed: 0 });
+    const status = await writer.t.db.query<{ status: string }>(
+      'SELECT status FROM memory_nodes WHERE text = ANY($1::text[])',
+      [texts],
+    );
+    expect(status.rows.map((r) => r.status)).toEqual(['indexed', 'indexed']);
+    await waitFor(
+      async () => {
+        const hits = await (replica as App).search.search(access, {
+          divisionId: 'default',
+          query: 'oranges from Valencia',
+          mode: 'vector',
+          k: 1,
+        });
+        return hits.hits[0]?.text === texts[0];
+      },
+      { what: 'the replica to find the imported memory' },
+    );
+    await converged();
+  });
+
   it('reports its lag on /readyz and as a metric', async () => {
     const app = replica as App;
     const lag = app.follower?.lagSeconds();
