@@ -306,6 +306,10 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
       backpressure: await backpressure(),
       readAudit: await readAudit(),
       logger: logger.child({ component: 'memories' }),
+      followerCaughtUp: async () => {
+        const f = await follower();
+        return f !== undefined && (await f.caughtUp(config.VECTOR_FOLLOW_MAX_LAG_MS));
+      },
       onIndexedDirectly: (count, acceptedAt) => {
         metrics.memoriesIndexed.inc(count);
         const seconds = Math.max(0, Date.now() - acceptedAt.getTime()) / 1000;

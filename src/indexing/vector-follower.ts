@@ -86,6 +86,8 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
   /** How the index was last opened: from its saved position, or rebuilt from PostgreSQL. */
   let opened: 'resumed' | 'rebuilt' | undefined;
   const saves = createSavePacer(SAVE_EVERY_MS);
+  /** Callers of caughtUp(): the time they called, and how to answer them. */
+  const waiters = new Set<{ since: number; done: () => void }>();
   const blend = contextSql('m.model', 'm.version', deps.context);
 
   async function ensureSpace(model: EmbeddingModel) {
@@ -196,6 +198,13 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
       return 1;
     }
     upToDateAt = started;
+    for (const w of waiters) {
+      // Strictly after: a read started in the caller's millisecond may have begun before its commit.
+      if (started > w.since) {
+        waiters.delete(w);
+        w.done();
+      }
+    }
     deps.onCatchUp?.(read.rows, (performance.now() - t0) / 1000);
     if (unsaved && saves.due()) await saves.run(savePosition);
     return read.rows;
@@ -280,6 +289,28 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
     async stop() {
       await loop.stop();
       if (unsaved) await savePosition();
+    },
+    /**
+     * Resolves true once a catch-up that started after this call has finished, so that everything
+     * committed before the call is in the index (a replica's own imports: read-your-writes without
+     * inserting each vector twice); false after `timeoutMs` without one.
+     */
+    caughtUp(timeoutMs: number): Promise<boolean> {
+      return new Promise((resolve) => {
+        const w = {
+          since: Date.now(),
+          done: () => {
+            clearTimeout(timer);
+            resolve(true);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(w);
+          resolve(false);
+        }, timeoutMs);
+        waiters.add(w);
+        loop.notify();
+      });
     },
     /** Seconds since the start of the last read that brought the index up to date (undefined: never). */
     lagSeconds(): number | undefined {

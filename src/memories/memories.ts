@@ -60,6 +60,12 @@ export interface MemoryServiceDeps {
   backpressure?: Pick<Backpressure, 'check'>;
   /** The audit of reads (ACCESS_AUDIT); absent: only reads of personal data are audited. */
   readAudit?: Pick<AccessAudit, 'mode' | 'record'>;
+  /**
+   * When this process's index follows the change feed, imported rows reach it through the feed:
+   * resolves true once the feed has brought in everything committed before the call (false: this
+   * process does not follow, or the feed did not answer in time).
+   */
+  followerCaughtUp?: () => Promise<boolean>;
   /** Memories an import put in the vector index itself, with the time they were accepted. */
   onIndexedDirectly?: (count: number, acceptedAt: Date) => void;
   logger?: Pick<Logger, 'warn'>;
@@ -363,6 +369,12 @@ export function createMemoryService(deps: MemoryServiceDeps) {
      * is repaired by the start-up reconciliation, or on a following replica by the change feed).
      */
     async indexDirectly(batches: DirectIndexing[]): Promise<void> {
+      if (batches.length === 0) return;
+      // A following replica's own feed would insert each vector a second time: wait for it instead.
+      if (await deps.followerCaughtUp?.()) {
+        for (const b of batches) deps.onIndexedDirectly?.(b.entries.length, b.acceptedAt);
+        return;
+      }
       for (const b of batches) {
         try {
           await deps.index.upsert(b.model, b.entries);
