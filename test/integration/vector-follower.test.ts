@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -19,8 +20,9 @@ const session = (id: string, texts: string[]) =>
 
 /**
  * A replica whose usearch index follows the change feed (VECTOR_INDEX_FOLLOW=on), beside a process
- * whose worker indexes into its own usearch index: both on one database, as two API replicas of a
- * deployment are. The replica never runs a worker; what it finds, it learnt from PostgreSQL.
+ * that follows too and runs the worker, which also indexes into that process's own usearch index:
+ * both on one database, as two API replicas of a deployment are. The replica never runs a worker;
+ * what it finds, it learnt from PostgreSQL.
  */
 describe.each(backends)('a replica following the change feed on %s', (backend) => {
   let writer: TestApp;
@@ -76,7 +78,11 @@ describe.each(backends)('a replica following the change feed on %s', (backend) =
   }
 
   beforeAll(async () => {
-    writer = await startTestApp(backend, { env: { VECTOR_INDEX: 'usearch' } });
+    // It follows too, as every process serving searches must once there are several: imports
+    // through the replica reach it only through the feed (they get no job).
+    writer = await startTestApp(backend, {
+      env: { VECTOR_INDEX: 'usearch', VECTOR_INDEX_FOLLOW: 'on', VECTOR_FOLLOW_POLL_MS: '50' },
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -150,6 +156,33 @@ describe.each(backends)('a replica following the change feed on %s', (backend) =
       },
       { what: 'the replica to find the imported memory' },
     );
+    await converged();
+
+    // Through the replica itself: searchable there as soon as the import returns, taken from its
+    // own feed (read-your-writes) rather than inserted twice.
+    const [late] = await (await localEmbedder()).embed(['The ferry to Tangier leaves at dawn']);
+    const appliedBefore = (replica as App).follower?.status().appliedChanges ?? 0;
+    const line = JSON.stringify({
+      text: 'The ferry to Tangier leaves at dawn',
+      vector: Array.from(late),
+      model: 'use-lite',
+    });
+    const report = await (replica as App).importer.run(access, Readable.from([`${line}\n`]), {
+      divisionId: 'default',
+      atomic: false,
+      chunkLines: 100,
+      maxLineBytes: 1 << 20,
+      maxBytes: 1 << 20,
+    });
+    expect(report).toMatchObject({ imported: 1, failed: 0 });
+    const hits = await (replica as App).search.search(access, {
+      divisionId: 'default',
+      query: 'ferry to Tangier',
+      mode: 'vector',
+      k: 1,
+    });
+    expect(hits.hits[0]?.text).toBe('The ferry to Tangier leaves at dawn');
+    expect((replica as App).follower?.status().appliedChanges).toBeGreaterThan(appliedBefore);
     await converged();
   });
 
