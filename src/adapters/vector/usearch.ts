@@ -20,9 +20,10 @@ import { modelKey } from '../embedders/port.js';
 import type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
 
 /**
- * How each vector's numbers are stored in the graph. f32 keeps them as given (2 KiB per
- * 512-dimension vector); f16 halves that; i8 quarters it and inserts faster (cheaper distances),
- * at a small loss of recall and with approximate distances (`npm run bench:usearch-build`).
+ * How each vector's numbers are stored in the graph. `npm run bench:usearch-build` on 50k clustered
+ * 512-dimension vectors: f32 2,196 B per vector with its links, recall@10 1.000; f16 1,172 B,
+ * built 1.6× faster, recall@10 0.9985; i8 660 B, built 2.3× faster, but recall@10 0.82: usearch
+ * scales each unit vector by 127 and truncates, and 512 components of ~0.04 keep 3 bits or so.
  */
 export type UsearchQuantization = 'f32' | 'f16' | 'i8';
 
