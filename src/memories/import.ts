@@ -172,6 +172,7 @@ export function createImporter(deps: ImportDeps) {
 
   /** The checks that need the database, for a chunk's items at once; failures leave the chunk. */
   async function checkAgainstDatabase(
+    q: Queryable,
     access: Access,
     divisionId: string,
     model: EmbeddingModel | undefined,
@@ -181,7 +182,7 @@ export function createImporter(deps: ImportDeps) {
     const agents = [...new Set(items.map((i) => i.item.agentId).filter((a): a is string => a !== null))];
     const knownAgents = new Set<string>();
     if (agents.length > 0) {
-      const res = await db.query<{ id: string }>(
+      const res = await q.query<{ id: string }>(
         'SELECT id FROM agents WHERE division_id = $1 AND id = ANY($2::text[])',
         [divisionId, agents],
       );
@@ -191,7 +192,7 @@ export function createImporter(deps: ImportDeps) {
     const live = new Set<string>();
     if (named.length > 0) {
       const params: unknown[] = [named, divisionId];
-      const res = await db.query<{ id: string }>(
+      const res = await q.query<{ id: string }>(
         `SELECT n.id FROM memory_nodes n
          WHERE n.id = ANY($1::uuid[]) AND n.division_id = $2 AND ${visibleSql('n')} AND ${accessSql(access, params)}`,
         params,
@@ -327,7 +328,9 @@ export function createImporter(deps: ImportDeps) {
     }
 
     const write = async (tx: Queryable | undefined, c: Chunk) => {
-      const ready = await checkAgainstDatabase(access, divisionId, model, c.entries, fail);
+      // In the atomic import's transaction when there is one: on PGlite's one connection a query
+      // beside it would wait for it forever.
+      const ready = await checkAgainstDatabase(tx ?? db, access, divisionId, model, c.entries, fail);
       // Stop mode: a bad line in this chunk stops the import before the chunk is written.
       if (opts.stopAtFirstError && ready.length < c.entries.length) return;
       const items = ready.map((r) => r.item);

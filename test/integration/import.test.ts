@@ -63,6 +63,7 @@ describe.each(backends)('bulk import on %s', (backend) => {
       expect((await call({ method: 'POST', url: '/v1/divisions', payload: { id } })).statusCode).toBe(201);
     }
     await call({ method: 'POST', url: '/v1/divisions/imp-partial/agents', payload: { id: 'ana' } });
+    await call({ method: 'POST', url: '/v1/divisions/imp-atomic/agents', payload: { id: 'bea' } });
   });
   afterAll(async () => {
     await ta?.close();
@@ -150,10 +151,13 @@ describe.each(backends)('bulk import on %s', (backend) => {
   };
 
   it('atomic: one bad line rolls everything back (422 naming the line) and writes nothing', async () => {
+    // An agent to check: the check must run in the import's own transaction (PGlite has one
+    // connection, and a query beside the open transaction would wait for it forever).
     const good = Array.from({ length: 9 }, (_, i) => ({
       text: `atomic fact ${i}`,
       vector: vector(100 + i),
       model: 'use-lite',
+      agentId: 'bea',
     }));
     const auditBefore = await auditCount('imp-atomic');
     const bad = await importBody(

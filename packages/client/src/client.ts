@@ -75,6 +75,20 @@ export interface AuditPage {
   nextAfterSeq: number | null;
 }
 export type ReembedRun = NonNull<ResponseOf<'/v1/reembed/{id}', 'get'>>;
+/** What an import wrote, replayed (an earlier attempt with the same key had written it) and refused. */
+export type ImportReport = NonNull<ResponseOf<'/v1/memories/import', 'post'>>;
+export type ImportOptions = Write & Scope & { atomic?: boolean };
+/** A document as the service shows it (every field always present). */
+export type Document = Required<NonNull<ResponseOf<'/v1/documents/{id}', 'get'>>>;
+export type DocumentType = 'text/plain' | 'text/markdown';
+/** Labels of an upload: given to every chunk (`tags`, `metadata`, …), the session, the title. */
+export type DocumentUpload = Omit<NonNull<QueryOf<'/v1/documents', 'post'>>, 'divisionId' | 'metadata'> & {
+  metadata?: Record<string, unknown>;
+};
+export interface DocumentPage {
+  items: Document[];
+  nextCursor: string | null;
+}
 export type StartReembedInput = BodyOf<'/v1/reembed', 'post'>;
 
 export interface ClientOptions extends TransportOptions {
@@ -135,6 +149,17 @@ export function createClient(options: ClientOptions) {
     });
     const raw: RawRequest = { method, path: filled, query, body, ...call };
     return (await send(raw)).data as ResponseOf<P, M>;
+  }
+
+  /** A request whose body is not JSON (NDJSON, text, Markdown), answered with JSON. */
+  async function sendRaw<T>(
+    method: HttpMethod,
+    path: string,
+    rawBody: RawRequest['rawBody'],
+    query: Record<string, unknown>,
+    call: Write,
+  ): Promise<T> {
+    return (await send({ method, path, query, rawBody, ...call })).data as T;
   }
 
   const memories = {
@@ -206,6 +231,30 @@ export function createClient(options: ClientOptions) {
         yield* page.items;
         cursor = page.nextCursor ?? undefined;
       } while (cursor);
+    },
+    /**
+     * Bulk import: the items travel as NDJSON and are written with COPY. Bad items are reported by
+     * line (`errors`) and the good ones written, or with `atomic: true` nothing is written and the
+     * call throws 422 naming `lines[N].field`. A retry after a broken connection reuses the
+     * Idempotency-Key, so chunks that committed are skipped (`replayed`) and the rest written once.
+     * Items with a `vector` and no `sessionId` are searchable by meaning when this resolves.
+     * The division must be named (here or as the client's `divisionId`).
+     */
+    async import(items: Iterable<NewMemory>, opts: ImportOptions = {}): Promise<ImportReport> {
+      const { divisionId, atomic, ...call } = opts;
+      // A bulk write names its division: the service does not fall back to the token's here.
+      const into = division(divisionId);
+      if (into === undefined)
+        throw new TypeError('memories.import needs a divisionId (in its options or the client options)');
+      let data = '';
+      for (const item of items) data += `${JSON.stringify(item)}\n`;
+      return sendRaw<ImportReport>(
+        'post',
+        '/v1/memories/import',
+        { type: 'application/x-ndjson', data },
+        { divisionId: into, atomic },
+        call,
+      );
     },
     /** Places (`hold: true`) or releases a legal hold on one memory. */
     async setLegalHold(
@@ -397,9 +446,81 @@ export function createClient(options: ClientOptions) {
       request('post', '/v1/reembed/{id}/cancel', { path: { id }, ...opts }) as Promise<ReembedRun>,
   };
 
+  const documents = {
+    /**
+     * Uploads a text or Markdown document (202): the worker splits it into memories of one session
+     * by headings and paragraphs; `status` says how far it got (`get` to follow it).
+     */
+    create: (
+      text: string,
+      upload: DocumentUpload & { type?: DocumentType } = {},
+      opts: Write & Scope = {},
+    ): Promise<Document> => {
+      const { type, metadata, ...labels } = upload;
+      const { divisionId, ...call } = opts;
+      return sendRaw<Document>(
+        'post',
+        '/v1/documents',
+        { type: `${type ?? 'text/markdown'}; charset=utf-8`, data: text },
+        {
+          ...labels,
+          metadata: metadata === undefined ? undefined : JSON.stringify(metadata),
+          divisionId: division(divisionId),
+        },
+        call,
+      );
+    },
+    /** The document with its progress and its chunks in order. */
+    get: (id: string, opts: Call & Scope = {}): Promise<Document> => {
+      const { divisionId, ...call } = opts;
+      return request('get', '/v1/documents/{id}', {
+        path: { id },
+        query: { divisionId: division(divisionId) },
+        ...call,
+      }) as Promise<Document>;
+    },
+    list: async (
+      query: { limit?: number; cursor?: string } = {},
+      opts: Call & Scope = {},
+    ): Promise<DocumentPage> => {
+      const { divisionId, ...call } = opts;
+      const res = await request('get', '/v1/documents', {
+        query: { ...query, divisionId: division(divisionId) },
+        ...call,
+      });
+      return { items: (res?.items ?? []) as Document[], nextCursor: res?.nextCursor ?? null };
+    },
+    /** A new version: its chunks replace the old ones once split (refused under a legal hold). */
+    replace: (
+      id: string,
+      text: string,
+      upload: { type?: DocumentType; title?: string } = {},
+      opts: Call & Scope = {},
+    ): Promise<Document> => {
+      const { divisionId, ...call } = opts;
+      return sendRaw<Document>(
+        'put',
+        `/v1/documents/${encodeURIComponent(id)}`,
+        { type: `${upload.type ?? 'text/markdown'}; charset=utf-8`, data: text },
+        { title: upload.title, divisionId: division(divisionId) },
+        call,
+      );
+    },
+    /** Deletes the document and its chunks; `purge: true` erases them now (admin). */
+    delete: async (id: string, opts: Call & Scope & { purge?: boolean } = {}): Promise<void> => {
+      const { divisionId, purge, ...call } = opts;
+      await request('delete', '/v1/documents/{id}', {
+        path: { id },
+        query: { divisionId: division(divisionId), purge },
+        ...call,
+      });
+    },
+  };
+
   return {
     request,
     memories,
+    documents,
     search,
     waitUntilIndexed,
     divisions,

@@ -43,6 +43,8 @@ export interface RawRequest {
   path: string;
   query?: Record<string, unknown>;
   body?: unknown;
+  /** A body that is not JSON (NDJSON imports, documents), sent as given with its content type. */
+  rawBody?: { type: string; data: string | Uint8Array<ArrayBuffer> };
   headers?: Record<string, string>;
   signal?: AbortSignal;
   idempotencyKey?: string | false;
@@ -58,6 +60,8 @@ const IDEMPOTENT_POSTS = [
   /^\/v1\/memories\/batch$/,
   /^\/v1\/divisions$/,
   /^\/v1\/divisions\/[^/]+\/agents$/,
+  // Chunks committed by an earlier attempt are skipped (`replayed`), the rest written once.
+  /^\/v1\/memories\/import$/,
 ];
 
 /** Connection errors where the request never reached the service: any request may be tried again. */
@@ -193,12 +197,12 @@ export function createTransport(opts: TransportOptions) {
       (method === 'GET' ||
         method === 'HEAD' ||
         (idempotencyKey !== undefined && IDEMPOTENT_POSTS.some((re) => re.test(req.path))));
-    const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+    const body = req.rawBody?.data ?? (req.body === undefined ? undefined : JSON.stringify(req.body));
     const where = { method, path: req.path };
 
     for (let attempt = 1; ; attempt++) {
       const headers: Record<string, string> = { accept: 'application/json', ...opts.headers, ...req.headers };
-      if (body !== undefined) headers['content-type'] = 'application/json';
+      if (body !== undefined) headers['content-type'] = req.rawBody?.type ?? 'application/json';
       if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
       const bearer = await token();
       if (bearer) headers.authorization = `Bearer ${bearer}`;
