@@ -310,8 +310,9 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
         const f = await follower();
         return f !== undefined && (await f.caughtUp(config.VECTOR_FOLLOW_MAX_LAG_MS));
       },
-      onIndexedDirectly: (count, acceptedAt) => {
+      onIndexedDirectly: (count, acceptedAt, writeSeconds) => {
         metrics.memoriesIndexed.inc(count);
+        if (writeSeconds !== undefined) metrics.vectorWriteSeconds.observe(writeSeconds);
         const seconds = Math.max(0, Date.now() - acceptedAt.getTime()) / 1000;
         for (let i = 0; i < count; i++) metrics.ingestSeconds.observe(seconds);
       },

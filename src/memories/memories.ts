@@ -67,7 +67,7 @@ export interface MemoryServiceDeps {
    */
   followerCaughtUp?: () => Promise<boolean>;
   /** Memories an import put in the vector index itself, with the time they were accepted. */
-  onIndexedDirectly?: (count: number, acceptedAt: Date) => void;
+  onIndexedDirectly?: (count: number, acceptedAt: Date, writeSeconds?: number) => void;
   logger?: Pick<Logger, 'warn'>;
 }
 
@@ -377,8 +377,9 @@ export function createMemoryService(deps: MemoryServiceDeps) {
       }
       for (const b of batches) {
         try {
+          const started = performance.now();
           await deps.index.upsert(b.model, b.entries);
-          deps.onIndexedDirectly?.(b.entries.length, b.acceptedAt);
+          deps.onIndexedDirectly?.(b.entries.length, b.acceptedAt, (performance.now() - started) / 1000);
         } catch (err) {
           deps.logger?.warn(
             { err: err instanceof Error ? err.message : err, memories: b.ids.length },
