@@ -28,7 +28,7 @@ export interface BenchOptions {
   databases: string;
   skipEmbed: boolean;
   skipSearch: boolean;
-  /** USEARCH_QUANTIZATION of the servers (f32, f16, i8). */
+  /** USEARCH_QUANTIZATION of the servers (f32 or f16). */
   usearchQuantization: string;
   out: string;
   seed: number;
@@ -103,8 +103,8 @@ export function parseOptions(
       throw new Error('--databases postgres needs --database-url');
   }
   options.databases = databases.join(',');
-  if (!['f32', 'f16', 'i8'].includes(String(options.usearchQuantization)))
-    throw new Error('--usearch-quantization: f32, f16 or i8');
+  if (!['f32', 'f16'].includes(String(options.usearchQuantization)))
+    throw new Error('--usearch-quantization: f32 or f16');
   return { options: options as unknown as BenchOptions, given };
 }
 

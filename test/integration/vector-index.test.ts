@@ -47,7 +47,7 @@ interface Subject {
 
 /**
  * `digits`: how many decimals of a cosine distance the index keeps (toBeCloseTo's precision): exact
- * up to float rounding, except usearch's f16 and i8 vectors, which store approximations.
+ * up to float rounding, except usearch's f16 vectors, which store approximations.
  */
 function contract(name: string, open: () => Promise<Subject>, digits = 4) {
   describe(`vector index contract: ${name}`, () => {
@@ -236,19 +236,14 @@ describe('usearch', () => {
     const index = createUsearchIndex({ dir: tempDir() });
     return { index, close: () => index.close() };
   });
-  for (const [quantization, digits] of [
-    ['f16', 2],
-    ['i8', 1],
-  ] as const) {
-    contract(
-      `usearch ${quantization}`,
-      async () => {
-        const index = createUsearchIndex({ dir: tempDir(), quantization });
-        return { index, close: () => index.close() };
-      },
-      digits,
-    );
-  }
+  contract(
+    'usearch f16',
+    async () => {
+      const index = createUsearchIndex({ dir: tempDir(), quantization: 'f16' });
+      return { index, close: () => index.close() };
+    },
+    2,
+  );
 
   it('persists on flush(), and a new instance on the same directory finds the same', async () => {
     const dir = tempDir();
@@ -334,13 +329,13 @@ describe('createVectorIndex', () => {
       const f32 = await createVectorIndex('usearch', { db: t.db, dataDir });
       await f32.upsert(space, [{ key: 1, divisionId: 'a', vector: v }]);
       await f32.flush();
-      const i8 = await createVectorIndex('usearch', { db: t.db, dataDir, usearchQuantization: 'i8' });
-      expect(await i8.count(space)).toBe(0);
-      await i8.upsert(space, [{ key: 1, divisionId: 'a', vector: v }]);
-      await i8.flush();
-      expect(readdirSync(dataDir).sort()).toEqual(['usearch', 'usearch-i8']);
+      const f16 = await createVectorIndex('usearch', { db: t.db, dataDir, usearchQuantization: 'f16' });
+      expect(await f16.count(space)).toBe(0);
+      await f16.upsert(space, [{ key: 1, divisionId: 'a', vector: v }]);
+      await f16.flush();
+      expect(readdirSync(dataDir).sort()).toEqual(['usearch', 'usearch-f16']);
       // Files of one kind are never read as another: each reopens with its own vector.
-      const again = await createVectorIndex('usearch', { db: t.db, dataDir, usearchQuantization: 'i8' });
+      const again = await createVectorIndex('usearch', { db: t.db, dataDir, usearchQuantization: 'f16' });
       expect((await again.search(space, 'a', v, 1))[0]).toMatchObject({ key: 1 });
       expect(await (await createVectorIndex('usearch', { db: t.db, dataDir })).count(space)).toBe(1);
     });

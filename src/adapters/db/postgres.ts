@@ -80,7 +80,12 @@ export async function openPostgres(opts: PostgresOptions): Promise<Database> {
 
   const wrap = (q: pg.Pool | pg.PoolClient | pg.Client): Queryable => ({
     async query<Row>(text: string, params: readonly unknown[] = []): Promise<QueryResult<Row>> {
-      const res = await q.query(text, params as unknown[]);
+      const name = preparedName(text, params);
+      const res = await q.query(
+        name === undefined
+          ? { text, values: params as unknown[] }
+          : { name, text, values: params as unknown[] },
+      );
       return { rows: res.rows as Row[], rowCount: res.rowCount ?? 0 };
     },
     async exec(script: string) {
@@ -243,4 +248,25 @@ class MissingSchemaError extends Error {
     );
     this.name = 'MissingSchemaError';
   }
+}
+
+/** Statements prepared by name on every connection that runs them (see preparedName). */
+const PREPARED_MAX = 512;
+const PREPARED_MAX_TEXT = 8_000;
+const prepared = new Map<string, string>();
+
+/**
+ * A name under which each connection prepares this statement once and then only binds and runs
+ * it: the server skips parsing and, once a generic plan proves as cheap as the custom ones, planning
+ * too. Searches send the same few statements thousands of times a second. Only statements with
+ * parameters (the service's own; scripts and DDL run unprepared), at most PREPARED_MAX texts per
+ * process (each connection keeps what it prepared), none longer than PREPARED_MAX_TEXT.
+ */
+function preparedName(text: string, params: readonly unknown[]): string | undefined {
+  if (params.length === 0 || text.length > PREPARED_MAX_TEXT) return undefined;
+  const known = prepared.get(text);
+  if (known !== undefined || prepared.size >= PREPARED_MAX) return known;
+  const name = `ml_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+  prepared.set(text, name);
+  return name;
 }
