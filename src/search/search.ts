@@ -271,6 +271,25 @@ export function createSearchService(deps: SearchDeps) {
 
   /** The most candidates a filtered vector search asks the index for before scanning exactly. */
   const WIDEST = 8000;
+  /** A filter matching at most this many memories is answered by the exact scan directly. */
+  const EXACT_SCAN_MAX = 2000;
+
+  /** Whether the filter matches at most `max` memories searchable with this model (counts no further). */
+  async function matchesAtMost(filter: MemoryFilter, access: Access, model: EmbeddingModel, max: number) {
+    const params: unknown[] = [];
+    const where = filterSql(filter, access, params);
+    params.push(model.name, model.version, max + 1);
+    const p = params.length;
+    const res = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (
+         SELECT 1 FROM memory_nodes n
+         WHERE ${where} AND n.status = 'indexed' AND n.embedding_model = $${p - 2}
+           AND n.embedding_model_version = $${p - 1}
+         LIMIT $${p}) m`,
+      params,
+    );
+    return res.rows[0].n <= max;
+  }
 
   /**
    * Nearest filtered neighbours: ask the index for more than needed, keep those passing the
@@ -300,10 +319,12 @@ export function createSearchService(deps: SearchDeps) {
         return kept.slice(0, limit);
       // The exact scan also covers entries the index lost (it is derived data).
       if (whole) break;
-      // Widen by what the first round says of the filter's selectivity: with none kept, as far as
-      // the index goes at once (a 1 % filter at 1M memories keeps ~0.4 of 40 and ~6 of 640, and
-      // the exact scan of its 10,000 vectors took half a second); else enough for `limit` with a
-      // margin.
+      // Widen by what the first round says of the filter's selectivity. With none kept, the
+      // filter is narrow: an exact scan answers when it matches few memories, else the index's
+      // widest list at once (a 1 % filter at 1M memories keeps ~0.4 of 40 and ~6 of 640, and the
+      // exact scan of its 10,000 vectors read from PostgreSQL took half a second). With some
+      // kept, enough for `limit` with a margin.
+      if (kept.length === 0 && (await matchesAtMost(filter, access, model, EXACT_SCAN_MAX))) break;
       fetch =
         kept.length === 0
           ? WIDEST
