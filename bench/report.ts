@@ -243,16 +243,17 @@ function ingestTargets(res: Results, targets: Target[]) {
     for (const a of res.embed.api) {
       const raw = a.rawPerSec;
       const share = a.result.perSec / raw;
-      const pass = share >= 0.9;
+      // Issue 13: ingest at >= 95 % of the raw model's throughput.
+      const pass = share >= 0.95;
       const r = a.result;
       const wall = r.indexedMs / 1000;
       targets.push({
-        target: `Ingest with the built-in model ≥ 90 % of raw embedder throughput (${engineName(a)})`,
+        target: `Ingest with the built-in model ≥ 95 % of raw embedder throughput (${engineName(a)})`,
         measured: `${r.perSec.toFixed(1)} texts/s = ${(share * 100).toFixed(0)} % of raw ${raw.toFixed(1)} texts/s`,
         pass,
         why: pass
           ? undefined
-          : `of ${wall.toFixed(1)} s accepted → indexed, the worker spent ${r.embedSec.toFixed(1)} s in the model and ${r.vectorWriteSec.toFixed(1)} s writing the vector index; the remaining ${(wall - r.embedSec - r.vectorWriteSec).toFixed(1)} s went to the queue and PostgreSQL writes, which do not overlap with embedding (one batch at a time)`,
+          : `of ${wall.toFixed(1)} s accepted → indexed, the worker spent ${r.embedSec.toFixed(1)} s in the model and ${r.vectorWriteSec.toFixed(1)} s writing the vector index; the remaining ${(wall - r.embedSec - r.vectorWriteSec).toFixed(1)} s went to the queue and PostgreSQL writes, which overlap with embedding only as far as the worker's lanes (INDEX_LANES) let them`,
       });
     }
   }
