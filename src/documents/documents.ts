@@ -8,11 +8,24 @@ import type { Backpressure } from '../indexing/backpressure.js';
 import { enqueue } from '../indexing/queue.js';
 import { type Access, accessSql } from '../memories/access.js';
 import { decodeCursor, encodeCursor } from '../memories/cursor.js';
+import {
+  claimIdempotencyKey,
+  type IdempotencyKey,
+  priorAnswer,
+  storeIdempotentResponse,
+} from '../memories/idempotency.js';
 import type { MemoryService } from '../memories/memories.js';
 import { AppError, ErrorCode, notFound } from '../platform/errors.js';
 import { type ChunkOptions, splitDocument } from './chunking.js';
 import { type DocumentType, decodeDocument, refusePiiInDocumentLabels } from './input.js';
 import { DOCUMENT_COLUMNS, type DocumentRecord, type DocumentRow, toDocument } from './records.js';
+
+/** Thrown inside an upload's transaction when a retry finds its key taken: the upload rolls back. */
+class ReplayedUpload extends Error {}
+
+/** A new document as created (no chunks yet). */
+const recordOf = (row: DocumentRow): DocumentRecord =>
+  toDocument({ ...row, chunk_count: 0, chunks_indexed: 0, chunks_failed: 0 });
 
 /** Chunks per transaction of a split: bounds how long one holds the database. */
 const SPLIT_BATCH = 200;
@@ -164,7 +177,17 @@ export function createDocumentService(deps: DocumentServiceDeps) {
      * room), so a refused document stores nothing; then stores the original, the document row, its
      * split job and `document.create` in the artifact's transaction.
      */
-    async create(access: Access, divisionId: string, input: NewDocument): Promise<DocumentRecord> {
+    async create(
+      access: Access,
+      divisionId: string,
+      input: NewDocument,
+      opts: { idempotency?: IdempotencyKey } = {},
+    ): Promise<{ document: DocumentRecord; replayed: boolean }> {
+      // A retry of a stored upload gets the first answer before anything is uploaded again.
+      if (opts.idempotency) {
+        const prior = await priorAnswer<DocumentRecord>(db, opts.idempotency);
+        if (prior) return { document: prior, replayed: true };
+      }
       decodeDocument(input.text);
       refusePiiInDocumentLabels(input.title, input.tags, input.metadata);
       if (access.agentId !== undefined && input.agentId !== undefined && input.agentId !== access.agentId) {
@@ -178,7 +201,16 @@ export function createDocumentService(deps: DocumentServiceDeps) {
       await admit(Buffer.byteLength(input.text, 'utf8'));
       const id = randomUUID();
       let created: DocumentRow | undefined;
+      let replayed: DocumentRecord | undefined;
       await upload(access, divisionId, input, async (tx, artifact) => {
+        if (opts.idempotency) {
+          // A concurrent retry committed first: leave, so that the upload removes its object.
+          const prior = await claimIdempotencyKey<DocumentRecord>(tx, opts.idempotency);
+          if (prior) {
+            replayed = prior.response;
+            throw new ReplayedUpload();
+          }
+        }
         const res = await tx.query<DocumentRow>(
           `INSERT INTO documents (id, division_id, agent_id, namespace, kind, title, content_type, session_id,
              occurred_at, tags, metadata, artifact_id, size, sha256, created_by, updated_by)
@@ -212,9 +244,13 @@ export function createDocumentService(deps: DocumentServiceDeps) {
           contentType: input.contentType,
           sessionId: created.session_id,
         });
+        if (opts.idempotency) await storeIdempotentResponse(tx, opts.idempotency, recordOf(created));
+      }).catch((err: unknown) => {
+        if (!(err instanceof ReplayedUpload)) throw err;
       });
+      if (replayed) return { document: replayed, replayed: true };
       deps.onQueued();
-      return toDocument({ ...(created as DocumentRow), chunk_count: 0, chunks_indexed: 0, chunks_failed: 0 });
+      return { document: recordOf(created as DocumentRow), replayed: false };
     },
 
     /**

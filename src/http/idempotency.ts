@@ -18,7 +18,12 @@ export function idempotencyHeader(req: FastifyRequest): string | undefined {
 }
 
 /** Reads the `Idempotency-Key` header of a write, scoped to the division it writes to. */
-export function idempotencyKeyOf(req: FastifyRequest, divisionId: string): IdempotencyKey | undefined {
+export function idempotencyKeyOf(
+  req: FastifyRequest,
+  divisionId: string,
+  /** What identifies the request (default: its body). */
+  identity: unknown = req.body,
+): IdempotencyKey | undefined {
   const raw = idempotencyHeader(req);
   if (raw === undefined) return undefined;
   // Keys belong to the caller: another caller reusing the same key neither gets this caller's
@@ -26,6 +31,6 @@ export function idempotencyKeyOf(req: FastifyRequest, divisionId: string): Idemp
   return {
     divisionId,
     key: `${actorOf(req.caller)}\n${raw}`,
-    requestHash: requestHash(req.method, req.routeOptions.url ?? req.url, req.body),
+    requestHash: requestHash(req.method, req.routeOptions.url ?? req.url, identity),
   };
 }

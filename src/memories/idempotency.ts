@@ -50,6 +50,28 @@ export async function claimIdempotencyKey<T>(
   return { response: row.response };
 }
 
+/**
+ * The stored first answer for this key, read without claiming it: for writes with a costly step
+ * before their transaction (a document's upload), so that a retry skips it. The claim inside the
+ * transaction still decides races. A key used for another request is refused here already.
+ */
+export async function priorAnswer<T>(q: Queryable, k: IdempotencyKey): Promise<T | undefined> {
+  const res = await q.query<{ request_hash: string; response: T | null }>(
+    'SELECT request_hash, response FROM idempotency_keys WHERE division_id = $1 AND key = $2',
+    [k.divisionId, k.key],
+  );
+  const row = res.rows[0];
+  if (!row) return undefined;
+  if (row.request_hash !== k.requestHash) {
+    throw new AppError(
+      ErrorCode.idempotencyKeyReused,
+      'this Idempotency-Key was already used for a different request',
+      [{ field: 'Idempotency-Key', message: 'reused with a different request' }],
+    );
+  }
+  return row.response ?? undefined;
+}
+
 export async function storeIdempotentResponse(
   tx: Queryable,
   k: IdempotencyKey,

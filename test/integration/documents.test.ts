@@ -5,6 +5,7 @@ import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { systemAccess } from '../../src/memories/access.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
+import { expectProblem } from '../helpers/problem.js';
 
 /**
  * Documents through the whole service (HTTP, PostgreSQL, object store, split and index workers).
@@ -283,6 +284,45 @@ describe.each(backends)('documents on %s', (backend) => {
       expect(r.json().errors?.[0]?.field, query).toBe(field);
     }
     expect(await counts()).toEqual(before);
+  });
+
+  it('answers a retried upload with the same Idempotency-Key from its first answer, storing nothing twice', async () => {
+    const send = (key: string, text: string, query = '?title=Ferry%20notes') =>
+      ta.http.inject({
+        method: 'POST',
+        url: `/v1/documents${query}`,
+        payload: text,
+        headers: { 'content-type': 'text/markdown', 'idempotency-key': key },
+      });
+    const text = '# Ferries\n\nThe morning ferry to Skye leaves at seven.';
+    const first = await send('doc-retry-1', text);
+    expect(first.statusCode, first.body).toBe(202);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    await indexed(first.json().id); // the split's own writes are done before counting
+    const before = await counts();
+    const again = await send('doc-retry-1', text);
+    expect(again.statusCode, again.body).toBe(202);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json().id).toBe(first.json().id);
+    expect(await counts()).toEqual(before);
+    // The same key for another document, or other labels: refused, nothing stored.
+    expectProblem(
+      await send('doc-retry-1', `${text} Changed.`),
+      422,
+      'idempotency_key_reused',
+      'Idempotency-Key',
+    );
+    expectProblem(
+      await send('doc-retry-1', text, '?title=Other'),
+      422,
+      'idempotency_key_reused',
+      'Idempotency-Key',
+    );
+    expect(await counts()).toEqual(before);
+    // Another key is another document.
+    const other = await send('doc-retry-2', text);
+    expect(other.statusCode).toBe(202);
+    expect(other.json().id).not.toBe(first.json().id);
   });
 
   it('replaces a document: old chunks deleted, new ones written and found, audited', async () => {

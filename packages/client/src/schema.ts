@@ -1267,7 +1267,7 @@ export interface paths {
         put?: never;
         /**
          * Upload a document to be split into memories
-         * @description The body is the document (`text/plain` or `text/markdown`, UTF-8, at most MAX_DOCUMENT_BYTES). It is stored as an artifact, and a worker splits it into chunks — by headings (Markdown) and paragraphs, each at most DOCUMENT_CHUNK_CHARS characters, overlapping by DOCUMENT_CHUNK_OVERLAP — written as memories of one session (`sessionId`, default the document id; `sequence` = chunk order) linked to the artifact. Answers 202 at once; `GET /v1/documents/{id}` shows the progress. Refused with nothing stored: another type 415, too large 413, empty or not UTF-8 400.
+         * @description The body is the document (`text/plain` or `text/markdown`, UTF-8, at most MAX_DOCUMENT_BYTES). It is stored as an artifact, and a worker splits it into chunks — by headings (Markdown) and paragraphs, each at most DOCUMENT_CHUNK_CHARS characters, overlapping by DOCUMENT_CHUNK_OVERLAP — written as memories of one session (`sessionId`, default the document id; `sequence` = chunk order) linked to the artifact. Answers 202 at once; `GET /v1/documents/{id}` shows the progress. Refused with nothing stored: another type 415, too large 413, empty or not UTF-8 400. With `Idempotency-Key`, a retry of the same upload (same body and query) gets the first answer (header `idempotent-replayed: true`) and stores nothing; the key with another upload: 422 `idempotency_key_reused`.
          */
         post: {
             parameters: {

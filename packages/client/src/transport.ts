@@ -62,6 +62,7 @@ const IDEMPOTENT_POSTS = [
   /^\/v1\/divisions\/[^/]+\/agents$/,
   // Chunks committed by an earlier attempt are skipped (`replayed`), the rest written once.
   /^\/v1\/memories\/import$/,
+  /^\/v1\/documents$/,
 ];
 
 /** Connection errors where the request never reached the service: any request may be tried again. */

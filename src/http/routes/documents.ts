@@ -5,6 +5,7 @@ import type { DocumentService, NewDocument } from '../../documents/documents.js'
 import { DOCUMENT_TYPES, decodeDocument, documentTypeOf, parseMetadata } from '../../documents/input.js';
 import { accessOf } from '../../memories/access.js';
 import { AppError, ErrorCode } from '../../platform/errors.js';
+import { idempotencyKeyOf } from '../idempotency.js';
 import { deleteQuery, idParam, problem, scopeQuery } from '../schemas.js';
 
 const tags = ['documents'];
@@ -188,7 +189,7 @@ export function documentRoutes(app: { documents: DocumentService; config: { MAX_
           tags,
           summary: 'Upload a document to be split into memories',
           description:
-            'The body is the document (`text/plain` or `text/markdown`, UTF-8, at most MAX_DOCUMENT_BYTES). It is stored as an artifact, and a worker splits it into chunks — by headings (Markdown) and paragraphs, each at most DOCUMENT_CHUNK_CHARS characters, overlapping by DOCUMENT_CHUNK_OVERLAP — written as memories of one session (`sessionId`, default the document id; `sequence` = chunk order) linked to the artifact. Answers 202 at once; `GET /v1/documents/{id}` shows the progress. Refused with nothing stored: another type 415, too large 413, empty or not UTF-8 400.',
+            'The body is the document (`text/plain` or `text/markdown`, UTF-8, at most MAX_DOCUMENT_BYTES). It is stored as an artifact, and a worker splits it into chunks — by headings (Markdown) and paragraphs, each at most DOCUMENT_CHUNK_CHARS characters, overlapping by DOCUMENT_CHUNK_OVERLAP — written as memories of one session (`sessionId`, default the document id; `sequence` = chunk order) linked to the artifact. Answers 202 at once; `GET /v1/documents/{id}` shows the progress. Refused with nothing stored: another type 415, too large 413, empty or not UTF-8 400. With `Idempotency-Key`, a retry of the same upload (same body and query) gets the first answer (header `idempotent-replayed: true`) and stores nothing; the key with another upload: 422 `idempotency_key_reused`.',
           querystring: uploadQuery,
           body,
           response: { 202: documentSchema, ...uploadErrors },
@@ -197,12 +198,17 @@ export function documentRoutes(app: { documents: DocumentService; config: { MAX_
       async (req, reply) => {
         const divisionId = resolveDivision(req.caller, req.query.divisionId);
         const { metadata, divisionId: _d, ...labels } = req.query;
-        const created = await app.documents.create(accessOf(req.caller, divisionId), divisionId, {
-          ...labels,
-          ...upload(req),
-          metadata: parseMetadata(metadata),
-        });
-        req.log.info({ documentId: created.id, divisionId, size: created.size }, 'document stored');
+        const input = { ...labels, ...upload(req), metadata: parseMetadata(metadata) };
+        // The labels travel in the query string: the request's identity is query and body together.
+        const idempotency = idempotencyKeyOf(req, divisionId, { query: req.query, body: req.body });
+        const { document: created, replayed } = await app.documents.create(
+          accessOf(req.caller, divisionId),
+          divisionId,
+          input,
+          { idempotency },
+        );
+        req.log.info({ documentId: created.id, divisionId, size: created.size, replayed }, 'document stored');
+        if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(202).header('location', `/v1/documents/${created.id}`).send(created);
       },
     );
