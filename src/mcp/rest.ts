@@ -8,8 +8,16 @@ export interface RestCall {
   /** Path and query string, e.g. `/v1/memories/…?divisionId=sales`. */
   url: string;
   body?: unknown;
+  /** The body's type when it is not JSON (a document's text, sent as it is). */
+  contentType?: string;
   headers?: Record<string, string>;
 }
+
+/** The body as it travels: JSON, unless the call names another type. */
+const payloadOf = (call: RestCall): string | undefined =>
+  call.body === undefined ? undefined : call.contentType ? String(call.body) : JSON.stringify(call.body);
+const typeOf = (call: RestCall): Record<string, string> =>
+  call.body !== undefined ? { 'content-type': call.contentType ?? 'application/json' } : {};
 
 export interface RestAnswer {
   status: number;
@@ -57,13 +65,13 @@ export function injectRest(
       method: call.method,
       url: call.url,
       headers: {
-        ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...typeOf(call),
         ...(opts.requestId !== undefined ? { 'x-request-id': opts.requestId } : {}),
         'user-agent': 'memory-layer-mcp',
         ...opts.headers,
         ...call.headers,
       },
-      ...(call.body !== undefined ? { payload: JSON.stringify(call.body) } : {}),
+      ...(call.body !== undefined ? { payload: payloadOf(call) } : {}),
     });
     return { status: res.statusCode, body: res.body === '' ? undefined : safeJson(res.body) };
   };
@@ -83,11 +91,11 @@ export function httpRest(baseUrl: string, token: string | undefined): Rest {
       headers: {
         accept: 'application/json',
         'user-agent': 'memory-layer-mcp',
-        ...(call.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...typeOf(call),
         ...(token ? { authorization: `Bearer ${token}` } : {}),
         ...call.headers,
       },
-      ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
+      ...(call.body !== undefined ? { body: payloadOf(call) } : {}),
     });
     const text = await res.text();
     return { status: res.status, body: text === '' ? undefined : safeJson(text) };

@@ -165,6 +165,38 @@ export const TOOLS: ToolDefinition[] = [
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   },
   {
+    name: 'remember_document',
+    title: 'Remember a document',
+    description:
+      'Store a longer text — notes, a report, a page, a transcript — as a document: the service keeps the original and splits it by headings and paragraphs into memories of one session (in order), which recall then finds like any memory, with `expand` giving the surrounding chunks. Give `text` (Markdown by default; `format: "plain"` for plain text), and optionally a title, namespace, kind, tags, metadata, sessionId (default: the document id) and occurredAt. Returns the document with its id and status (`pending` until split, `indexed` once every chunk is searchable).',
+    inputSchema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['text'],
+      properties: {
+        text: { type: 'string', minLength: 1, description: 'The document itself' },
+        format: {
+          type: 'string',
+          enum: ['markdown', 'plain'],
+          description: 'markdown (default): split by headings, then paragraphs; plain: by paragraphs',
+        },
+        title: { type: 'string', minLength: 1, maxLength: 500 },
+        namespace: memoryFields.namespace,
+        kind: memoryFields.kind,
+        tags: memoryFields.tags,
+        metadata: memoryFields.metadata,
+        sessionId: memoryFields.sessionId,
+        occurredAt: memoryFields.occurredAt,
+        divisionId,
+        idempotencyKey: {
+          type: 'string',
+          description: 'Send the same key when retrying the same call: the document is stored once.',
+        },
+      },
+    },
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  },
+  {
     name: 'list_memories',
     title: 'List memories',
     description:
@@ -232,6 +264,7 @@ function toolField(field: string, tool: string): string {
   if (field === 'If-Match') return 'version';
   if (field === 'Idempotency-Key') return 'idempotencyKey';
   if (tool === 'remember') return field.replace(/^items(?=\[|$)/, 'memories');
+  if (tool === 'remember_document' && field === '(body)') return 'text';
   return field;
 }
 
@@ -318,6 +351,33 @@ function restCallOf(tool: string, input: Args): RestCall {
         method: 'DELETE',
         url: `${idPath(id)}${queryOf(args)}`,
         ...(version !== undefined ? { headers: { 'if-match': `"${version}"` } } : {}),
+      };
+    }
+    case 'remember_document': {
+      const text = take(args, 'text', 'string');
+      const format = take(args, 'format', 'string');
+      const key = take(args, 'idempotencyKey', 'string');
+      if (text === undefined) throw new ArgumentError('text', 'required');
+      if (format !== undefined && format !== 'markdown' && format !== 'plain')
+        throw new ArgumentError('format', 'must be markdown or plain');
+      // The labels travel in the query string, as for any document upload.
+      const { tags, metadata, ...scalars } = args;
+      if (tags !== undefined && !Array.isArray(tags)) throw new ArgumentError('tags', 'must be an array');
+      if (
+        metadata !== undefined &&
+        (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
+      )
+        throw new ArgumentError('metadata', 'must be an object');
+      const query = new URLSearchParams(queryOf(scalars).slice(1));
+      for (const tag of (tags as unknown[] | undefined) ?? []) query.append('tags', String(tag));
+      if (metadata !== undefined) query.set('metadata', JSON.stringify(metadata));
+      const qs = query.toString();
+      return {
+        method: 'POST',
+        url: `/v1/documents${qs === '' ? '' : `?${qs}`}`,
+        body: text,
+        contentType: `${format === 'plain' ? 'text/plain' : 'text/markdown'}; charset=utf-8`,
+        headers: key !== undefined ? { 'idempotency-key': key as string } : undefined,
       };
     }
     case 'list_memories':

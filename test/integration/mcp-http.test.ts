@@ -33,7 +33,15 @@ interface CallResult {
   content: { type: string; text?: string }[];
 }
 
-const TOOL_NAMES = ['forget', 'get_memory', 'list_memories', 'recall', 'remember', 'update_memory'];
+const TOOL_NAMES = [
+  'forget',
+  'get_memory',
+  'list_memories',
+  'recall',
+  'remember',
+  'remember_document',
+  'update_memory',
+];
 
 let pki: TestPki;
 let kernel: SigningKey;
@@ -127,7 +135,7 @@ describe.each(backends)('MCP over Streamable HTTP on %s', (backend) => {
     expect(get.headers.get('allow')).toBe('POST');
   });
 
-  it('lists the six tools with JSON Schema inputs and descriptions', async () => {
+  it('lists the seven tools with JSON Schema inputs and descriptions', async () => {
     const client = await connect(await token('memory:read'));
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(TOOL_NAMES);
@@ -194,6 +202,53 @@ describe.each(backends)('MCP over Streamable HTTP on %s', (backend) => {
       [stored.id],
     );
     expect(events.rows[0]).toMatchObject({ actor: 'agent:support-bot' });
+  });
+
+  it('remembers a document: split into memories of one session that recall finds; retried once with its key', async () => {
+    const client = await connect(await token('memory:read memory:write'));
+    const args = {
+      text: '# Onboarding\n\nNew staff collect their badge from the Lisbon front desk.\n\n## Laptops\n\nLaptops are issued on the second day.',
+      title: 'Onboarding guide',
+      tags: ['handbook', 'hr'],
+      metadata: { edition: 2 },
+      idempotencyKey: 'onboarding-v2',
+    };
+    const doc = ok(await call(client, 'remember_document', args));
+    expect(doc).toMatchObject({
+      divisionId: 'sales',
+      agentId: 'support-bot',
+      title: 'Onboarding guide',
+      contentType: 'text/markdown',
+      tags: ['handbook', 'hr'],
+      metadata: { edition: 2 },
+    });
+    // The same call again (a retry): the same document, nothing stored twice.
+    expect(ok(await call(client, 'remember_document', args)).id).toBe(doc.id);
+    const rows = await ta.t.db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM documents WHERE title = $1',
+      ['Onboarding guide'],
+    );
+    expect(rows.rows[0].n).toBe(1);
+    await waitFor(
+      async () => {
+        const listed = ok(await call(client, 'list_memories', { sessionId: doc.sessionId as string }));
+        return (listed.items as { status: string }[]).length >= 2;
+      },
+      { what: `document ${doc.id} to be split`, timeoutMs: 60_000 },
+    );
+    const found = ok(await call(client, 'recall', { query: 'badge front desk', mode: 'keyword', k: 1 }));
+    expect((found.hits as { sessionId: string; text: string }[])[0]).toMatchObject({
+      sessionId: doc.sessionId,
+    });
+    // Bad arguments: the field at fault, nothing stored.
+    expect(problem(await call(client, 'remember_document', { text: '   ' }))).toMatchObject({
+      code: 'validation_failed',
+      errors: [expect.objectContaining({ field: 'text' })],
+    });
+    expect(problem(await call(client, 'remember_document', { text: 'x', format: 'pdf' }))).toMatchObject({
+      code: 'validation_failed',
+      errors: [expect.objectContaining({ field: 'format' })],
+    });
   });
 
   it('updates with the version read, refuses a stale one, and forgets', async () => {
@@ -283,6 +338,6 @@ describe.each(backends)('MCP over Streamable HTTP on %s', (backend) => {
     expect(await countText('first of a bad batch')).toBe(0);
     expect(await countText('tagged wrongly')).toBe(0);
     // The session still works after all those errors.
-    expect((await client.listTools()).tools.length).toBe(6);
+    expect((await client.listTools()).tools.length).toBe(7);
   });
 });

@@ -111,6 +111,7 @@ describe.each(backends)('memory-layer mcp over stdio on %s', (backend) => {
             'list_memories',
             'recall',
             'remember',
+            'remember_document',
             'update_memory',
           ]);
           const stored = ok(await call(client, 'remember', { text, tags: ['ops'] }));
