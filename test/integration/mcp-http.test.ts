@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemAccess } from '../../src/memories/access.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
+import { TOOL_NAMES } from '../helpers/mcp-tools.js';
 import {
   createTestPki,
   mintToken,
@@ -32,16 +33,6 @@ interface CallResult {
   structuredContent?: Record<string, unknown>;
   content: { type: string; text?: string }[];
 }
-
-const TOOL_NAMES = [
-  'forget',
-  'get_memory',
-  'list_memories',
-  'recall',
-  'remember',
-  'remember_document',
-  'update_memory',
-];
 
 let pki: TestPki;
 let kernel: SigningKey;

@@ -11,6 +11,7 @@ import { systemAccess } from '../../src/memories/access.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { CLI_BIN, cliDatabase } from '../helpers/cli.js';
 import { backends, type TestDatabase } from '../helpers/db.js';
+import { TOOL_NAMES } from '../helpers/mcp-tools.js';
 import {
   createTestPki,
   mintToken,
@@ -105,15 +106,7 @@ describe.each(backends)('memory-layer mcp over stdio on %s', (backend) => {
         const client = await spawnMcp([], env);
         try {
           const { tools } = await client.listTools();
-          expect(tools.map((tool) => tool.name).sort()).toEqual([
-            'forget',
-            'get_memory',
-            'list_memories',
-            'recall',
-            'remember',
-            'remember_document',
-            'update_memory',
-          ]);
+          expect(tools.map((tool) => tool.name).sort()).toEqual(TOOL_NAMES);
           const stored = ok(await call(client, 'remember', { text, tags: ['ops'] }));
           storedId = stored.id as string;
           expect(stored).toMatchObject({ divisionId: 'default', text, tags: ['ops'], version: 1 });
