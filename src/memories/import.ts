@@ -346,7 +346,11 @@ export function createImporter(deps: ImportDeps) {
             idempotency,
             indexDirectly: deps.indexDirectly,
           });
-          await deps.memories.indexDirectly(direct);
+          // The previous chunk's vectors went into the index while this chunk was written (COPY
+          // in PostgreSQL, HNSW insertion here); at most one chunk's index writes are behind.
+          await indexing;
+          indexing = deps.memories.indexDirectly(direct);
+          indexing.catch(() => undefined);
           if (replayed) report.replayed += items.length;
           else report.imported += items.length;
         } catch (err) {
@@ -366,6 +370,8 @@ export function createImporter(deps: ImportDeps) {
     // One chunk is written while the next one is parsed: the database works while this process
     // parses and checks JSON. Never more than one in flight, so chunks commit in input order.
     let inFlight: Promise<void> = Promise.resolve();
+    /** The last committed chunk's index writes (DirectIndexing); the import answers after them. */
+    let indexing: Promise<void> = Promise.resolve();
     const flush = async (tx: Queryable | undefined) => {
       const c: Chunk = {
         index: chunkIndex++,
@@ -387,9 +393,11 @@ export function createImporter(deps: ImportDeps) {
       } catch (err) {
         // Nothing is left running behind the error (a chunk's transaction still open).
         await inFlight.catch(() => undefined);
+        await indexing.catch(() => undefined);
         throw err;
       }
       await inFlight;
+      await indexing;
       // Chunks are checked against the database after the next one was parsed: back in order.
       report.errors.sort((a, b) => a.line - b.line);
       if (stopped()) report.stoppedAtLine = report.errors[0]?.line;
