@@ -123,14 +123,19 @@ function gatherChecks(sides: Side[], run: (asked: Partial<Record<Side, number[]>
 }
 
 /**
- * SQL condition: the memory is one of `keys` and searchable by meaning with `model` (indexed with
- * a vector of it); its values are appended to `params`.
+ * SQL condition: the memory is searchable by meaning with `model` (indexed with a vector of it);
+ * the model's name and version are appended to `params`, in that order, as its last two.
  */
-function searchableBy(params: unknown[], keys: number[], model: EmbeddingModel): string {
-  params.push(keys, model.name, model.version);
+function indexedWith(params: unknown[], model: EmbeddingModel): string {
+  params.push(model.name, model.version);
   const p = params.length;
-  return `n.vector_key = ANY($${p - 2}::bigint[]) AND n.status = 'indexed'
-    AND n.embedding_model = $${p - 1} AND n.embedding_model_version = $${p}`;
+  return `n.status = 'indexed' AND n.embedding_model = $${p - 1} AND n.embedding_model_version = $${p}`;
+}
+
+/** SQL condition: the memory is one of `keys` and searchable by meaning with `model`. */
+function searchableBy(params: unknown[], keys: number[], model: EmbeddingModel): string {
+  params.push(keys);
+  return `n.vector_key = ANY($${params.length}::bigint[]) AND ${indexedWith(params, model)}`;
 }
 
 /**
@@ -249,15 +254,14 @@ export function createSearchService(deps: SearchDeps) {
     metrics.searchExactFallbacks.inc();
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
-    params.push(model.name, model.version);
+    const indexed = indexedWith(params, model);
     const p = params.length;
     // The vectors the index holds: blended with the session neighbours' as the worker blends them.
     const context = contextSql(`$${p - 1}`, `$${p}`, deps.context);
     const res = await db.query<{ vector_key: number; embedding: string } & NeighbourVectors>(
       `SELECT n.vector_key, encode(n.embedding, 'base64') AS embedding, ${context.columns}
        FROM memory_nodes n ${context.joins}
-       WHERE ${where} AND n.status = 'indexed' AND n.embedding_model = $${p - 1}
-         AND n.embedding_model_version = $${p}`,
+       WHERE ${where} AND ${indexed}`,
       params,
     );
     return res.rows
@@ -278,14 +282,11 @@ export function createSearchService(deps: SearchDeps) {
   async function matchesAtMost(filter: MemoryFilter, access: Access, model: EmbeddingModel, max: number) {
     const params: unknown[] = [];
     const where = filterSql(filter, access, params);
-    params.push(model.name, model.version, max + 1);
-    const p = params.length;
+    const indexed = indexedWith(params, model);
+    params.push(max + 1);
     const res = await db.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM (
-         SELECT 1 FROM memory_nodes n
-         WHERE ${where} AND n.status = 'indexed' AND n.embedding_model = $${p - 2}
-           AND n.embedding_model_version = $${p - 1}
-         LIMIT $${p}) m`,
+         SELECT 1 FROM memory_nodes n WHERE ${where} AND ${indexed} LIMIT $${params.length}) m`,
       params,
     );
     return res.rows[0].n <= max;
