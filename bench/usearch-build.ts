@@ -1,13 +1,15 @@
 /**
- * `npm run bench:usearch-build [-- N]`: how the usearch build breadth (expansion_add) and the scalar
- * kind (USEARCH_QUANTIZATION) trade insertion speed and bytes for recall@10 on N clustered
- * 512-dimension vectors (default 50k), against an exact scan. Chose the adapter's defaults
- * (src/adapters/vector/usearch.ts).
+ * `npm run bench:usearch-build [-- N [kind:ef ...]]`: how the usearch build breadth (expansion_add)
+ * and the scalar kind (USEARCH_QUANTIZATION) trade insertion speed and bytes for recall@10 on N
+ * clustered 512-dimension vectors (default 50k), against an exact scan. Searches walk as the
+ * adapter's do (its breadth for the size). Chose the adapter's defaults
+ * (src/adapters/vector/usearch.ts). Variants default to f32:128 f32:64 f32:32 f16:128 f16:64 i8:128.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import usearch from 'usearch';
+import { breadthFor } from '../src/adapters/vector/usearch.js';
 import { DIMS, makeDataset } from './ingest.js';
 
 const N = Number(process.argv[2] ?? 50000);
@@ -25,13 +27,17 @@ const truth = queries.map((qv) => {
   scores.sort((a, b) => b[0] - a[0]);
   return new Set(scores.slice(0, 10).map((s) => s[1] + 1));
 });
-const variants: [quantization: keyof typeof SCALARS, ef: number][] = [
-  ['f32', 128],
-  ['f32', 64],
-  ['f32', 32],
-  ['f16', 128],
-  ['i8', 128],
-];
+const named = process.argv.slice(3).map((v) => v.split(':') as [keyof typeof SCALARS, string]);
+const variants: [quantization: keyof typeof SCALARS, ef: number][] = named.length
+  ? named.map(([q, ef]) => [q, Number(ef)])
+  : [
+      ['f32', 128],
+      ['f32', 64],
+      ['f32', 32],
+      ['f16', 128],
+      ['f16', 64],
+      ['i8', 128],
+    ];
 const SCALARS = { f32: usearch.ScalarKind.F32, f16: usearch.ScalarKind.F16, i8: usearch.ScalarKind.I8 };
 const dir = mkdtempSync(join(tmpdir(), 'usearch-build-'));
 for (const [quantization, ef] of variants) {
@@ -57,9 +63,9 @@ for (const [quantization, ef] of variants) {
   let hit = 0;
   let worst = 1;
   for (const [q, qv] of queries.entries()) {
-    const r = idx.search(qv, 10, 1);
+    const r = idx.search(qv, Math.max(10, breadthFor(N)), 1);
     let found = 0;
-    for (const k of r.keys) if (truth[q].has(Number(k))) found++;
+    for (const k of r.keys.slice(0, 10)) if (truth[q].has(Number(k))) found++;
     hit += found;
     worst = Math.min(worst, found / 10);
   }

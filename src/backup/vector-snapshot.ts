@@ -101,32 +101,33 @@ export async function loadVectorSnapshot(
   for (const part of manifest.vectors) {
     const space = { name: part.model, version: part.version, dimensions: part.dimensions };
     await index.ensureSpace(space);
-    await index.clear(space);
-    await index.ensureSpace(space);
     let loaded = 0;
-    for await (const page of readJsonLines(store, part)) {
-      const entries = page.map((line) => {
-        const v = JSON.parse(line) as VectorLine;
-        const vector = bytesToVector(Buffer.from(v.vector, 'base64'));
-        if (vector.length !== part.dimensions) {
-          throw snapshotError(
-            ErrorCode.snapshotCorrupt,
-            `${part.key}: vector of ${v.id} has ${vector.length} dimensions, not ${part.dimensions}`,
-          );
-        }
-        return { key: v.key, divisionId: v.divisionId, vector };
-      });
-      await index.upsert(space, entries);
-      loaded += entries.length;
-      done += entries.length;
-      onProgress(done, total);
-    }
-    if (loaded !== part.count) {
-      throw snapshotError(
-        ErrorCode.snapshotCorrupt,
-        `${part.key} holds ${loaded} vectors, not ${part.count}`,
-      );
-    }
+    await index.replace(space, async (write) => {
+      for await (const page of readJsonLines(store, part)) {
+        const entries = page.map((line) => {
+          const v = JSON.parse(line) as VectorLine;
+          const vector = bytesToVector(Buffer.from(v.vector, 'base64'));
+          if (vector.length !== part.dimensions) {
+            throw snapshotError(
+              ErrorCode.snapshotCorrupt,
+              `${part.key}: vector of ${v.id} has ${vector.length} dimensions, not ${part.dimensions}`,
+            );
+          }
+          return { key: v.key, divisionId: v.divisionId, vector };
+        });
+        await write(entries);
+        loaded += entries.length;
+        done += entries.length;
+        onProgress(done, total);
+      }
+      // Thrown inside: a part that does not hold what its manifest says replaces nothing.
+      if (loaded !== part.count) {
+        throw snapshotError(
+          ErrorCode.snapshotCorrupt,
+          `${part.key} holds ${loaded} vectors, not ${part.count}`,
+        );
+      }
+    });
   }
   await index.flush();
   return done;

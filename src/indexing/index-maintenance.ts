@@ -40,10 +40,11 @@ export async function countUnderConstruction(db: Database, model: EmbeddingModel
 }
 
 /**
- * Rebuilds a vector space from the vectors kept in PostgreSQL (no re-embedding): clears it,
- * then streams every live indexed vector of the model in key order, blended with its session
- * neighbours' as the worker blends them, then the vectors a re-embedding toward the model has
- * computed so far (own vectors: the switch queues the division's memories for blending).
+ * Rebuilds a vector space from the vectors kept in PostgreSQL (no re-embedding): replaces its
+ * entries (searches answer from the old ones meanwhile) with every live indexed vector of the
+ * model in key order, blended with its session neighbours' as the worker blends them, then the
+ * vectors a re-embedding toward the model has computed so far (own vectors: the switch queues the
+ * division's memories for blending).
  */
 export async function rebuildIndex(
   db: Database,
@@ -53,8 +54,6 @@ export async function rebuildIndex(
   context: ContextOptions = {},
 ): Promise<number> {
   const total = (await countIndexable(db, model)) + (await countUnderConstruction(db, model));
-  await index.ensureSpace(model);
-  await index.clear(model);
   await index.ensureSpace(model);
   let done = 0;
   const blend = contextSql('$1', '$2', context);
@@ -69,26 +68,28 @@ export async function rebuildIndex(
      ${UNDER_CONSTRUCTION} AND n.vector_key > $3
      ORDER BY n.vector_key LIMIT $4`,
   ];
-  for (const sql of sources) {
-    let after = 0;
-    for (;;) {
-      const res = await db.query<
-        { vector_key: number; division_id: string; embedding: string } & NeighbourVectors
-      >(sql, [model.name, model.version, after, PAGE]);
-      if (res.rows.length === 0) break;
-      await index.upsert(
-        model,
-        res.rows.map((r) => ({
-          key: Number(r.vector_key),
-          divisionId: r.division_id,
-          vector: indexVectorOf(base64ToVector(r.embedding), r, context),
-        })),
-      );
-      done += res.rows.length;
-      after = Number(res.rows[res.rows.length - 1].vector_key);
-      onProgress(done, total);
+  // Searches keep the old entries until every page is in (index.replace).
+  await index.replace(model, async (write) => {
+    for (const sql of sources) {
+      let after = 0;
+      for (;;) {
+        const res = await db.query<
+          { vector_key: number; division_id: string; embedding: string } & NeighbourVectors
+        >(sql, [model.name, model.version, after, PAGE]);
+        if (res.rows.length === 0) break;
+        await write(
+          res.rows.map((r) => ({
+            key: Number(r.vector_key),
+            divisionId: r.division_id,
+            vector: indexVectorOf(base64ToVector(r.embedding), r, context),
+          })),
+        );
+        done += res.rows.length;
+        after = Number(res.rows[res.rows.length - 1].vector_key);
+        onProgress(done, total);
+      }
     }
-  }
+  });
   await index.flush();
   return done;
 }

@@ -133,7 +133,8 @@ export function checkVector(
       [{ field: field('vector'), message: `expected ${model.dimensions} numbers` }],
     );
   }
-  return vectorToBytes(Float32Array.from(vector));
+  // The constructor copies an array directly; Float32Array.from walks it through its iterator.
+  return vectorToBytes(new Float32Array(vector));
 }
 
 export function prepareMemory(

@@ -23,6 +23,8 @@ export type JsonFault = { field: string; problem: 'nul' | 'depth' };
  */
 export function findJsonFault(value: unknown, maxDepth = MAX_JSON_DEPTH): JsonFault | undefined {
   const stack: { value: unknown; path: string; depth: number }[] = [{ value, path: '', depth: 0 }];
+  /** Numbers, booleans and null cannot be at fault: they are not pushed (a vector is 512 of them). */
+  const holdsFault = (c: unknown) => typeof c === 'string' || (c !== null && typeof c === 'object');
   while (stack.length > 0) {
     const { value: v, path, depth } = stack.pop() as (typeof stack)[number];
     if (typeof v === 'string') {
@@ -33,12 +35,13 @@ export function findJsonFault(value: unknown, maxDepth = MAX_JSON_DEPTH): JsonFa
     if (depth >= maxDepth) return { field: path || '(root)', problem: 'depth' };
     const children: { value: unknown; path: string; depth: number }[] = [];
     if (Array.isArray(v)) {
-      for (const [i, c] of v.entries()) children.push({ value: c, path: `${path}[${i}]`, depth: depth + 1 });
+      for (let i = 0; i < v.length; i++)
+        if (holdsFault(v[i])) children.push({ value: v[i], path: `${path}[${i}]`, depth: depth + 1 });
     } else {
       for (const [k, c] of Object.entries(v)) {
         const here = path ? `${path}.${k}` : k;
         if (k.includes('\u0000')) return { field: here, problem: 'nul' };
-        children.push({ value: c, path: here, depth: depth + 1 });
+        if (holdsFault(c)) children.push({ value: c, path: here, depth: depth + 1 });
       }
     }
     // Reversed, so that the first fault in document order is found first.

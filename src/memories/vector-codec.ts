@@ -1,11 +1,17 @@
+import { endianness } from 'node:os';
+
 /*
  * How a memory's vector is stored: little-endian float32 bytes in `memory_nodes.embedding` (and
  * `reembed_vectors.embedding`), as text.ts says how its text is normalised and checksummed. This is
  * the domain's own format, the source every vector index is derived from; no index adapter uses it.
  */
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 /** A vector as the bytes `memory_nodes.embedding` stores. */
 export function vectorToBytes(v: Float32Array): Buffer {
+  // A typed array holds the host's byte order: copied whole where that is little-endian (x86, ARM).
+  if (LITTLE_ENDIAN) return Buffer.from(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
   const out = Buffer.allocUnsafe(v.length * 4);
   for (let i = 0; i < v.length; i++) out.writeFloatLE(v[i], i * 4);
   return out;
@@ -20,6 +26,8 @@ export const base64ToVector = (base64: string): Float32Array => bytesToVector(Bu
 export function bytesToVector(bytes: Uint8Array): Float32Array {
   if (bytes.byteLength % 4 !== 0)
     throw new Error(`vector bytes length ${bytes.byteLength} is not a multiple of 4`);
+  if (LITTLE_ENDIAN)
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(bytes.byteLength / 4);
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);

@@ -336,7 +336,7 @@ function tracingWith(tracer: Tracer, provider: { forceFlush(): Promise<void>; sh
             index.search(space, division, vector, limit),
           ),
         count: (space, division) => index.count(space, division),
-        clear: (space) => index.clear(space),
+        replace: (space, fill) => child('vector replace', options({}), () => index.replace(space, fill)),
         flush: () => index.flush(),
         check: () => index.check(),
         storageBytes: () => index.storageBytes(),

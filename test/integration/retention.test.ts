@@ -84,8 +84,7 @@ describe.each(backends)('retention on %s', (backend) => {
   beforeEach(async () => {
     clock = new Date('2030-06-01T12:00:00.000Z');
     await t.db.exec('DELETE FROM memory_nodes; DELETE FROM legal_holds;');
-    await index.clear(model);
-    await index.ensureSpace(model);
+    await index.replace(model, async () => undefined);
   });
 
   /** A memory with PII, tags, metadata and a vector, in the database and in the index. */

@@ -238,12 +238,32 @@ describe.each(backends)('a replica following the change feed on %s', (backend) =
     await converged();
   });
 
-  it('rebuilds when `index rebuild` advances the generation', async () => {
+  it('rebuilds when `index rebuild` advances the generation, answering as before throughout', async () => {
+    await converged();
     const before = (replica as App).follower?.status().generation ?? 0;
-    await requestRebuild(writer.t.db);
-    await waitFor(() => ((replica as App).follower?.status().generation ?? 0) > before, {
-      what: 'the replica to rebuild at the new generation',
+    const { index, embedder } = replica as App;
+    const [probe] = await embedder.embed([QUERIES[0]]);
+    // What the index itself answers: search() would hide a gap behind its exact-scan fallback.
+    const state = async () => ({
+      count: await index.count(embedder.model, 'default'),
+      nearest: (await index.search(embedder.model, 'default', probe, 3)).map((h) => h.key),
     });
+    const expected = await state();
+    await requestRebuild(writer.t.db);
+    // Nothing is written meanwhile: every answer during the rebuild is the one before it (the new
+    // index is built beside the old one and swapped in). On PGlite a small rebuild may finish
+    // without letting a timer in, so the samples show only before and after; on the server its
+    // queries wait on the network, and a rebuild that empties the index first fails here.
+    const during: (typeof expected)[] = [];
+    await waitFor(
+      async () => {
+        during.push(await state());
+        return ((replica as App).follower?.status().generation ?? 0) > before;
+      },
+      { what: 'the replica to rebuild at the new generation', intervalMs: 1 },
+    );
+    expect(during.length).toBeGreaterThan(1);
+    for (const seen of during) expect(seen).toEqual(expected);
     await converged();
   });
 });

@@ -109,7 +109,7 @@ function contract(name: string, open: () => Promise<Subject>, digits = 4) {
       expect(await s.index.search(space, 'nobody', v[0], 10)).toEqual([]);
     });
 
-    it('upsert replaces, remove removes, count counts, clear empties', async () => {
+    it('upsert replaces, remove removes, count counts, replace with nothing empties', async () => {
       const space = newSpace();
       await s.index.ensureSpace(space);
       const v = vectors(40, 6);
@@ -136,16 +136,69 @@ function contract(name: string, open: () => Promise<Subject>, digits = 4) {
       expect(all).toHaveLength(17);
       expect(all.map((h) => h.key)).not.toContain(1);
 
-      // Another space is untouched by clear().
+      // Another space is untouched by replace().
       const other = newSpace();
       await s.index.ensureSpace(other);
       await s.index.upsert(other, [{ key: 1, divisionId: 'a', vector: v[0] }]);
-      await s.index.clear(space);
+      await s.index.replace(space, async () => undefined);
       expect(await s.index.count(space)).toBe(0);
       expect(await s.index.search(space, 'a', v[0], 10)).toEqual([]);
       expect(await s.index.count(other)).toBe(1);
       await s.index.upsert(space, [{ key: 7, divisionId: 'a', vector: v[7] }]);
       expect(await s.index.count(space)).toBe(1);
+    });
+
+    it('replace keeps answering from the old entries until its fill ends, and loses no write made meanwhile', async () => {
+      const space = newSpace();
+      await s.index.ensureSpace(space);
+      const v = vectors(60, 11);
+      const entry = (i: number, divisionId = 'a') => ({ key: i + 1, divisionId, vector: v[i] });
+      // Old: keys 1-20 in 'a', 21-30 in 'gone' (a division the new contents do not have).
+      await s.index.upsert(space, [
+        ...Array.from({ length: 20 }, (_, i) => entry(i)),
+        ...Array.from({ length: 10 }, (_, i) => entry(20 + i, 'gone')),
+      ]);
+      let midFill: { a: number; gone: number; found: number[] } | undefined;
+      await s.index.replace(space, async (write) => {
+        // New: keys 11-40 in 'a', written in two pages.
+        await write(Array.from({ length: 15 }, (_, i) => entry(10 + i)));
+        midFill = {
+          a: await s.index.count(space, 'a'),
+          gone: await s.index.count(space, 'gone'),
+          found: (await s.index.search(space, 'a', v[0], 1)).map((h) => h.key),
+        };
+        // Written meanwhile by someone else: key 50 added, key 12 removed.
+        await s.index.upsert(space, [entry(49)]);
+        await s.index.remove(space, [12]);
+        await write(Array.from({ length: 15 }, (_, i) => entry(25 + i)));
+      });
+      // Mid-fill, searches saw the old contents (key 1 still there, 'gone' whole).
+      expect(midFill).toEqual({ a: 20, gone: 10, found: [1] });
+      // After: the new contents with the writes made meanwhile; 'gone' is empty.
+      expect(await s.index.count(space, 'gone')).toBe(0);
+      expect(await s.index.count(space, 'a')).toBe(30); // 11-40 without 12, with 50
+      expect((await s.index.search(space, 'a', v[0], 1))[0].key).not.toBe(1);
+      expect((await s.index.search(space, 'a', v[49], 1))[0]).toMatchObject({ key: 50 });
+      expect((await s.index.search(space, 'a', v[11], 1))[0].key).not.toBe(12);
+      await s.index.flush();
+    });
+
+    it('a replace whose fill throws changes nothing', async () => {
+      const space = newSpace();
+      await s.index.ensureSpace(space);
+      const v = vectors(10, 12);
+      await s.index.upsert(space, [{ key: 1, divisionId: 'a', vector: v[0] }]);
+      await expect(
+        s.index.replace(space, async (write) => {
+          await write([{ key: 2, divisionId: 'a', vector: v[1] }]);
+          throw new Error('source went away');
+        }),
+      ).rejects.toThrow(/source went away/);
+      expect(await s.index.count(space)).toBe(1);
+      expect((await s.index.search(space, 'a', v[0], 5)).map((h) => h.key)).toEqual([1]);
+      // And a later replace works.
+      await s.index.replace(space, (write) => write([{ key: 3, divisionId: 'a', vector: v[2] }]));
+      expect((await s.index.search(space, 'a', v[0], 5)).map((h) => h.key)).toEqual([3]);
     });
 
     it('returns exactly k from a big division and from a small one beside it', async () => {
@@ -278,7 +331,8 @@ describe('usearch', () => {
     await second.flush();
     const third = createUsearchIndex({ dir });
     expect(await third.count(space, 'b')).toBe(99);
-    await third.clear(space);
+    await third.replace(space, async () => undefined);
+    await third.flush();
     expect(await createUsearchIndex({ dir }).count(space)).toBe(0);
   });
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LOCK_KEYS } from '../../platform/locks.js';
-import type { Database } from '../db/port.js';
+import type { Database, Queryable } from '../db/port.js';
 import { modelKey } from '../embedders/port.js';
 import type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
 
@@ -16,6 +16,8 @@ const MAX_EF_SEARCH = 1000;
  */
 export function createPgvectorIndex(db: Database): VectorIndex {
   const ready = new Map<string, Promise<void>>();
+  /** Spaces a `replace` is filling: writes meanwhile reach its staging rows too. */
+  const replacing = new Set<string>();
 
   const ensure = (space: VectorSpace): Promise<void> => {
     const id = `${modelKey(space)}/${space.dimensions}`;
@@ -41,29 +43,17 @@ export function createPgvectorIndex(db: Database): VectorIndex {
       if (rows.length === 0) return;
       const key = modelKey(space);
       await db.transaction(async (tx) => {
-        for (let i = 0; i < rows.length; i += CHUNK) {
-          const chunk = rows.slice(i, i + CHUNK);
-          const params: unknown[] = [];
-          const values = chunk.map((e) => {
-            params.push(key, e.key, e.divisionId, vectorText(e.vector));
-            const n = params.length;
-            return `($${n - 3}, $${n - 2}::bigint, $${n - 1}, $${n}::vector)`;
-          });
-          await tx.query(
-            `INSERT INTO vector_entries (space, key, division_id, embedding) VALUES ${values.join(', ')}
-             ON CONFLICT (space, key) DO UPDATE
-             SET division_id = EXCLUDED.division_id, embedding = EXCLUDED.embedding`,
-            params,
-          );
-        }
+        await insertRows(tx, key, rows);
+        if (replacing.has(key)) await insertRows(tx, stagingName(key), rows);
       });
     },
 
     async remove(space, keys) {
       await ensure(space);
       if (keys.length === 0) return;
-      await db.query('DELETE FROM vector_entries WHERE space = $1 AND key = ANY($2::bigint[])', [
-        modelKey(space),
+      const key = modelKey(space);
+      await db.query('DELETE FROM vector_entries WHERE space = ANY($1::text[]) AND key = ANY($2::bigint[])', [
+        replacing.has(key) ? [key, stagingName(key)] : [key],
         keys,
       ]);
     },
@@ -109,9 +99,29 @@ export function createPgvectorIndex(db: Database): VectorIndex {
       return Number(res.rows[0].n);
     },
 
-    async clear(space) {
+    async replace(space, fill) {
       await ensure(space);
-      await db.query('DELETE FROM vector_entries WHERE space = $1', [modelKey(space)]);
+      // Filled under a staging name, outside the space's partial HNSW index and its searches (fill
+      // may read the database meanwhile, which on PGlite's one connection an open transaction
+      // would block), then swapped in by one transaction.
+      const key = modelKey(space);
+      const staging = stagingName(key);
+      if (replacing.has(key)) throw new Error(`space ${key} is already being replaced`);
+      replacing.add(key);
+      try {
+        await db.query('DELETE FROM vector_entries WHERE space = $1', [staging]);
+        await fill(async (entries) => {
+          const rows = dedupe(entries);
+          for (const e of rows) checkDimensions(space, e.vector);
+          await insertRows(db, staging, rows);
+        });
+        await db.transaction(async (tx) => {
+          await tx.query('DELETE FROM vector_entries WHERE space = $1', [key]);
+          await tx.query('UPDATE vector_entries SET space = $1 WHERE space = $2', [key, staging]);
+        });
+      } finally {
+        replacing.delete(key);
+      }
     },
 
     async flush() {},
@@ -131,6 +141,28 @@ export function createPgvectorIndex(db: Database): VectorIndex {
 
     async close() {},
   };
+}
+
+/** Where a replace of the space writes until it swaps in. */
+const stagingName = (key: string) => `${key}#replacing`;
+
+/** Inserts or replaces rows by (space, key), CHUNK rows per statement. */
+async function insertRows(q: Queryable, key: string, rows: VectorEntry[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const chunk = rows.slice(i, i + CHUNK);
+    const params: unknown[] = [];
+    const values = chunk.map((e) => {
+      params.push(key, e.key, e.divisionId, vectorText(e.vector));
+      const n = params.length;
+      return `($${n - 3}, $${n - 2}::bigint, $${n - 1}, $${n}::vector)`;
+    });
+    await q.query(
+      `INSERT INTO vector_entries (space, key, division_id, embedding) VALUES ${values.join(', ')}
+       ON CONFLICT (space, key) DO UPDATE
+       SET division_id = EXCLUDED.division_id, embedding = EXCLUDED.embedding`,
+      params,
+    );
+  }
 }
 
 /** Creates the table and the space's indexes. Serialised by an advisory lock: concurrent

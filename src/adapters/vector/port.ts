@@ -35,8 +35,15 @@ export interface VectorIndex {
   search(space: VectorSpace, divisionId: string, vector: Float32Array, limit: number): Promise<VectorHit[]>;
   /** Number of entries, in one division or in the whole space. */
   count(space: VectorSpace, divisionId?: string): Promise<number>;
-  /** Removes every entry of a space (before a rebuild). */
-  clear(space: VectorSpace): Promise<void>;
+  /**
+   * Replaces every entry of a space with the entries `fill` writes (a rebuild, a restore; nothing
+   * written empties it). Searches answer from the old entries until `fill` has finished, then from
+   * the new ones; writes made meanwhile through `upsert` and `remove` reach both.
+   */
+  replace(
+    space: VectorSpace,
+    fill: (write: (entries: VectorEntry[]) => Promise<void>) => Promise<void>,
+  ): Promise<void>;
   /** Persists pending changes where the adapter keeps state outside PostgreSQL. */
   flush(): Promise<void>;
   /** Throws when the index cannot serve (for /readyz). */

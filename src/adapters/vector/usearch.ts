@@ -65,7 +65,7 @@ const EXACT_BELOW = 2000;
  * 512-dimension vectors, recall@10 with 100 was 0.999 at 100k, 0.97 at 300k and 0.85 at 1M; asking
  * for 512 at 1M gave 0.986 for 3.9 ms a query instead of 1.5 ms. One per 2,000 vectors, at most 512.
  */
-const breadthFor = (size: number) => Math.min(512, Math.ceil(size / 2000));
+export const breadthFor = (size: number) => Math.min(512, Math.ceil(size / 2000));
 /** Vectors per synchronous add() call (~40 ms of insertion at 512 dimensions on this class of machine). */
 const ADD_SLICE = 128;
 const SUFFIX = '.usearch';
@@ -83,6 +83,11 @@ interface SpaceState {
   partitions: Map<string, Partition>;
   /** Every partition on disk is in memory (needed before touching keys of unknown division). */
   allLoaded: boolean;
+  /**
+   * The partitions a `replace` is building, searched by no one until they are swapped in. Writes
+   * made meanwhile go to both, so that the swap loses none of them.
+   */
+  staging?: Map<string, Partition>;
 }
 
 /**
@@ -151,20 +156,63 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
     return index;
   };
 
-  const loadAll = (s: SpaceState): void => {
-    if (s.allLoaded) return;
-    if (existsSync(s.dir)) {
-      for (const name of readdirSync(s.dir)) {
-        // Temp files of a flush that crashed before its rename.
-        if (name.includes(`${SUFFIX}.tmp-`)) rmSync(join(s.dir, name), { force: true });
-        else if (name.endsWith(SUFFIX)) {
-          const division = decodeName(name.slice(0, -SUFFIX.length));
-          if (division !== undefined) partition(s, division, false);
-        }
+  /** The divisions with a file in the space's directory (temp files of a crashed flush are removed). */
+  const divisionsOnDisk = (s: SpaceState): string[] => {
+    if (!existsSync(s.dir)) return [];
+    const divisions: string[] = [];
+    for (const name of readdirSync(s.dir)) {
+      if (name.includes(`${SUFFIX}.tmp-`)) rmSync(join(s.dir, name), { force: true });
+      else if (name.endsWith(SUFFIX)) {
+        const division = decodeName(name.slice(0, -SUFFIX.length));
+        if (division !== undefined) divisions.push(division);
       }
     }
+    return divisions;
+  };
+
+  const loadAll = (s: SpaceState): void => {
+    if (s.allLoaded) return;
+    for (const division of divisionsOnDisk(s)) partition(s, division, false);
     s.allLoaded = true;
   };
+
+  /**
+   * Inserts entries into one set of partitions (the live ones or a replace's staging ones). usearch
+   * refuses duplicate keys (multi: false), so replacing is remove-then-add; removing from every
+   * partition of the set also moves a key whose division changed instead of duplicating it.
+   */
+  const addEntries = async (s: SpaceState, partitions: Map<string, Partition>, entries: VectorEntry[]) => {
+    const latest = new Map<number, VectorEntry>(); // the last entry for a key wins
+    for (const e of entries) latest.set(e.key, e);
+    const byDivision = new Map<string, VectorEntry[]>();
+    for (const e of latest.values()) {
+      const list = byDivision.get(e.divisionId);
+      if (list) list.push(e);
+      else byDivision.set(e.divisionId, [e]);
+    }
+    const keys = toKeys([...latest.keys()]);
+    for (const p of partitions.values()) removeKeys(p, keys);
+    for (const [division, list] of byDivision) {
+      let p = partitions.get(division);
+      if (!p) {
+        p = partitions === s.partitions ? (partition(s, division, true) as Partition) : fresh(s);
+        partitions.set(division, p);
+      }
+      // add() is synchronous: in slices, with the event loop let in between, so that searches
+      // are not held for the whole of a large batch (2,000 vectors are ~0.6 s of insertion).
+      // The binding grows capacity to the next power of two when full (it has no reserve()),
+      // so reallocations stay logarithmic; threads 0 = one per core.
+      for (let from = 0; from < list.length; from += ADD_SLICE) {
+        if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        const slice = list.slice(from, from + ADD_SLICE);
+        const flat = new Float32Array(slice.length * s.dimensions);
+        for (let i = 0; i < slice.length; i++) flat.set(slice[i].vector, i * s.dimensions);
+        p.index.add(toKeys(slice.map((e) => e.key)), flat, 0);
+        p.dirty = true;
+      }
+    }
+  };
+  const fresh = (s: SpaceState): Partition => ({ index: newIndex(s.dimensions), dirty: true });
 
   return {
     name: 'usearch',
@@ -177,42 +225,11 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       serially(async () => {
         const s = state(space);
         if (entries.length === 0) return;
-        const latest = new Map<number, VectorEntry>(); // the last entry for a key wins
-        for (const e of entries) {
-          checkDimensions(space, e.vector);
-          latest.set(e.key, e);
-        }
-        const byDivision = new Map<string, Map<number, Float32Array>>();
-        for (const e of latest.values()) {
-          let m = byDivision.get(e.divisionId);
-          if (!m) {
-            m = new Map();
-            byDivision.set(e.divisionId, m);
-          }
-          m.set(e.key, e.vector);
-        }
-        // usearch refuses duplicate keys (multi: false), so replacing is remove-then-add. Removing
-        // from every partition also moves a key whose division changed instead of duplicating it.
+        for (const e of entries) checkDimensions(space, e.vector);
+        // Searches answer from the live partitions; a replace's staging ones must get the write too.
         loadAll(s);
-        const keys = toKeys([...latest.keys()]);
-        for (const p of s.partitions.values()) removeKeys(p, keys);
-        for (const [division, m] of byDivision) {
-          const p = partition(s, division, true)!;
-          const keys = [...m.keys()];
-          const vectors = [...m.values()];
-          // add() is synchronous: in slices, with the event loop let in between, so that searches
-          // are not held for the whole of a large batch (2,000 vectors are ~0.6 s of insertion).
-          // The binding grows capacity to the next power of two when full (it has no reserve()),
-          // so reallocations stay logarithmic; threads 0 = one per core.
-          for (let from = 0; from < keys.length; from += ADD_SLICE) {
-            if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-            const slice = keys.slice(from, from + ADD_SLICE);
-            const flat = new Float32Array(slice.length * s.dimensions);
-            for (let i = 0; i < slice.length; i++) flat.set(vectors[from + i], i * s.dimensions);
-            p.index.add(toKeys(slice), flat, 0);
-            p.dirty = true;
-          }
-        }
+        await addEntries(s, s.partitions, entries);
+        if (s.staging) await addEntries(s, s.staging, entries);
       }),
 
     remove: (space, keys) =>
@@ -222,6 +239,7 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
         loadAll(s);
         const big = toKeys(keys);
         for (const p of s.partitions.values()) removeKeys(p, big);
+        for (const p of s.staging?.values() ?? []) removeKeys(p, big);
       }),
 
     async search(space, divisionId, vector, limit) {
@@ -252,13 +270,31 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       return n;
     },
 
-    clear: (space) =>
-      serially(async () => {
-        const s = state(space);
-        s.partitions.clear();
-        rmSync(s.dir, { recursive: true, force: true });
-        s.allLoaded = true; // nothing left on disk
-      }),
+    async replace(space, fill) {
+      const s = state(space);
+      if (s.staging) throw new Error(`space ${modelKey(space)} is already being replaced`);
+      s.staging = new Map();
+      try {
+        await fill((entries) =>
+          serially(async () => {
+            for (const e of entries) checkDimensions(space, e.vector);
+            await addEntries(s, s.staging as Map<string, Partition>, entries);
+          }),
+        );
+        await serially(async () => {
+          const staged = s.staging as Map<string, Partition>;
+          // A division that had vectors and has none now: an empty partition, whose flush removes
+          // its file. Files are not loaded for this: a damaged one is what a rebuild replaces.
+          for (const division of [...s.partitions.keys(), ...divisionsOnDisk(s)])
+            if (!staged.has(division)) staged.set(division, fresh(s));
+          for (const p of staged.values()) p.dirty = true;
+          s.partitions = staged;
+          s.allLoaded = true;
+        });
+      } finally {
+        s.staging = undefined;
+      }
+    },
 
     async flush() {
       for (const s of spaces.values()) {

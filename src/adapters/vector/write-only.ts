@@ -17,7 +17,7 @@ export function createWriteOnlyIndex(name: VectorIndex['name']): VectorIndex {
       throw new Error('this worker process keeps no vector index: the API replicas follow the change feed');
     },
     count: async () => 0,
-    clear: async () => undefined,
+    replace: async (_space, fill) => fill(async () => undefined),
     flush: async () => undefined,
     check: async () => undefined,
     storageBytes: async () => 0,
