@@ -403,197 +403,212 @@ export function createSearchService(deps: SearchDeps) {
     };
   }
 
+  /** Searches of this service between their start and their answer. */
+  let running = 0;
+
   return {
     async search(access: Access, q: SearchQuery): Promise<SearchResult> {
-      const started = performance.now();
-      const timer = metrics.searchSeconds.startTimer({ mode: q.mode });
-      if (q.query === undefined && q.vector === undefined) {
-        throw new AppError(ErrorCode.queryRequired, 'give a query text or a vector', [
-          { field: 'query', message: 'required unless vector is given' },
-        ]);
+      running++;
+      try {
+        return await searchOnce(access, q);
+      } finally {
+        running--;
       }
-      if (q.mode === 'keyword' && q.query === undefined) {
-        throw new AppError(ErrorCode.queryRequired, 'keyword search needs a query text', [
-          { field: 'query', message: 'required in keyword mode' },
-        ]);
+    },
+  };
+
+  async function searchOnce(access: Access, q: SearchQuery): Promise<SearchResult> {
+    const started = performance.now();
+    const timer = metrics.searchSeconds.startTimer({ mode: q.mode });
+    if (q.query === undefined && q.vector === undefined) {
+      throw new AppError(ErrorCode.queryRequired, 'give a query text or a vector', [
+        { field: 'query', message: 'required unless vector is given' },
+      ]);
+    }
+    if (q.mode === 'keyword' && q.query === undefined) {
+      throw new AppError(ErrorCode.queryRequired, 'keyword search needs a query text', [
+        { field: 'query', message: 'required in keyword mode' },
+      ]);
+    }
+    const useVector = q.mode !== 'keyword';
+    const useKeyword = q.mode !== 'vector' && q.query !== undefined;
+    const needsModel = useVector || q.vector !== undefined;
+    const feedback = q.feedback ?? deps.feedback;
+    const depth = useVector && useKeyword ? Math.max(q.k * 2, 50) : q.k;
+    let embedMs = 0;
+
+    /**
+     * The retrievers and the pending count, with the division's active model (its vectors, its
+     * space, its embedder for the query): the remembered one when `remembered` (checked in the
+     * first checks' statement; undefined when the division's model changed since), else read now.
+     */
+    const retrieve = async (remembered: boolean) => {
+      let ref: ModelRef | null | undefined;
+      let model: EmbeddingModel | undefined;
+      if (remembered && divisionModels.has(q.divisionId)) {
+        ref = divisionModels.get(q.divisionId) ?? null;
+        model = needsModel ? deps.resolveModel(ref) : undefined;
+        // Whatever the remembered model would refuse is decided on a fresh read.
+        if (needsModel && (!model || (q.vector !== undefined && q.vector.length !== model.dimensions)))
+          ref = undefined;
       }
-      const useVector = q.mode !== 'keyword';
-      const useKeyword = q.mode !== 'vector' && q.query !== undefined;
-      const needsModel = useVector || q.vector !== undefined;
-      const feedback = q.feedback ?? deps.feedback;
-      const depth = useVector && useKeyword ? Math.max(q.k * 2, 50) : q.k;
-      let embedMs = 0;
-
-      /**
-       * The retrievers and the pending count, with the division's active model (its vectors, its
-       * space, its embedder for the query): the remembered one when `remembered` (checked in the
-       * first checks' statement; undefined when the division's model changed since), else read now.
-       */
-      const retrieve = async (remembered: boolean) => {
-        let ref: ModelRef | null | undefined;
-        let model: EmbeddingModel | undefined;
-        if (remembered && divisionModels.has(q.divisionId)) {
-          ref = divisionModels.get(q.divisionId) ?? null;
-          model = needsModel ? deps.resolveModel(ref) : undefined;
-          // Whatever the remembered model would refuse is decided on a fresh read.
-          if (needsModel && (!model || (q.vector !== undefined && q.vector.length !== model.dimensions)))
-            ref = undefined;
+      const fromMemory = ref !== undefined;
+      if (!fromMemory) {
+        ref = await freshDivisionModel(q.divisionId);
+        model = needsModel ? requireModel(deps.resolveModel, ref, q.divisionId) : undefined;
+        if (model && q.vector !== undefined && q.vector.length !== model.dimensions) {
+          throw new AppError(
+            ErrorCode.vectorDimensionMismatch,
+            `${model.name} vectors have ${model.dimensions} dimensions, got ${q.vector.length}`,
+            [{ field: 'vector', message: `expected ${model.dimensions} numbers` }],
+          );
         }
-        const fromMemory = ref !== undefined;
-        if (!fromMemory) {
-          ref = await freshDivisionModel(q.divisionId);
-          model = needsModel ? requireModel(deps.resolveModel, ref, q.divisionId) : undefined;
-          if (model && q.vector !== undefined && q.vector.length !== model.dimensions) {
-            throw new AppError(
-              ErrorCode.vectorDimensionMismatch,
-              `${model.name} vectors have ${model.dimensions} dimensions, got ${q.vector.length}`,
-              [{ field: 'vector', message: `expected ${model.dimensions} numbers` }],
-            );
-          }
-        }
+      }
 
-        // The in-process keyword index's first check joins the statement; SQL BM25 and feedback
-        // searches run on their own.
-        const stagedKeyword = useKeyword && deps.keywordIndex !== undefined && !feedback;
-        const sides: Side[] = [];
-        if (useVector && model) sides.push('vector');
-        if (stagedKeyword) sides.push('keyword');
-        // One session runs statements in turn: one statement for all. A pool runs them side by side.
-        const checks = db.singleProcess
+      // The in-process keyword index's first check joins the statement; SQL BM25 and feedback
+      // searches run on their own.
+      const stagedKeyword = useKeyword && deps.keywordIndex !== undefined && !feedback;
+      const sides: Side[] = [];
+      if (useVector && model) sides.push('vector');
+      if (stagedKeyword) sides.push('keyword');
+      // One session runs statements in turn: one statement for all. A pool runs them side by
+      // side, which shortens a search alone; with others in flight they would only queue for
+      // its connections, so one statement serves more searches a second (at 100k on the server,
+      // 16 clients: see BENCHMARKS.md).
+      const checks =
+        db.singleProcess || running > 1
           ? gatherChecks(sides, (asked) => firstChecks(q, access, model, asked, fromMemory))
           : parallelChecks((asked, whole) =>
               firstChecks(q, access, model, asked, whole && fromMemory, whole),
             );
 
-        const vectorPart = async () => {
-          if (!useVector || !model) return [];
-          let current = model;
-          for (let attempt = 0; ; attempt++) {
-            let vector: Float32Array;
-            if (q.vector !== undefined) vector = Float32Array.from(q.vector);
-            else {
-              const t = performance.now();
-              vector = await embedQuery(q.divisionId, current, q.query as string);
-              embedMs += performance.now() - t;
-            }
-            const first = attempt === 0 ? checks.check('vector') : undefined;
-            const hits = await vectorSearch(vector, q, access, depth, current, first);
-            if (hits.length >= depth || q.vector !== undefined || attempt > 0) return hits;
-            // Short of hits: the division may have switched models while this query ran (its
-            // memories then hold the new model's vectors). Once more with the new model, if so.
-            const now = deps.resolveModel((await readDivisionModel(db, q.divisionId)).ref);
-            if (!now || modelKey(now) === modelKey(current)) return hits;
-            current = now;
+      const vectorPart = async () => {
+        if (!useVector || !model) return [];
+        let current = model;
+        for (let attempt = 0; ; attempt++) {
+          let vector: Float32Array;
+          if (q.vector !== undefined) vector = Float32Array.from(q.vector);
+          else {
+            const t = performance.now();
+            vector = await embedQuery(q.divisionId, current, q.query as string);
+            embedMs += performance.now() - t;
           }
-        };
-        const keywordPart = async () => {
-          if (!useKeyword) return [];
-          if (!stagedKeyword) {
-            return (feedback ? keywordWithFeedback : keywordSearch)(q.query as string, q, access, depth);
-          }
-          return keywordSearch(q.query as string, q, access, depth, checks.check('keyword'));
-        };
-        const [vectorHits, keywordHits, first] = await Promise.all([
-          vectorPart().finally(() => checks.leave('vector')),
-          keywordPart().finally(() => checks.leave('keyword')),
-          checks.result,
-        ]);
-        // The remembered model was not the division's any more (or the division is gone).
-        const stale =
-          fromMemory && (!first.division || keyOfRef(first.division.ref) !== keyOfRef(ref ?? null));
-        return { stale, vectorHits, keywordHits, pending: first.pending };
+          const first = attempt === 0 ? checks.check('vector') : undefined;
+          const hits = await vectorSearch(vector, q, access, depth, current, first);
+          if (hits.length >= depth || q.vector !== undefined || attempt > 0) return hits;
+          // Short of hits: the division may have switched models while this query ran (its
+          // memories then hold the new model's vectors). Once more with the new model, if so.
+          const now = deps.resolveModel((await readDivisionModel(db, q.divisionId)).ref);
+          if (!now || modelKey(now) === modelKey(current)) return hits;
+          current = now;
+        }
       };
+      const keywordPart = async () => {
+        if (!useKeyword) return [];
+        if (!stagedKeyword) {
+          return (feedback ? keywordWithFeedback : keywordSearch)(q.query as string, q, access, depth);
+        }
+        return keywordSearch(q.query as string, q, access, depth, checks.check('keyword'));
+      };
+      const [vectorHits, keywordHits, first] = await Promise.all([
+        vectorPart().finally(() => checks.leave('vector')),
+        keywordPart().finally(() => checks.leave('keyword')),
+        checks.result,
+      ]);
+      // The remembered model was not the division's any more (or the division is gone).
+      const stale = fromMemory && (!first.division || keyOfRef(first.division.ref) !== keyOfRef(ref ?? null));
+      return { stale, vectorHits, keywordHits, pending: first.pending };
+    };
 
-      let retrieved: Awaited<ReturnType<typeof retrieve>>;
-      const remembered = divisionModels.get(q.divisionId);
-      try {
-        retrieved = await retrieve(true);
-      } catch (err) {
-        // A failure with a remembered model counts only if the division still has that model.
-        if (
-          remembered === undefined ||
-          keyOfRef(await freshDivisionModel(q.divisionId)) === keyOfRef(remembered)
-        )
-          throw err;
-        retrieved = { stale: true, vectorHits: [], keywordHits: [], pending: 0 };
-      }
-      if (retrieved.stale) {
-        divisionModels.delete(q.divisionId);
-        retrieved = await retrieve(false);
-      }
-      const { vectorHits, keywordHits, pending } = retrieved;
+    let retrieved: Awaited<ReturnType<typeof retrieve>>;
+    const remembered = divisionModels.get(q.divisionId);
+    try {
+      retrieved = await retrieve(true);
+    } catch (err) {
+      // A failure with a remembered model counts only if the division still has that model.
+      if (
+        remembered === undefined ||
+        keyOfRef(await freshDivisionModel(q.divisionId)) === keyOfRef(remembered)
+      )
+        throw err;
+      retrieved = { stale: true, vectorHits: [], keywordHits: [], pending: 0 };
+    }
+    if (retrieved.stale) {
+      divisionModels.delete(q.divisionId);
+      retrieved = await retrieve(false);
+    }
+    const { vectorHits, keywordHits, pending } = retrieved;
 
-      const similar = vectorHits.map((h) => ({ key: h.key, score: 1 - h.distance }));
-      // One retriever: its own scores; both: fused (fusion.ts).
-      const ranked: Fused[] =
-        useVector && useKeyword
-          ? fuse(keywordHits, similar, fusion)
-          : [
-              ...similar.map((h) => ({ ...h, vectorScore: h.score })),
-              ...keywordHits.map((h) => ({ ...h, keywordScore: h.score })),
-            ].sort((a, b) => b.score - a.score || b.key - a.key);
-      const top = ranked.slice(0, q.k);
-      const rows = await hydrate(top.map((s) => s.key));
-      const hits: SearchHit[] = [];
-      const shown: MemoryRow[] = [];
-      for (const s of top) {
-        const r = rows.get(s.key);
-        if (!r) continue;
-        shown.push(r);
-        hits.push({
-          id: r.id,
-          score: s.score,
-          vectorScore: s.vectorScore,
-          keywordScore: s.keywordScore,
-          text: visibleText(r, access.piiRead),
-          piiFlags: r.pii_flags,
-          agentId: r.agent_id,
-          namespace: r.namespace,
-          kind: r.kind,
-          tags: r.tags,
-          metadata: r.metadata,
-          createdAt: new Date(r.created_at).toISOString(),
-          sessionId: r.session_id,
-          sequence: r.sequence,
-          occurredAt: r.occurred_at ? new Date(r.occurred_at).toISOString() : null,
-          supersededBy: r.superseded_by,
-        });
-      }
-      // Neighbours returned with the hits (expand) that are not hits themselves.
-      const neighbours: MemoryRow[] = [];
-      const before = q.expand?.before ?? 0;
-      const after = q.expand?.after ?? 0;
-      if (before > 0 || after > 0) {
-        const around = await neighboursOf(db, access, shown, {
-          before,
-          after,
-          includeSuperseded: q.includeSuperseded,
-        });
-        const seen = new Set(shown.map((r) => r.id));
-        for (const [i, hit] of hits.entries()) {
-          const context = around.get(shown[i].id);
-          hit.context = { before: context?.before ?? [], after: context?.after ?? [] };
-          for (const r of context?.rows ?? []) {
-            if (!seen.has(r.id)) neighbours.push(r);
-            seen.add(r.id);
-          }
+    const similar = vectorHits.map((h) => ({ key: h.key, score: 1 - h.distance }));
+    // One retriever: its own scores; both: fused (fusion.ts).
+    const ranked: Fused[] =
+      useVector && useKeyword
+        ? fuse(keywordHits, similar, fusion)
+        : [
+            ...similar.map((h) => ({ ...h, vectorScore: h.score })),
+            ...keywordHits.map((h) => ({ ...h, keywordScore: h.score })),
+          ].sort((a, b) => b.score - a.score || b.key - a.key);
+    const top = ranked.slice(0, q.k);
+    const rows = await hydrate(top.map((s) => s.key));
+    const hits: SearchHit[] = [];
+    const shown: MemoryRow[] = [];
+    for (const s of top) {
+      const r = rows.get(s.key);
+      if (!r) continue;
+      shown.push(r);
+      hits.push({
+        id: r.id,
+        score: s.score,
+        vectorScore: s.vectorScore,
+        keywordScore: s.keywordScore,
+        text: visibleText(r, access.piiRead),
+        piiFlags: r.pii_flags,
+        agentId: r.agent_id,
+        namespace: r.namespace,
+        kind: r.kind,
+        tags: r.tags,
+        metadata: r.metadata,
+        createdAt: new Date(r.created_at).toISOString(),
+        sessionId: r.session_id,
+        sequence: r.sequence,
+        occurredAt: r.occurred_at ? new Date(r.occurred_at).toISOString() : null,
+        supersededBy: r.superseded_by,
+      });
+    }
+    // Neighbours returned with the hits (expand) that are not hits themselves.
+    const neighbours: MemoryRow[] = [];
+    const before = q.expand?.before ?? 0;
+    const after = q.expand?.after ?? 0;
+    if (before > 0 || after > 0) {
+      const around = await neighboursOf(db, access, shown, {
+        before,
+        after,
+        includeSuperseded: q.includeSuperseded,
+      });
+      const seen = new Set(shown.map((r) => r.id));
+      for (const [i, hit] of hits.entries()) {
+        const context = around.get(shown[i].id);
+        hit.context = { before: context?.before ?? [], after: context?.after ?? [] };
+        for (const r of context?.rows ?? []) {
+          if (!seen.has(r.id)) neighbours.push(r);
+          seen.add(r.id);
         }
       }
-      await deps.auditReads(access, [...shown, ...neighbours], {
-        divisionId: q.divisionId,
-        via: 'search',
-        memoryIds: shown.map((r) => r.id),
-        ...(before > 0 || after > 0 ? { neighbourIds: neighbours.map((r) => r.id) } : {}),
-      });
-      timer();
-      return {
-        hits,
-        mode: q.mode,
-        pending,
-        timings: { embedMs: round(embedMs), totalMs: round(performance.now() - started) },
-      };
-    },
-  };
+    }
+    await deps.auditReads(access, [...shown, ...neighbours], {
+      divisionId: q.divisionId,
+      via: 'search',
+      memoryIds: shown.map((r) => r.id),
+      ...(before > 0 || after > 0 ? { neighbourIds: neighbours.map((r) => r.id) } : {}),
+    });
+    timer();
+    return {
+      hits,
+      mode: q.mode,
+      pending,
+      timings: { embedMs: round(embedMs), totalMs: round(performance.now() - started) },
+    };
+  }
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
