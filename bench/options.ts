@@ -28,7 +28,7 @@ export interface BenchOptions {
   databases: string;
   skipEmbed: boolean;
   skipSearch: boolean;
-  /** USEARCH_QUANTIZATION of the servers (f32 or f16). */
+  /** USEARCH_QUANTIZATION of the servers (f16, the service's default, or f32). */
   usearchQuantization: string;
   out: string;
   seed: number;
@@ -52,7 +52,7 @@ const DEFAULTS: BenchOptions = {
   databases: '',
   skipEmbed: false,
   skipSearch: false,
-  usearchQuantization: 'f32',
+  usearchQuantization: 'f16',
   out: 'BENCHMARKS.md',
   seed: 1,
 };

@@ -41,9 +41,9 @@ const serverBase = {
   databaseUrl: o.databaseUrl,
   env: { USEARCH_QUANTIZATION: o.usearchQuantization },
 };
-/** The index a run used, with usearch's scalar kind when it is not f32. */
+/** The index a run used, with usearch's scalar kind when it is not the default (f16). */
 const engineLabel = (engine: string) =>
-  engine === 'usearch' && o.usearchQuantization !== 'f32' ? `usearch ${o.usearchQuantization}` : engine;
+  engine === 'usearch' && o.usearchQuantization !== 'f16' ? `usearch ${o.usearchQuantization}` : engine;
 /** The server process running now, counted as the benchmark's own CPU use. */
 let serverPid: number | undefined;
 const ours = () => (serverPid === undefined ? [] : [serverPid]);

@@ -65,7 +65,7 @@ const schema = z
      * 0.9985 against 1.000). Each kind has its own directory under DATA_DIR, so a change rebuilds
      * the index from PostgreSQL at the next start.
      */
-    USEARCH_QUANTIZATION: z.enum(['f32', 'f16']).default('f32'),
+    USEARCH_QUANTIZATION: z.enum(['f32', 'f16']).default('f16'),
     /**
      * `on`: this process keeps its in-process vector index (usearch) equal to PostgreSQL by following
      * the change feed (src/indexing/vector-follower.ts), so several API replicas and separate
