@@ -1,11 +1,11 @@
-import { hostname } from 'node:os';
 import { PassThrough, pipeline } from 'node:stream';
 import type { Database } from '../adapters/db/port.js';
 import type { ObjectStore } from '../adapters/objects/port.js';
 import { VerifyingStream } from '../artifacts/verifying-stream.js';
 import { ARTIFACT_REENCRYPT, artifactCreateChange } from '../audit/bundle-artifacts.js';
 import type { AppendAudit } from '../audit/types.js';
-import { lease, liveHolders } from '../platform/lease.js';
+import { lease } from '../platform/lease.js';
+import { createLeasedRunner, type RunContext } from '../platform/leased-runs.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import type { Encryption } from './encryption.js';
@@ -28,8 +28,6 @@ export interface ReencryptRunnerDeps {
 }
 
 export const REENCRYPT_ACTOR = 'system:reencrypt';
-
-class LostRun extends Error {}
 
 interface ArtifactRow {
   id: string;
@@ -57,65 +55,8 @@ export const reencryptedKey = (divisionId: string, artifactId: string, version: 
  */
 export function createReencryptRunner(deps: ReencryptRunnerDeps) {
   const { db, store, encryption, metrics, logger } = deps;
-  const runnerId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  let running = false;
-  let loop: Promise<void> | null = null;
-  let abort = new AbortController();
-  let wakeIdle: (() => void) | null = null;
-
-  function sleep(ms: number, idle = false): Promise<void> {
-    if (!running || ms <= 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        abort.signal.removeEventListener('abort', done);
-        if (idle) wakeIdle = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      abort.signal.addEventListener('abort', done);
-      if (idle) wakeIdle = done;
-    });
-  }
-
-  async function staleLeases(): Promise<string[]> {
-    if (!db.singleProcess) return [];
-    const res = await db.query<{ id: string; locked_by: string }>(
-      `SELECT id, locked_by FROM key_reencryptions WHERE status = 'running' AND locked_by IS NOT NULL`,
-    );
-    return res.rows.filter((r) => !liveHolders.has(r.locked_by)).map((r) => r.id);
-  }
-
-  async function claim(): Promise<ReencryptionRow | null> {
-    const res = await db.query<ReencryptionRow>(
-      `UPDATE key_reencryptions SET status = 'running', ${lease.take('$1', '$2')},
-         started_at = coalesce(started_at, now()), updated_at = now()
-       WHERE id = (
-         SELECT id FROM key_reencryptions
-         WHERE status = 'queued'
-           OR (status = 'running' AND (${lease.lapsed()} OR id = ANY($3::uuid[])))
-         ORDER BY created_at, id LIMIT 1
-         FOR UPDATE SKIP LOCKED)
-       RETURNING *`,
-      [runnerId, deps.leaseMs, await staleLeases()],
-    );
-    return res.rows[0] ?? null;
-  }
-
-  /** Updates the run (with $4… as `params`) and renews its lease, only while it is still ours. */
-  async function whileOurs(
-    q: Pick<Database, 'query'>,
-    run: ReencryptionRow,
-    set: string,
-    params: unknown[] = [],
-  ) {
-    const res = await q.query(
-      `UPDATE key_reencryptions SET ${set}, ${lease.renew('$2')}, updated_at = now()
-       WHERE id = $1 AND locked_by = $3 AND status = 'running'`,
-      [run.id, deps.leaseMs, runnerId, ...params],
-    );
-    if (res.rowCount === 0) throw new LostRun();
-  }
+  /** The context of the run this runner works on (one at a time; set by open()). */
+  let ctx: RunContext;
 
   async function recount(run: ReencryptionRow) {
     const res = await db.query<{ total: number; done: number }>(
@@ -123,7 +64,7 @@ export function createReencryptRunner(deps: ReencryptRunnerDeps) {
        FROM artifacts WHERE division_id = $1`,
       [run.division_id, run.target_version],
     );
-    await whileOurs(db, run, 'total = $4, done = $5', [res.rows[0].total, res.rows[0].done]);
+    await ctx.whileOurs(db, 'total = $4, done = $5', [res.rows[0].total, res.rows[0].done]);
     return res.rows[0];
   }
 
@@ -165,7 +106,7 @@ export function createReencryptRunner(deps: ReencryptRunnerDeps) {
       throw failed;
     }
     const updated = await db.transaction(async (tx) => {
-      await whileOurs(tx, run, 'moved = moved + 1, done = done + 1');
+      await ctx.whileOurs(tx, 'moved = moved + 1, done = done + 1');
       const res = await tx.query(
         `UPDATE artifacts SET object_key = $3, object_version = $4, key_version = $5
          WHERE id = $1 AND object_key = $2`,
@@ -205,7 +146,7 @@ export function createReencryptRunner(deps: ReencryptRunnerDeps) {
 
   async function complete(run: ReencryptionRow, total: number) {
     await db.transaction(async (tx) => {
-      await whileOurs(tx, run, `status = 'completed', total = $4, done = $4, finished_at = now()`, [total]);
+      await ctx.whileOurs(tx, `status = 'completed', total = $4, done = $4, finished_at = now()`, [total]);
       await tx.query(`UPDATE key_reencryptions SET ${lease.release} WHERE id = $1`, [run.id]);
       const moved = await tx.query<{ moved: number }>('SELECT moved FROM key_reencryptions WHERE id = $1', [
         run.id,
@@ -229,30 +170,18 @@ export function createReencryptRunner(deps: ReencryptRunnerDeps) {
     });
   }
 
-  async function finish(run: ReencryptionRow, error: string) {
-    await db.query(
-      `UPDATE key_reencryptions SET status = 'failed', error = $3, finished_at = now(), updated_at = now(),
-         ${lease.release}
-       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
-      [run.id, runnerId, error.slice(0, 2000)],
-    );
-  }
-
-  async function release(run: ReencryptionRow) {
-    await db.query(
-      `UPDATE key_reencryptions SET ${lease.release}, updated_at = now()
-       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
-      [run.id, runnerId],
-    );
-  }
-
-  async function execute(run: ReencryptionRow) {
-    const log = logger.child({ run: run.id, division: run.division_id, version: run.target_version });
-    log.info('re-encryption started');
-    let failures = 0;
-    let counted = false;
-    while (running) {
-      try {
+  return createLeasedRunner<ReencryptionRow>({
+    ...deps, // the throttle, lease and retry settings, logger and metrics
+    table: 'key_reencryptions',
+    what: 're-encryption',
+    stage: 'reencrypt',
+    // A process without KEY_DIR cannot re-encrypt: it leaves the runs to those that can.
+    enabled: () => encryption.enabled,
+    async open(run, context) {
+      ctx = context;
+      context.log = context.log.child({ version: run.target_version });
+      let counted = false;
+      return async () => {
         if (!counted) {
           await recount(run); // progress from where an earlier runner stopped
           counted = true;
@@ -260,75 +189,18 @@ export function createReencryptRunner(deps: ReencryptRunnerDeps) {
         const page = await behindPage(run);
         if (page.length > 0) {
           for (const a of page) {
-            if (!running) break;
+            if (!context.running()) break;
             await move(run, a);
           }
-          failures = 0;
-          await sleep(deps.pauseMs);
-          continue;
+          return 'progress';
         }
         const { total } = await recount(run);
         await complete(run, total);
-        log.info({ artifacts: total }, 're-encryption complete');
-        return;
-      } catch (err) {
-        if (err instanceof LostRun) {
-          log.info('the run was taken over; stopping');
-          return;
-        }
-        if (!running) break;
-        failures++;
-        const message = err instanceof Error ? err.message : String(err);
-        metrics.workerErrors.inc({ stage: 'reencrypt' });
-        log.warn({ err: message, failures }, 're-encryption batch failed');
-        if (failures >= deps.maxAttempts) {
-          await finish(run, message);
-          return;
-        }
-        await sleep(Math.min(deps.backoffMs * 2 ** (failures - 1), 60_000));
-      }
-    }
-    await release(run).catch(() => undefined);
-  }
-
-  async function work() {
-    while (running) {
-      let run: ReencryptionRow | null = null;
-      try {
-        run = await claim();
-        if (run) await execute(run);
-      } catch (err) {
-        logger.error({ err }, 're-encryption runner failed');
-        if (run) await release(run).catch(() => undefined);
-        await sleep(deps.pollMs);
-      }
-      if (!run) await sleep(deps.pollMs, true);
-    }
-  }
-
-  return {
-    id: runnerId,
-    notify() {
-      wakeIdle?.();
+        context.log.info({ artifacts: total }, 're-encryption complete');
+        return 'done';
+      };
     },
-    start() {
-      // A process without KEY_DIR cannot re-encrypt: it leaves the runs to those that can.
-      if (running || !encryption.enabled) return;
-      running = true;
-      abort = new AbortController();
-      liveHolders.add(runnerId);
-      loop = work();
-    },
-    /** Stops after the artifact in flight; the run is released for the next runner. */
-    async stop() {
-      if (!running) return;
-      running = false;
-      abort.abort();
-      await loop;
-      loop = null;
-      liveHolders.delete(runnerId);
-    },
-  };
+  });
 }
 
 export type ReencryptRunner = ReturnType<typeof createReencryptRunner>;

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { Database } from '../adapters/db/port.js';
 import { type Embedder, type EmbeddingModel, modelKey } from '../adapters/embedders/port.js';
 import type { VectorIndex } from '../adapters/vector/port.js';
@@ -7,7 +6,8 @@ import { queueDivisionContext } from '../indexing/contextual-vectors.js';
 import { reusableVectors, reuseKey, stillToEmbed } from '../indexing/vector-reuse.js';
 import { normaliseText } from '../memories/text.js';
 import { bytesToVector, vectorToBytes } from '../memories/vector-codec.js';
-import { lease, liveHolders } from '../platform/lease.js';
+import { lease } from '../platform/lease.js';
+import { createLeasedRunner, LostRun, type RunContext } from '../platform/leased-runs.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import { type ModelRef, type ModelResolver, refOf } from './active-model.js';
@@ -36,11 +36,6 @@ export interface ReembedRunnerDeps {
 /** The actor of the audit event a switch appends. */
 export const REEMBED_ACTOR = 'system:reembed';
 
-/** Runner ids alive in this process. On PGlite (one process per database) any other holder is dead. */
-
-/** The run was cancelled, or another runner took it over: stop without touching it. */
-class LostRun extends Error {}
-
 /** Live memories of division $1 without a vector of model $2@$3 for their current text. */
 const MISSING = `n.division_id = $1 AND n.deleted_at IS NULL AND NOT EXISTS (
   SELECT 1 FROM reembed_vectors v
@@ -66,66 +61,9 @@ interface PageRow {
  * run next continues from them.
  */
 export function createReembedRunner(deps: ReembedRunnerDeps) {
-  const { db, index, metrics } = deps;
-  const logger = deps.logger;
-  const runnerId = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  let running = false;
-  let loop: Promise<void> | null = null;
-  let abort = new AbortController();
-  let wakeIdle: (() => void) | null = null;
-
-  /** Sleeps `ms`; stop() ends it at once, and so does notify() when `idle`. */
-  function sleep(ms: number, idle = false): Promise<void> {
-    if (!running || ms <= 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        abort.signal.removeEventListener('abort', done);
-        if (idle) wakeIdle = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      abort.signal.addEventListener('abort', done);
-      if (idle) wakeIdle = done;
-    });
-  }
-
-  const renewal = lease.renew('$2');
-
-  async function staleLeases(): Promise<string[]> {
-    if (!db.singleProcess) return [];
-    const res = await db.query<{ id: string; locked_by: string }>(
-      `SELECT id, locked_by FROM reembed_runs WHERE status = 'running' AND locked_by IS NOT NULL`,
-    );
-    return res.rows.filter((r) => !liveHolders.has(r.locked_by)).map((r) => r.id);
-  }
-
-  /** The oldest queued run, or a running one whose runner stopped renewing its lease. */
-  async function claim(): Promise<RunRow | null> {
-    const res = await db.query<RunRow>(
-      `UPDATE reembed_runs SET status = 'running', ${lease.take('$1', '$2')},
-         started_at = coalesce(started_at, now()), updated_at = now()
-       WHERE id = (
-         SELECT id FROM reembed_runs
-         WHERE status = 'queued'
-           OR (status = 'running' AND (${lease.lapsed()} OR id = ANY($3::uuid[])))
-         ORDER BY created_at, id LIMIT 1
-         FOR UPDATE SKIP LOCKED)
-       RETURNING *`,
-      [runnerId, deps.leaseMs, await staleLeases()],
-    );
-    return res.rows[0] ?? null;
-  }
-
-  /** Runs `sql` (which names $1 = run id, $2 = lease ms) only while the run is still ours. */
-  async function whileOurs(q: Pick<Database, 'query'>, run: RunRow, set: string, params: unknown[] = []) {
-    const res = await q.query(
-      `UPDATE reembed_runs SET ${set}, updated_at = now()
-       WHERE id = $1 AND locked_by = $3 AND status = 'running'`,
-      [run.id, deps.leaseMs, runnerId, ...params],
-    );
-    if (res.rowCount === 0) throw new LostRun();
-  }
+  const { db, index, metrics, logger } = deps;
+  /** The context of the run this runner works on (one at a time; set by open()). */
+  let ctx: RunContext;
 
   async function recount(run: RunRow, target: EmbeddingModel): Promise<{ total: number; done: number }> {
     const res = await db.query<{ total: number; done: number }>(
@@ -136,7 +74,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       [run.division_id, target.name, target.version],
     );
     const counts = res.rows[0];
-    await whileOurs(db, run, `total = $4, done = $5, ${renewal}`, [counts.total, counts.done]);
+    await ctx.whileOurs(db, 'total = $4, done = $5', [counts.total, counts.done]);
     return counts;
   }
 
@@ -162,7 +100,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       try {
         const out = await embedder.embed(
           toEmbed.map((n) => normaliseText(n.text)),
-          abort.signal,
+          ctx.signal,
         );
         for (const [i, n] of toEmbed.entries()) {
           if (out[i]?.length !== target.dimensions)
@@ -186,10 +124,7 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
       })),
     );
     await db.transaction(async (tx) => {
-      await whileOurs(tx, run, `done = done + $4, embedded = embedded + $5, ${renewal}`, [
-        page.length,
-        toEmbed.length,
-      ]);
+      await ctx.whileOurs(tx, 'done = done + $4, embedded = embedded + $5', [page.length, toEmbed.length]);
       const params: unknown[] = [target.name, target.version, run.division_id, target.dimensions];
       const values = page.map((n) => {
         params.push(n.id, n.checksum, vectors.get(keyOf(n)));
@@ -254,7 +189,8 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
         'SELECT status, locked_by FROM reembed_runs WHERE id = $1 FOR UPDATE',
         [run.id],
       );
-      if (owner.rows[0]?.status !== 'running' || owner.rows[0]?.locked_by !== runnerId) throw new LostRun();
+      if (owner.rows[0]?.status !== 'running' || owner.rows[0]?.locked_by !== ctx.runnerId)
+        throw new LostRun();
       const params = [run.division_id, target.name, target.version];
       const missing = await tx.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM memory_nodes n WHERE ${MISSING}`,
@@ -333,39 +269,20 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
     }
   }
 
-  async function finish(run: RunRow, error: string) {
-    await db.query(
-      `UPDATE reembed_runs SET status = 'failed', error = $3, finished_at = now(), updated_at = now(),
-         ${lease.release}
-       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
-      [run.id, runnerId, error.slice(0, 2000)],
-    );
-  }
-
-  /** Gives the run back (stopping): another runner, or this one later, continues it at once. */
-  async function release(run: RunRow) {
-    await db.query(
-      `UPDATE reembed_runs SET ${lease.release}, updated_at = now()
-       WHERE id = $1 AND locked_by = $2 AND status = 'running'`,
-      [run.id, runnerId],
-    );
-  }
-
-  async function execute(run: RunRow) {
-    const ref: ModelRef = { name: run.model, version: run.model_version };
-    const log = logger.child({ run: run.id, division: run.division_id, model: modelKey(ref) });
-    const target = deps.resolveModel(ref);
-    if (!target) {
-      log.error('the target model is not configured; the run fails');
-      await finish(run, `the embedding model ${modelKey(ref)} is not configured`);
-      return;
-    }
-    log.info('re-embedding started');
-    let failures = 0;
-    let after = 0;
-    let counted = false;
-    while (running) {
-      try {
+  return createLeasedRunner<RunRow>({
+    ...deps, // the throttle, lease and retry settings, logger and metrics
+    table: 'reembed_runs',
+    what: 're-embedding',
+    stage: 'reembed',
+    async open(run, context) {
+      ctx = context;
+      const ref: ModelRef = { name: run.model, version: run.model_version };
+      const target = deps.resolveModel(ref);
+      if (!target) return { fail: `the embedding model ${modelKey(ref)} is not configured` };
+      context.log = context.log.child({ model: modelKey(target) });
+      let after = 0;
+      let counted = false;
+      return async () => {
         const embedder = await deps.embedders.get(target);
         await index.ensureSpace(target);
         if (!counted) {
@@ -376,83 +293,29 @@ export function createReembedRunner(deps: ReembedRunnerDeps) {
         if (page.length > 0) {
           await embedPage(run, target, embedder, page);
           after = page[page.length - 1].vector_key;
-          failures = 0;
-          await sleep(deps.pauseMs);
-          continue;
+          return 'progress';
         }
         // One more pass from the start: texts may have changed behind the cursor.
         if (after > 0) {
           after = 0;
-          continue;
+          return 'again';
         }
         const { done } = await recount(run, target);
         await verifySpace(run, target, done);
         const switched = await trySwitch(run, target);
-        if (!switched) continue; // memories arrived since the pass: another pass takes them
-        log.info({ memories: switched.memories }, 're-embedding complete; the division uses the new model');
+        if (!switched) return 'again'; // memories arrived since the pass: another pass takes them
+        context.log.info(
+          { memories: switched.memories },
+          're-embedding complete; the division uses the new model',
+        );
         await index.remove(target, switched.deadKeys).catch(() => undefined);
         await clearOldSpace(run, switched.from, target).catch((err: unknown) => {
-          log.warn({ err: (err as Error).message }, 'could not clear the old vector space');
+          context.log.warn({ err: (err as Error).message }, 'could not clear the old vector space');
         });
-        return;
-      } catch (err) {
-        if (err instanceof LostRun) {
-          log.info('the run was cancelled or taken over; stopping');
-          return;
-        }
-        if (!running) break;
-        failures++;
-        const message = err instanceof Error ? err.message : String(err);
-        metrics.workerErrors.inc({ stage: 'reembed' });
-        log.warn({ err: message, failures }, 're-embedding batch failed');
-        if (failures >= deps.maxAttempts) {
-          await finish(run, message);
-          return;
-        }
-        await sleep(Math.min(deps.backoffMs * 2 ** (failures - 1), 60_000));
-      }
-    }
-    await release(run).catch(() => undefined);
-  }
-
-  async function work() {
-    while (running) {
-      let run: RunRow | null = null;
-      try {
-        run = await claim();
-        if (run) await execute(run);
-      } catch (err) {
-        logger.error({ err }, 're-embedding runner failed');
-        if (run) await release(run).catch(() => undefined);
-        await sleep(deps.pollMs);
-      }
-      if (!run) await sleep(deps.pollMs, true);
-    }
-  }
-
-  return {
-    id: runnerId,
-    /** Wakes an idle runner (a run was just requested in this process). */
-    notify() {
-      wakeIdle?.();
+        return 'done';
+      };
     },
-    start() {
-      if (running) return;
-      running = true;
-      abort = new AbortController();
-      liveHolders.add(runnerId);
-      loop = work();
-    },
-    /** Stops after aborting the batch in flight; the run is released for the next runner. */
-    async stop() {
-      if (!running) return;
-      running = false;
-      abort.abort();
-      await loop;
-      loop = null;
-      liveHolders.delete(runnerId);
-    },
-  };
+  });
 }
 
 export type ReembedRunner = ReturnType<typeof createReembedRunner>;
