@@ -58,7 +58,10 @@ describe.each(backends)('staging of recorded reads (%s)', (backend) => {
   it('stages reads recorded at once in fewer transactions, and chains every one in order', async () => {
     const { audit, chained } = open();
     stagings = 0;
-    const reads = Array.from({ length: 40 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const reads = Array.from(
+      { length: 40 },
+      (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    );
     for (const id of reads)
       await audit.record(systemAccess('test'), { divisionId: 'default', via: 'get', memoryIds: [id] });
     await audit.settled();
