@@ -38,7 +38,14 @@ export interface UsearchOptions {
   dir: string;
   /** Scalar kind of the stored vectors (default f32). Files of one root must all be of one kind. */
   quantization?: UsearchQuantization;
-  /** HNSW M (usearch default 16). */
+  /**
+   * HNSW M: links per node (default 24; usearch's own is 16). Five builds of 100k clustered
+   * 512-dimension f16 vectors at 16, four at 24, 2,000 queries each: recall@10 0.9971–0.9977 with
+   * 16 and 0.9988 every time with 24, and one build with 16 stranded a query (none of its ten
+   * neighbours found; one f32 build of two did too). 24 costs 64 B more per vector (1,236 against
+   * 1,172 with f16) and ~12 % more build time; searches take the same. An index file keeps the M
+   * it was built with.
+   */
   connectivity?: number;
   /**
    * ef at build time (default 128, usearch's own). `npm run bench:usearch-build` on 50k clustered
@@ -112,7 +119,7 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       dimensions,
       metric: usearch.MetricKind.Cos,
       quantization: SCALAR_KINDS[opts.quantization ?? 'f32'],
-      connectivity: opts.connectivity ?? 16,
+      connectivity: opts.connectivity ?? 24,
       expansion_add: opts.expansionAdd ?? 128,
       expansion_search: opts.expansionSearch ?? 100,
       multi: false,
