@@ -245,7 +245,7 @@ function take(args: Args, field: string, type: 'string' | 'integer' | 'boolean')
 }
 
 /** A query string of scalar arguments; objects and arrays cannot travel in one. */
-function queryOf(args: Args): string {
+function paramsOf(args: Args): URLSearchParams {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(args)) {
     if (value === undefined) continue;
@@ -253,9 +253,19 @@ function queryOf(args: Args): string {
       throw new ArgumentError(key, 'must be a string, number or boolean');
     params.set(key, String(value));
   }
+  return params;
+}
+
+/** `?a=1&b=2`, or nothing when there is no parameter. */
+const searchOf = (params: URLSearchParams) => {
   const qs = params.toString();
   return qs === '' ? '' : `?${qs}`;
-}
+};
+
+const queryOf = (args: Args): string => searchOf(paramsOf(args));
+
+const idempotencyHeaders = (key: unknown) =>
+  key !== undefined ? { 'idempotency-key': key as string } : undefined;
 
 const idPath = (id: unknown) => `/v1/memories/${encodeURIComponent(String(id))}`;
 
@@ -300,7 +310,7 @@ function restCallOf(tool: string, input: Args): RestCall {
     case 'remember': {
       const wait = take(args, 'wait', 'boolean');
       const key = take(args, 'idempotencyKey', 'string');
-      const headers = key !== undefined ? { 'idempotency-key': key as string } : undefined;
+      const headers = idempotencyHeaders(key);
       const qs = wait ? '?wait=true' : '';
       if ('memories' in args) {
         const { memories, divisionId: division, ...rest } = args;
@@ -368,16 +378,15 @@ function restCallOf(tool: string, input: Args): RestCall {
         (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))
       )
         throw new ArgumentError('metadata', 'must be an object');
-      const query = new URLSearchParams(queryOf(scalars).slice(1));
+      const query = paramsOf(scalars);
       for (const tag of (tags as unknown[] | undefined) ?? []) query.append('tags', String(tag));
       if (metadata !== undefined) query.set('metadata', JSON.stringify(metadata));
-      const qs = query.toString();
       return {
         method: 'POST',
-        url: `/v1/documents${qs === '' ? '' : `?${qs}`}`,
+        url: `/v1/documents${searchOf(query)}`,
         body: text,
         contentType: `${format === 'plain' ? 'text/plain' : 'text/markdown'}; charset=utf-8`,
-        headers: key !== undefined ? { 'idempotency-key': key as string } : undefined,
+        headers: idempotencyHeaders(key),
       };
     }
     case 'list_memories':

@@ -35,19 +35,9 @@ export async function claimIdempotencyKey<T>(
     [k.divisionId, k.key, k.requestHash],
   );
   if (inserted.rowCount > 0) return null;
-  const prior = await tx.query<{ request_hash: string; response: T }>(
-    'SELECT request_hash, response FROM idempotency_keys WHERE division_id = $1 AND key = $2',
-    [k.divisionId, k.key],
-  );
-  const row = prior.rows[0];
-  if (!row || row.request_hash !== k.requestHash) {
-    throw new AppError(
-      ErrorCode.idempotencyKeyReused,
-      'this Idempotency-Key was already used for a different request',
-      [{ field: 'Idempotency-Key', message: 'reused with a different request' }],
-    );
-  }
-  return { response: row.response };
+  const prior = await storedAnswer<T>(tx, k);
+  if (!prior) throw keyReused();
+  return prior;
 }
 
 /**
@@ -56,21 +46,27 @@ export async function claimIdempotencyKey<T>(
  * transaction still decides races. A key used for another request is refused here already.
  */
 export async function priorAnswer<T>(q: Queryable, k: IdempotencyKey): Promise<T | undefined> {
-  const res = await q.query<{ request_hash: string; response: T | null }>(
+  return (await storedAnswer<T>(q, k))?.response ?? undefined;
+}
+
+/** The key's stored row, refused when it was used for another request; undefined when unused. */
+async function storedAnswer<T>(q: Queryable, k: IdempotencyKey): Promise<{ response: T } | undefined> {
+  const res = await q.query<{ request_hash: string; response: T }>(
     'SELECT request_hash, response FROM idempotency_keys WHERE division_id = $1 AND key = $2',
     [k.divisionId, k.key],
   );
   const row = res.rows[0];
   if (!row) return undefined;
-  if (row.request_hash !== k.requestHash) {
-    throw new AppError(
-      ErrorCode.idempotencyKeyReused,
-      'this Idempotency-Key was already used for a different request',
-      [{ field: 'Idempotency-Key', message: 'reused with a different request' }],
-    );
-  }
-  return row.response ?? undefined;
+  if (row.request_hash !== k.requestHash) throw keyReused();
+  return { response: row.response };
 }
+
+const keyReused = () =>
+  new AppError(
+    ErrorCode.idempotencyKeyReused,
+    'this Idempotency-Key was already used for a different request',
+    [{ field: 'Idempotency-Key', message: 'reused with a different request' }],
+  );
 
 export async function storeIdempotentResponse(
   tx: Queryable,
