@@ -122,7 +122,12 @@ export async function startServer(o: ServerOptions): Promise<Server> {
     fetch(url + path, {
       method,
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      body:
+        body === undefined
+          ? undefined
+          : typeof body === 'string' || body instanceof Uint8Array
+            ? (body as BodyInit)
+            : JSON.stringify(body),
     });
   const call = async <T>(method: string, path: string, body?: unknown, headers?: Record<string, string>) => {
     let res: Response;
