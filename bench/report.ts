@@ -268,7 +268,7 @@ function ingestTargets(res: Results, targets: Target[]) {
       const accept = imp.acceptedPerSec;
       why =
         accept < goal
-          ? `accepting alone runs at ${rate(accept)} (JSON parse + validation of ${num(run.size * 512)} numbers, COPY with tsvector and GIN updates)`
+          ? `accepted at ${rate(accept)}: each chunk's vectors go into the index before its request reads on (the index writes of the requests in flight add up to ${imp.vectorWriteSec.toFixed(1)} s, waits for each other included, of ${(imp.indexedMs / 1000).toFixed(1)} s), beside the JSON parse and validation of ${num(run.size * 512)} numbers and the COPY with its tsvector and GIN updates`
           : `requests were accepted at ${rate(accept)} but the worker indexed at ${rate(imp.indexedPerSec)}; vector index writes took ${imp.vectorWriteSec.toFixed(1)} s of ${(imp.indexedMs / 1000).toFixed(1)} s`;
       if (run.engine === 'pgvector')
         why += '; pgvector HNSW inserts on PGlite are slow (DESIGN.md: ~100 rows/s)';
