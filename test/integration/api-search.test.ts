@@ -471,5 +471,42 @@ describe.each(backends)('search API on %s', (backend) => {
       // The other division's corpus is never mixed in.
       expect((await search({ divisionId: 'crowd', query: 'Zbigniew', mode: 'keyword' })).hits).toEqual([]);
     });
+
+    it('keeps k filtered matches when a first round’s few matches underestimate the filter', async () => {
+      expect((await post('/v1/divisions', { id: 'sparse' })).statusCode).toBe(201);
+      const rand = rng(7);
+      const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+      const dims = ta.app.embedder.model.dimensions;
+      const centre = Array.from({ length: dims }, () => gauss() / Math.sqrt(dims));
+      const around = (sign: number) => centre.map((x) => sign * x + gauss() * 0.03);
+      const item = (text: string, tags: string[], vector: number[]) => ({
+        text,
+        tags,
+        vector,
+        model: 'use-lite',
+      });
+      // The query's own memory is tagged, 984 untagged ones surround it and 15 tagged ones point
+      // the other way: the first round (40 candidates) keeps 1 match, which reads as a 2.5 %
+      // filter; the second asks for 600 and still keeps 1 (widerFetch, unit-tested, then asks for
+      // the widest list). Whichever round answers, the ten are the tagged ones nearest first.
+      const near = around(1);
+      const items = [
+        item('Needle near', ['needle'], near),
+        ...Array.from({ length: 984 }, (_, i) => item(`Crowd ${i}`, ['crowd'], around(1))),
+        ...Array.from({ length: 15 }, (_, i) => item(`Needle far ${i}`, ['needle'], around(-1))),
+      ];
+      const created = [
+        ...(await createBatch('sparse', items.slice(0, 500))),
+        ...(await createBatch('sparse', items.slice(500))),
+      ];
+      await ta.app.worker.drain();
+      expect(await ta.app.index.count(ta.app.embedder.model, 'sparse')).toBe(1000);
+      const needles = new Set(created.filter((m) => m.text.startsWith('Needle')).map((m) => m.id));
+
+      const r = await search({ divisionId: 'sparse', vector: near, mode: 'vector', tags: ['needle'], k: 10 });
+      expect(r.hits).toHaveLength(10);
+      expect(r.hits[0].text).toBe('Needle near');
+      expect(r.hits.every((h) => needles.has(h.id))).toBe(true);
+    });
   });
 });
