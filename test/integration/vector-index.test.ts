@@ -1,11 +1,12 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import usearch from 'usearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createVectorIndex } from '../../src/adapters/vector/index.js';
 import { createPgvectorIndex } from '../../src/adapters/vector/pgvector.js';
 import type { VectorIndex, VectorSpace } from '../../src/adapters/vector/port.js';
-import { createUsearchIndex } from '../../src/adapters/vector/usearch.js';
+import { createUsearchIndex, EXACT_BELOW } from '../../src/adapters/vector/usearch.js';
 import { cosineDistance } from '../../src/memories/vector-codec.js';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
@@ -303,14 +304,17 @@ describe('usearch', () => {
     const space = newSpace();
     const first = createUsearchIndex({ dir });
     await first.ensureSpace(space);
-    const v = vectors(500, 11);
+    // One division past EXACT_BELOW (kept as a graph), one under it (kept as exact vectors).
+    const big = EXACT_BELOW + 100;
+    const v = vectors(big + 100, 11);
     await first.upsert(
       space,
-      v.map((vector, i) => ({ key: i + 1, divisionId: i < 400 ? 'div/../a' : 'b', vector })),
+      v.map((vector, i) => ({ key: i + 1, divisionId: i < big ? 'div/../a' : 'b', vector })),
     );
     await first.remove(space, [10]);
     const queries = vectors(10, 12);
     const before = await Promise.all(queries.map((q) => first.search(space, 'div/../a', q, 10)));
+    const beforeSmall = await Promise.all(queries.map((q) => first.search(space, 'b', q, 10)));
 
     // Nothing reaches disk before flush().
     const fresh = createUsearchIndex({ dir });
@@ -318,22 +322,145 @@ describe('usearch', () => {
     await first.flush();
     const files = readdirSync(dir, { recursive: true }).map(String);
     expect(files.filter((f) => f.includes('.tmp-'))).toEqual([]);
-    expect(files.filter((f) => f.endsWith('.usearch'))).toHaveLength(2);
+    expect(files.filter((f) => f.endsWith('.usearch'))).toHaveLength(1);
+    expect(files.filter((f) => f.endsWith('.vectors'))).toHaveLength(1);
 
     const second = createUsearchIndex({ dir });
-    expect(await second.count(space, 'div/../a')).toBe(399);
-    expect(await second.count(space)).toBe(499);
+    expect(await second.count(space, 'div/../a')).toBe(big - 1);
+    expect(await second.count(space)).toBe(big + 99);
     const after = await Promise.all(queries.map((q) => second.search(space, 'div/../a', q, 10)));
     expect(after.map((h) => h.map((x) => x.key))).toEqual(before.map((h) => h.map((x) => x.key)));
+    const afterSmall = await Promise.all(queries.map((q) => second.search(space, 'b', q, 10)));
+    expect(afterSmall).toEqual(beforeSmall);
 
     // A removal made by the reloaded instance (which never saw the key's division) persists too.
-    await second.remove(space, [401]);
+    await second.remove(space, [big + 1]);
     await second.flush();
     const third = createUsearchIndex({ dir });
     expect(await third.count(space, 'b')).toBe(99);
     await third.replace(space, async () => undefined);
     await third.flush();
     expect(await createUsearchIndex({ dir }).count(space)).toBe(0);
+    expect(
+      readdirSync(dir, { recursive: true })
+        .map(String)
+        .filter((f) => f.includes('.')),
+    ).toEqual([]);
+  });
+
+  it('answers a small division exactly, even where an HNSW graph leaves nodes unreachable', async () => {
+    // A tight cluster with one vector at its exact centre: each newer node's nearest is that one,
+    // and HNSW's neighbour choice keeps little else, so most nodes get no link leading to them.
+    const n = 1000;
+    const r = rng(31);
+    const centre = Float32Array.from({ length: DIM }, () => r() * 2 - 1);
+    const cluster = Array.from({ length: n }, (_, i) =>
+      Float32Array.from(centre, (c) => (i === 0 ? c : c + (r() - 0.5) * 0.02)),
+    );
+    const graph = new usearch.Index({
+      dimensions: DIM,
+      metric: usearch.MetricKind.Cos,
+      quantization: usearch.ScalarKind.F32,
+      connectivity: 24,
+      expansion_add: 128,
+      expansion_search: 100,
+      multi: false,
+    });
+    graph.add(
+      BigUint64Array.from(cluster, (_, i) => BigInt(i + 1)),
+      Float32Array.from(cluster.flatMap((v) => [...v])),
+      0,
+    );
+    expect(graph.search(cluster[5], n, 1).keys.length).toBeLessThan(n); // the trap is real here
+
+    // Two instances fed in opposite orders, as two replicas might be: the same answers, exact ones.
+    const space = newSpace();
+    const entries = cluster.map((vector, i) => ({ key: i + 1, divisionId: 'a', vector }));
+    const forward = createUsearchIndex({ dir: tempDir() });
+    const backward = createUsearchIndex({ dir: tempDir() });
+    await forward.upsert(space, entries);
+    for (const e of [...entries].reverse()) await backward.upsert(space, [e]);
+    const stored = new Map(cluster.map((v, i) => [i + 1, v]));
+    for (const q of [cluster[5], cluster[0], ...vectors(3, 32)]) {
+      const hits = await forward.search(space, 'a', q, n);
+      expect(hits).toHaveLength(n);
+      expect(hits.slice(0, 20).map((h) => h.key)).toEqual(exactTop(stored, q, 20));
+      for (const h of hits.slice(0, 20))
+        expect(h.distance).toBeCloseTo(cosineDistance(q, stored.get(h.key) as Float32Array), 5);
+      expect(await backward.search(space, 'a', q, 50)).toEqual(hits.slice(0, 50));
+    }
+  });
+
+  it('builds a graph from a division that outgrows exact search, and keeps every vector', async () => {
+    const dir = tempDir();
+    const space = newSpace();
+    const index = createUsearchIndex({ dir });
+    const v = vectors(EXACT_BELOW + 1, 41);
+    const half = EXACT_BELOW / 2;
+    await index.upsert(
+      space,
+      v.slice(0, half).map((vector, i) => ({ key: i + 1, divisionId: 'a', vector })),
+    );
+    await index.flush();
+    expect(readdirSync(join(dir, readdirSync(dir)[0]))).toEqual(['a.vectors']);
+    // One batch that takes it past the threshold: the vectors it held go into the graph too.
+    await index.upsert(
+      space,
+      v.slice(half).map((vector, i) => ({ key: half + i + 1, divisionId: 'a', vector })),
+    );
+    expect(await index.count(space, 'a')).toBe(EXACT_BELOW + 1);
+    await index.flush();
+    expect(readdirSync(join(dir, readdirSync(dir)[0]))).toEqual(['a.usearch']);
+    const reloaded = createUsearchIndex({ dir });
+    expect(await reloaded.count(space, 'a')).toBe(EXACT_BELOW + 1);
+    for (const key of [1, half, EXACT_BELOW + 1])
+      expect((await reloaded.search(space, 'a', v[key - 1], 1))[0]).toMatchObject({ key });
+  });
+
+  it('after a crash between writing one form and removing the other, loads the newer file', async () => {
+    const space = newSpace();
+    const [graphDir, exactDir] = [tempDir(), tempDir()];
+    const v = vectors(EXACT_BELOW + 10, 51);
+    const asGraph = createUsearchIndex({ dir: graphDir });
+    await asGraph.upsert(
+      space,
+      v.map((vector, i) => ({ key: i + 1, divisionId: 'a', vector })),
+    );
+    await asGraph.flush();
+    const asExact = createUsearchIndex({ dir: exactDir });
+    await asExact.upsert(
+      space,
+      v.slice(0, 5).map((vector, i) => ({ key: i + 1, divisionId: 'a', vector })),
+    );
+    await asExact.flush();
+    const spaceDir = readdirSync(graphDir)[0];
+    const [graphFile, exactFile] = [
+      join(graphDir, spaceDir, 'a.usearch'),
+      join(graphDir, spaceDir, 'a.vectors'),
+    ];
+    copyFileSync(join(exactDir, spaceDir, 'a.vectors'), exactFile);
+    const at = (file: string, seconds: number) => utimesSync(file, seconds, seconds);
+    at(graphFile, 1_000);
+    at(exactFile, 2_000);
+    expect(await createUsearchIndex({ dir: graphDir }).count(space, 'a')).toBe(5);
+    at(graphFile, 3_000);
+    expect(await createUsearchIndex({ dir: graphDir }).count(space, 'a')).toBe(EXACT_BELOW + 10);
+  });
+
+  it('refuses a damaged vector file with its name, instead of answering from part of it', async () => {
+    const dir = tempDir();
+    const space = newSpace();
+    const index = createUsearchIndex({ dir });
+    await index.upsert(
+      space,
+      vectors(3, 61).map((vector, i) => ({ key: i + 1, divisionId: 'a', vector })),
+    );
+    await index.flush();
+    const file = join(dir, readdirSync(dir)[0], 'a.vectors');
+    truncateSync(file, statSync(file).size - 4);
+    await expect(createUsearchIndex({ dir }).count(space, 'a')).rejects.toThrow(
+      /a\.vectors .*bytes for 3 vectors/,
+    );
   });
 
   it('rejects vectors of the wrong dimension', async () => {

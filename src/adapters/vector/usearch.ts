@@ -11,12 +11,15 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
   unlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import usearch from 'usearch';
 import { modelKey } from '../embedders/port.js';
+import { ExactVectors } from './exact-vectors.js';
 import type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
 
 /**
@@ -63,19 +66,19 @@ export interface UsearchOptions {
 }
 
 /**
- * Partitions this small are searched exhaustively: asking usearch for k = size makes its
- * candidate list hold every node, so the walk visits every node a link leads to (measured 0.76 ms
- * at 1,999 × 384 against 0.19 ms for the approximate walk at 2,000). Removed nodes stay in the
- * graph as tombstones and are walked too, so a partition emptied by mass removal searches slower.
- * Not every node need be linked to: a vector at the very centre of a tight cluster becomes each
- * newer node's nearest, and HNSW's neighbour choice then keeps little else, so that 71–104 of
- * 1,000 such synthetic vectors were reachable (1,500 sentences of the built-in model: 0–3
- * unreachable). When the walk then comes back shorter than asked, the search compares with the
- * division's count and scans exactly; when it does not, unreachable nodes are missed silently.
- * usearch's JS API can neither list a partition's keys nor return its vectors, so the adapter
- * cannot tell which nodes those are (a copy of small partitions' vectors would: not done yet).
+ * Partitions smaller than this keep their vectors whole (ExactVectors) and answer every search
+ * exactly; one that reaches it gets an HNSW graph built from them, and keeps it. A graph cannot
+ * promise to reach every node: HNSW's neighbour choice can leave a node no link leads to. A vector
+ * at the very centre of a tight cluster becomes each newer node's nearest, and the choice then
+ * keeps little else, so that 71–104 of 1,000 such synthetic vectors were reachable even asking for
+ * k = size; real sentences of the built-in model left 0–3 of 1,500 unreachable, and 300 nearly
+ * alike notes 1 in 2 builds of 8. Such a node is missed silently, and two replicas that built their
+ * graphs in different orders answer differently. An exact search of 1,999 × 512 costs about what
+ * the walk over the whole graph did; its f32 vectors take 2 KB each against f16's 1.2 KB with links.
+ * A graph that shrinks below this again is still searched with k = size (usearch's JS API cannot
+ * return its vectors to rebuild them): a rebuild (`replace`) makes such partitions exact again.
  */
-const EXACT_BELOW = 2000;
+export const EXACT_BELOW = 2000;
 /**
  * How many candidates a walk keeps (usearch walks with max(k, expansion_search) of them): dense
  * partitions need more than the configured 100 to find their true neighbours. On clustered
@@ -85,14 +88,19 @@ const EXACT_BELOW = 2000;
 export const breadthFor = (size: number) => Math.min(512, Math.ceil(size / 2000));
 /** Vectors per synchronous add() call (~40 ms of insertion at 512 dimensions on this class of machine). */
 const ADD_SLICE = 128;
-const SUFFIX = '.usearch';
+const GRAPH = '.usearch';
+const EXACT = '.vectors';
 
 type Index = InstanceType<typeof usearch.Index>;
 
+/** One division's vectors: exact while small, a graph once large (exactly one of the two is set). */
 interface Partition {
-  index: Index;
+  exact?: ExactVectors;
+  graph?: Index;
   dirty: boolean;
 }
+
+const sizeOf = (p: Partition): number => p.exact?.size ?? p.graph?.size() ?? 0;
 
 interface SpaceState {
   dir: string;
@@ -156,15 +164,17 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
   const partition = (s: SpaceState, division: string, create: boolean): Partition | undefined => {
     let p = s.partitions.get(division);
     if (p) return p;
-    const file = join(s.dir, fileName(division) + SUFFIX);
-    if (existsSync(file)) p = { index: load(file, s.dimensions), dirty: false };
-    else if (create) p = { index: newIndex(s.dimensions), dirty: false };
+    const base = join(s.dir, fileName(division));
+    const file = newerOf(base + GRAPH, base + EXACT);
+    if (file?.endsWith(GRAPH)) p = { graph: loadGraph(file, s.dimensions), dirty: false };
+    else if (file) p = { exact: ExactVectors.load(file, s.dimensions), dirty: false };
+    else if (create) p = fresh(s, false);
     else return undefined;
     s.partitions.set(division, p);
     return p;
   };
 
-  const load = (file: string, dimensions: number): Index => {
+  const loadGraph = (file: string, dimensions: number): Index => {
     const index = newIndex(dimensions);
     index.load(file);
     // load() silently takes the file's dimensions over the constructor's.
@@ -176,15 +186,17 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
   /** The divisions with a file in the space's directory (temp files of a crashed flush are removed). */
   const divisionsOnDisk = (s: SpaceState): string[] => {
     if (!existsSync(s.dir)) return [];
-    const divisions: string[] = [];
+    const divisions = new Set<string>();
     for (const name of readdirSync(s.dir)) {
-      if (name.includes(`${SUFFIX}.tmp-`)) rmSync(join(s.dir, name), { force: true });
-      else if (name.endsWith(SUFFIX)) {
-        const division = decodeName(name.slice(0, -SUFFIX.length));
-        if (division !== undefined) divisions.push(division);
-      }
+      if (name.includes('.tmp-')) rmSync(join(s.dir, name), { force: true });
+      else
+        for (const suffix of [GRAPH, EXACT])
+          if (name.endsWith(suffix)) {
+            const division = decodeName(name.slice(0, -suffix.length));
+            if (division !== undefined) divisions.add(division);
+          }
     }
-    return divisions;
+    return [...divisions];
   };
 
   const loadAll = (s: SpaceState): void => {
@@ -207,29 +219,56 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       if (list) list.push(e);
       else byDivision.set(e.divisionId, [e]);
     }
-    const keys = toKeys([...latest.keys()]);
+    const keys = [...latest.keys()];
+    keys.forEach(checkKey);
     for (const p of partitions.values()) removeKeys(p, keys);
     for (const [division, list] of byDivision) {
       let p = partitions.get(division);
       if (!p) {
-        p = partitions === s.partitions ? (partition(s, division, true) as Partition) : fresh(s);
+        p = partitions === s.partitions ? (partition(s, division, true) as Partition) : fresh(s, true);
         partitions.set(division, p);
       }
-      // add() is synchronous: in slices, with the event loop let in between, so that searches
-      // are not held for the whole of a large batch (2,000 vectors are ~0.6 s of insertion).
-      // The binding grows capacity to the next power of two when full (it has no reserve()),
-      // so reallocations stay logarithmic; threads 0 = one per core.
-      for (let from = 0; from < list.length; from += ADD_SLICE) {
-        if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
-        const slice = list.slice(from, from + ADD_SLICE);
-        const flat = new Float32Array(slice.length * s.dimensions);
-        for (let i = 0; i < slice.length; i++) flat.set(slice[i].vector, i * s.dimensions);
-        p.index.add(toKeys(slice.map((e) => e.key)), flat, 0);
+      if (p.exact && p.exact.size + list.length < EXACT_BELOW) {
+        for (const e of list) p.exact.add(e.key, e.vector);
         p.dirty = true;
+        continue;
       }
+      // The partition outgrows exact search: its graph is built from the vectors it held (searches
+      // answer from those until the graph is whole), then the batch goes into the graph.
+      if (p.exact) {
+        const graph = newIndex(s.dimensions);
+        await addToGraph(
+          graph,
+          [...p.exact.entries()].map(([key, vector]) => ({ key, vector })),
+        );
+        p.graph = graph;
+        p.exact = undefined;
+      }
+      await addToGraph(p.graph as Index, list);
+      p.dirty = true;
     }
   };
-  const fresh = (s: SpaceState): Partition => ({ index: newIndex(s.dimensions), dirty: true });
+
+  /**
+   * add() is synchronous: in slices, with the event loop let in between, so that searches are not
+   * held for the whole of a large batch (2,000 vectors are ~0.6 s of insertion). The binding grows
+   * capacity to the next power of two when full (it has no reserve()), so reallocations stay
+   * logarithmic; threads 0 = one per core.
+   */
+  const addToGraph = async (graph: Index, list: { key: number; vector: Float32Array }[]) => {
+    const dimensions = graph.dimensions();
+    for (let from = 0; from < list.length; from += ADD_SLICE) {
+      if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const slice = list.slice(from, from + ADD_SLICE);
+      const flat = new Float32Array(slice.length * dimensions);
+      for (let i = 0; i < slice.length; i++) flat.set(slice[i].vector, i * dimensions);
+      graph.add(toKeys(slice.map((e) => e.key)), flat, 0);
+    }
+  };
+  const fresh = (s: SpaceState, dirty: boolean): Partition => ({
+    exact: new ExactVectors(s.dimensions),
+    dirty,
+  });
 
   return {
     name: 'usearch',
@@ -254,22 +293,23 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
         const s = state(space);
         if (keys.length === 0) return;
         loadAll(s);
-        const big = toKeys(keys);
-        for (const p of s.partitions.values()) removeKeys(p, big);
-        for (const p of s.staging?.values() ?? []) removeKeys(p, big);
+        for (const p of s.partitions.values()) removeKeys(p, keys);
+        for (const p of s.staging?.values() ?? []) removeKeys(p, keys);
       }),
 
     async search(space, divisionId, vector, limit) {
       const s = state(space);
       checkDimensions(space, vector);
       const p = partition(s, divisionId, false);
-      const size = p?.index.size() ?? 0;
+      const size = p ? sizeOf(p) : 0;
       if (!p || size === 0 || limit <= 0) return [];
+      if (p.exact) return p.exact.search(vector, limit);
+      const graph = p.graph as Index;
       const wanted = Math.min(limit, size);
-      let res = p.index.search(vector, size < EXACT_BELOW ? size : Math.max(wanted, breadthFor(size)), 1);
+      let res = graph.search(vector, size < EXACT_BELOW ? size : Math.max(wanted, breadthFor(size)), 1);
       // An approximate walk can come back short (e.g. around many removed nodes): widen it to
       // the whole graph, which cannot miss a reachable node.
-      if (res.keys.length < wanted) res = p.index.search(vector, Math.max(p.index.capacity(), size), 1);
+      if (res.keys.length < wanted) res = graph.search(vector, Math.max(graph.capacity(), size), 1);
       const hits: VectorHit[] = [];
       for (let i = 0; i < res.keys.length; i++)
         hits.push({ key: Number(res.keys[i]), distance: res.distances[i] });
@@ -280,10 +320,13 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
 
     async count(space, divisionId) {
       const s = state(space);
-      if (divisionId !== undefined) return partition(s, divisionId, false)?.index.size() ?? 0;
+      if (divisionId !== undefined) {
+        const p = partition(s, divisionId, false);
+        return p ? sizeOf(p) : 0;
+      }
       loadAll(s);
       let n = 0;
-      for (const p of s.partitions.values()) n += p.index.size();
+      for (const p of s.partitions.values()) n += sizeOf(p);
       return n;
     },
 
@@ -303,7 +346,7 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
           // A division that had vectors and has none now: an empty partition, whose flush removes
           // its file. Files are not loaded for this: a damaged one is what a rebuild replaces.
           for (const division of [...s.partitions.keys(), ...divisionsOnDisk(s)])
-            if (!staged.has(division)) staged.set(division, fresh(s));
+            if (!staged.has(division)) staged.set(division, fresh(s, true));
           for (const p of staged.values()) p.dirty = true;
           s.partitions = staged;
           s.allLoaded = true;
@@ -317,9 +360,16 @@ export function createUsearchIndex(opts: UsearchOptions): VectorIndex {
       for (const s of spaces.values()) {
         for (const [division, p] of s.partitions) {
           if (!p.dirty) continue;
-          const file = join(s.dir, fileName(division) + SUFFIX);
-          if (p.index.size() === 0) rmSync(file, { force: true });
-          else writeAtomically(s.dir, file, (tmp) => p.index.save(tmp));
+          const base = join(s.dir, fileName(division));
+          // The new form's file first, then the other form's removed: a crash in between leaves
+          // both, and the load takes the newer.
+          const [file, other] = p.exact ? [base + EXACT, base + GRAPH] : [base + GRAPH, base + EXACT];
+          if (sizeOf(p) === 0) rmSync(file, { force: true });
+          else if (p.exact) {
+            const bytes = p.exact.serialize();
+            writeAtomically(s.dir, file, (tmp) => writeFileSync(tmp, bytes));
+          } else writeAtomically(s.dir, file, (tmp) => p.graph?.save(tmp));
+          rmSync(other, { force: true });
           p.dirty = false;
         }
       }
@@ -360,10 +410,23 @@ async function directoryBytes(dir: string): Promise<number> {
   return total;
 }
 
-function removeKeys(p: Partition, keys: BigUint64Array): void {
-  if (p.index.size() === 0) return;
-  const removed = p.index.remove(keys);
+function removeKeys(p: Partition, keys: number[]): void {
+  if (sizeOf(p) === 0) return;
+  if (p.exact) {
+    if (p.exact.remove(keys) > 0) p.dirty = true;
+    return;
+  }
+  const removed = (p.graph as Index).remove(toKeys(keys));
   if ((Array.isArray(removed) ? removed : [removed]).some((n) => n > 0)) p.dirty = true;
+}
+
+/** Of a division's two possible files, the one written last (both exist after a crash mid-flush). */
+function newerOf(graph: string, exact: string): string | undefined {
+  const mtime = (file: string) => statSync(file, { throwIfNoEntry: false })?.mtimeMs;
+  const [g, e] = [mtime(graph), mtime(exact)];
+  if (g === undefined) return e === undefined ? undefined : exact;
+  if (e === undefined || g > e) return graph;
+  return exact;
 }
 
 /** Save to a temp file, fsync, rename over the old file, fsync the directory: a crash leaves the
@@ -416,10 +479,12 @@ function decodeName(name: string): string | undefined {
 }
 
 function toKeys(keys: number[]): BigUint64Array {
-  return BigUint64Array.from(keys, (k) => {
-    if (!Number.isSafeInteger(k) || k < 0) throw new Error(`invalid vector key: ${k}`);
-    return BigInt(k);
-  });
+  return BigUint64Array.from(keys, (k) => BigInt(checkKey(k)));
+}
+
+function checkKey(key: number): number {
+  if (!Number.isSafeInteger(key) || key < 0) throw new Error(`invalid vector key: ${key}`);
+  return key;
 }
 
 function checkDimensions(space: VectorSpace, v: Float32Array): void {
