@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import usearch from 'usearch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUsearchThread } from '../../src/adapters/vector/in-thread.js';
 import { createVectorIndex } from '../../src/adapters/vector/index.js';
 import { createPgvectorIndex } from '../../src/adapters/vector/pgvector.js';
 import type { VectorIndex, VectorSpace } from '../../src/adapters/vector/port.js';
@@ -299,6 +300,15 @@ describe('usearch', () => {
     2,
   );
 
+  contract(
+    'usearch in a thread of its own',
+    async () => {
+      const index = await startUsearchThread({ dir: tempDir(), quantization: 'f16' });
+      return { index, close: () => index.close() };
+    },
+    2,
+  );
+
   it('persists on flush(), and a new instance on the same directory finds the same', async () => {
     const dir = tempDir();
     const space = newSpace();
@@ -461,6 +471,30 @@ describe('usearch', () => {
     await expect(createUsearchIndex({ dir }).count(space, 'a')).rejects.toThrow(
       /a\.vectors .*bytes for 3 vectors/,
     );
+  });
+
+  it("in its thread: the index's errors come back as errors, a second replace is refused, a closed index refuses", async () => {
+    const index = await startUsearchThread({ dir: tempDir() });
+    const space = newSpace();
+    const [v] = vectors(1, 71);
+    await expect(index.upsert(space, [{ key: -1, divisionId: 'a', vector: v }])).rejects.toThrow(
+      /invalid vector key: -1/,
+    );
+    await expect(index.search(space, 'a', new Float32Array(DIM + 1), 1)).rejects.toThrow(/dimensions/);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const first = index.replace(space, async (write) => {
+      await write([{ key: 1, divisionId: 'a', vector: v }]);
+      await held;
+    });
+    await expect(index.replace(space, async () => undefined)).rejects.toThrow(/already being replaced/);
+    release();
+    await first;
+    expect(await index.search(space, 'a', v, 1)).toEqual([{ key: 1, distance: expect.any(Number) }]);
+    await index.close();
+    await expect(index.count(space)).rejects.toThrow(/closed/);
   });
 
   it('rejects vectors of the wrong dimension', async () => {

@@ -44,8 +44,9 @@ export async function createVectorIndex(
     const { createPgvectorIndex } = await import('./pgvector.js');
     return createPgvectorIndex(deps.db);
   }
-  const { createUsearchIndex } = await import('./usearch.js');
-  return createUsearchIndex({
+  // In a thread of its own: usearch's calls are synchronous (see in-thread.ts).
+  const { startUsearchThread } = await import('./in-thread.js');
+  return startUsearchThread({
     dir: usearchDir(deps.dataDir, deps.usearchQuantization),
     quantization: deps.usearchQuantization,
   });

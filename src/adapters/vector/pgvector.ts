@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { LOCK_KEYS } from '../../platform/locks.js';
 import type { Database, Queryable } from '../db/port.js';
 import { modelKey } from '../embedders/port.js';
-import type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
+import {
+  checkDimensions,
+  type VectorEntry,
+  type VectorHit,
+  type VectorIndex,
+  type VectorSpace,
+} from './port.js';
 
 /** Rows per INSERT: 4 parameters each stays far below PostgreSQL's 65,535-parameter limit. */
 const CHUNK = 500;
@@ -196,11 +202,6 @@ function dims(space: VectorSpace): number {
   // Interpolated into SQL (type modifiers cannot be parameters): only a plain integer gets there.
   if (!Number.isInteger(d) || d <= 0 || d > 16000) throw new Error(`invalid vector dimensions: ${d}`);
   return d;
-}
-
-function checkDimensions(space: VectorSpace, v: Float32Array): void {
-  if (v.length !== space.dimensions)
-    throw new Error(`vector has ${v.length} dimensions, space ${modelKey(space)} has ${space.dimensions}`);
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { EmbeddingModel } from '../embedders/port.js';
+import { type EmbeddingModel, modelKey } from '../embedders/port.js';
 
 /**
  * A vector space: all vectors of one model version. An index holds one or more spaces,
@@ -51,4 +51,10 @@ export interface VectorIndex {
   /** Bytes the index occupies, wherever it keeps them (for `memory_layer_storage_bytes`). */
   storageBytes(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Throws unless `v` has the space's dimensions (every adapter checks before it stores or searches). */
+export function checkDimensions(space: VectorSpace, v: Float32Array): void {
+  if (v.length !== space.dimensions)
+    throw new Error(`vector has ${v.length} dimensions, space ${modelKey(space)} has ${space.dimensions}`);
 }

@@ -20,7 +20,13 @@ import { join } from 'node:path';
 import usearch from 'usearch';
 import { modelKey } from '../embedders/port.js';
 import { ExactVectors } from './exact-vectors.js';
-import type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
+import {
+  checkDimensions,
+  type VectorEntry,
+  type VectorHit,
+  type VectorIndex,
+  type VectorSpace,
+} from './port.js';
 
 /**
  * How each vector's numbers are stored in the graph. `npm run bench:usearch-build` on 50k clustered
@@ -485,9 +491,4 @@ function toKeys(keys: number[]): BigUint64Array {
 function checkKey(key: number): number {
   if (!Number.isSafeInteger(key) || key < 0) throw new Error(`invalid vector key: ${key}`);
   return key;
-}
-
-function checkDimensions(space: VectorSpace, v: Float32Array): void {
-  if (v.length !== space.dimensions)
-    throw new Error(`vector has ${v.length} dimensions, space ${modelKey(space)} has ${space.dimensions}`);
 }
