@@ -238,12 +238,12 @@ export function createParts(config: Config, opts: PartsOptions = {}) {
     if (writeOnlyIndex) return; // nothing kept here to check
     for (const inUse of await modelsInUse(d, resolve)) {
       await i.ensureSpace(inUse);
-      if (!opts.skipReconcile && (await reconcileIndex(d, i, inUse, context))) {
+      const rebuilt = opts.skipReconcile ? undefined : await reconcileIndex(d, i, inUse, context);
+      if (rebuilt)
         logger.warn(
-          { index: i.name, model: modelKey(inUse) },
+          { index: i.name, model: modelKey(inUse), why: rebuilt },
           'vector index did not match PostgreSQL; rebuilt it',
         );
-      }
     }
   });
 

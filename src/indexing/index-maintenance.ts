@@ -96,23 +96,27 @@ export async function rebuildIndex(
 
 /**
  * At start: when the index does not hold exactly the vectors PostgreSQL says it should (a crash
- * between the two writes, a lost disk), rebuild it. Returns whether it rebuilt.
+ * between the two writes, a lost disk), or cannot say (a damaged file), rebuild it. Returns why it
+ * rebuilt, or undefined when it did not.
  */
 export async function reconcileIndex(
   db: Database,
   index: VectorIndex,
   model: EmbeddingModel,
   context: ContextOptions = {},
-): Promise<boolean> {
+): Promise<string | undefined> {
   await index.ensureSpace(model);
   const [inIndex, indexed, building] = await Promise.all([
-    index.count(model),
+    // A rebuild replaces files without reading them, so one that cannot be read is rebuilt too.
+    index.count(model).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
     countIndexable(db, model),
     countUnderConstruction(db, model),
   ]);
-  if (inIndex === indexed + building) return false;
+  if (inIndex === indexed + building) return undefined;
   await rebuildIndex(db, index, model, undefined, context);
-  return true;
+  return inIndex instanceof Error
+    ? `the index could not be read (${inIndex.message})`
+    : `the index held ${inIndex} vectors, PostgreSQL ${indexed + building}`;
 }
 
 /**
