@@ -61,7 +61,9 @@ export function startUsearchThread(options: UsearchOptions): Promise<VectorIndex
     remove: (space, keys) => call('remove', space, keys),
     async search(space, divisionId, vector, limit) {
       checkDimensions(space, vector);
-      const reply = await send({ method: 'search', args: [space, divisionId, vector, limit] });
+      // Its own buffer, transferred: a view into a larger one would be cloned with all of it.
+      const query = vector.slice();
+      const reply = await send({ method: 'search', args: [space, divisionId, query, limit] }, [query.buffer]);
       return reply.hits ? unpackHits(reply.hits) : [];
     },
     count: (space, divisionId) => call('count', space, divisionId),
