@@ -210,6 +210,19 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
     return read.rows;
   }
 
+  /** Why the index's files cannot be read, if they cannot (counting a space reads all of its files). */
+  async function unreadableIndex(): Promise<string | undefined> {
+    for (const model of await modelsInUse(db, deps.resolveModel)) {
+      await ensureSpace(model);
+      try {
+        await index.count(model);
+      } catch (err) {
+        return `the index could not be read (${err instanceof Error ? err.message : String(err)})`;
+      }
+    }
+    return undefined;
+  }
+
   /** Counts every space in use against PostgreSQL (after a resumed catch-up). */
   async function mismatch(): Promise<string | undefined> {
     for (const model of await modelsInUse(db, deps.resolveModel)) {
@@ -242,13 +255,15 @@ export function createVectorFollower(deps: VectorFollowerDeps) {
       // restore into a new cluster starts its transaction ids low again): rows written from now
       // on would fall behind it and never be read.
       const foreign = saved !== undefined && saved.fromXid > now.xmin;
-      if (!saved || foreign || saved.generation !== now.generation) {
+      // Files that cannot be read (a torn or foreign file) are rebuilt: a rebuild never reads them.
+      const unreadable = saved && !foreign ? await unreadableIndex() : undefined;
+      if (!saved || foreign || saved.generation !== now.generation || unreadable) {
         await rebuild(
           !saved
             ? 'no saved position'
             : foreign
               ? 'the saved position is ahead of this database: saved against another one'
-              : 'rebuild generation moved while stopped',
+              : (unreadable ?? 'rebuild generation moved while stopped'),
         );
         upToDateAt = Date.now();
         opened = 'rebuilt';

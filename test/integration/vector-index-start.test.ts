@@ -17,7 +17,8 @@ const TEXTS = [
 
 /**
  * The usearch files are derived data: a start whose files cannot be read (a disk that tore a file,
- * a file from elsewhere) rebuilds them from PostgreSQL instead of failing, and answers as before.
+ * a file from elsewhere) rebuilds them from PostgreSQL instead of failing, and answers as before,
+ * whether the process checks its index against PostgreSQL or follows the change feed.
  */
 describe.each(backends)('a usearch index whose file is damaged, at start, on %s', (backend) => {
   let first: TestApp;
@@ -74,5 +75,49 @@ describe.each(backends)('a usearch index whose file is damaged, at start, on %s'
     });
     second.start();
     expect(await answers(second)).toEqual(before);
+  });
+
+  it('a replica following the change feed rebuilds it too, instead of resuming from its position', async () => {
+    const before = await answers(second as App);
+    const replicaDir = join(first.dataDir, 'replica');
+    const config = loadConfig({
+      DATA_DIR: replicaDir,
+      LOG_LEVEL: 'silent',
+      VECTOR_INDEX: 'usearch',
+      VECTOR_INDEX_FOLLOW: 'on',
+    });
+    const { createParts } = await import('../../src/parts.js');
+    const open = async () => {
+      const parts = createParts(config, {
+        database: first.t.db,
+        embedder: await localEmbedder(),
+        logger: createLogger('silent'),
+      });
+      try {
+        const follower = await parts.follower();
+        return await follower?.open();
+      } finally {
+        await parts.close();
+      }
+    };
+    expect(await open()).toBe('rebuilt'); // no saved position yet
+    expect(await open()).toBe('resumed');
+    const dir = join(replicaDir, 'usearch-f16');
+    const [space] = readdirSync(dir).filter((name) => !name.includes('.'));
+    truncateSync(join(dir, space, 'default.vectors'), 20);
+    expect(await open()).toBe('rebuilt');
+
+    const replica = await createApp(config, {
+      worker: false,
+      database: first.t.db,
+      embedder: await localEmbedder(),
+      logger: createLogger('silent'),
+    });
+    try {
+      replica.start();
+      expect(await answers(replica)).toEqual(before);
+    } finally {
+      await replica.close();
+    }
   });
 });
