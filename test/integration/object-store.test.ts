@@ -166,7 +166,7 @@ describe.each(['local', 's3'] as const)('object store contract: %s', (kind) => {
     timeout: 120_000,
   }, async () => {
     const key = `artifacts/big/${randomUUID()}`;
-    const total = 96 * MIB;
+    const total = 192 * MIB;
     const source = generated(total);
     let sha256 = '';
     const growth = await peakGrowth(async () => {
@@ -178,6 +178,8 @@ describe.each(['local', 's3'] as const)('object store contract: %s', (kind) => {
     // Never the whole body in memory: S3 holds a few 8 MiB parts (filling one, two in flight; freed
     // buffers are released lazily), local a few 64 KiB chunks. The bound is half the body, not a
     // tight figure: heap sampling in a shared test process is noisy (GC timing, other suites).
+    // The growth does not scale with the body (24–29 MB with 96 and with 192 MiB on a quiet
+    // machine, 58 MB once under a full CI run's load), so a large body keeps the margin wide.
     expect(growth).toBeLessThan(total / 2);
 
     const got = await store.get(key);
