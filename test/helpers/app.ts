@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Database } from '../../src/adapters/db/port.js';
 import { createLocalEmbedder } from '../../src/adapters/embedders/local.js';
 import type { Embedder } from '../../src/adapters/embedders/port.js';
 import { type App, createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import { buildHttpServer } from '../../src/http/server.js';
+import { createParts } from '../../src/parts.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { type Backend, openTestDatabase, type TestDatabase } from './db.js';
 
@@ -64,4 +66,21 @@ export async function startTestApp(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Opens a replica that follows the change feed (config with VECTOR_INDEX_FOLLOW=on) by hand, to
+ * see how it opened ('resumed' from its saved position or 'rebuilt'), then closes it.
+ */
+export async function openFollowerOnce(config: Config, database: Database) {
+  const parts = createParts(config, {
+    database,
+    embedder: await localEmbedder(),
+    logger: createLogger('silent'),
+  });
+  try {
+    return await (await parts.follower())?.open();
+  } finally {
+    await parts.close();
+  }
 }

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { requestRebuild } from '../../src/indexing/change-feed.js';
 import { systemAccess } from '../../src/memories/access.js';
 import { createLogger } from '../../src/platform/logger.js';
-import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
+import { localEmbedder, openFollowerOnce, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -221,19 +221,7 @@ describe.each(backends)('a replica following the change feed on %s', (backend) =
       VECTOR_INDEX: 'usearch',
       VECTOR_INDEX_FOLLOW: 'on',
     });
-    // Opened by hand to see how it opened.
-    const { createParts } = await import('../../src/parts.js');
-    const parts = createParts(config, {
-      database: writer.t.db,
-      embedder: await localEmbedder(),
-      logger: createLogger('silent'),
-    });
-    try {
-      const follower = await parts.follower();
-      expect(await follower?.open()).toBe('resumed');
-    } finally {
-      await parts.close();
-    }
+    expect(await openFollowerOnce(config, writer.t.db)).toBe('resumed');
     replica = await openReplica();
     await converged();
   });

@@ -5,7 +5,7 @@ import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { systemAccess } from '../../src/memories/access.js';
 import { createLogger } from '../../src/platform/logger.js';
-import { localEmbedder, startTestApp, type TestApp } from '../helpers/app.js';
+import { localEmbedder, openFollowerOnce, startTestApp, type TestApp } from '../helpers/app.js';
 import { backends } from '../helpers/db.js';
 
 const access = systemAccess('test');
@@ -86,20 +86,7 @@ describe.each(backends)('a usearch index whose file is damaged, at start, on %s'
       VECTOR_INDEX: 'usearch',
       VECTOR_INDEX_FOLLOW: 'on',
     });
-    const { createParts } = await import('../../src/parts.js');
-    const open = async () => {
-      const parts = createParts(config, {
-        database: first.t.db,
-        embedder: await localEmbedder(),
-        logger: createLogger('silent'),
-      });
-      try {
-        const follower = await parts.follower();
-        return await follower?.open();
-      } finally {
-        await parts.close();
-      }
-    };
+    const open = () => openFollowerOnce(config, first.t.db);
     expect(await open()).toBe('rebuilt'); // no saved position yet
     expect(await open()).toBe('resumed');
     const dir = join(replicaDir, 'usearch-f16');

@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { VectorEntry, VectorIndex, VectorSpace } from './port.js';
-import { type PackedHits, type Reply, type Request, unpackEntries } from './thread-protocol.js';
+import type { VectorEntry, VectorHit, VectorIndex, VectorSpace } from './port.js';
+import { packHits, type Reply, type Request, unpackEntries } from './thread-protocol.js';
 import { createUsearchIndex, type UsearchOptions } from './usearch.js';
 
 /**
@@ -20,7 +20,8 @@ interface OpenReplace {
 export function hostIndex(port: MessagePort, index: VectorIndex): void {
   const replaces = new Map<number, OpenReplace>();
 
-  const answer = async (req: Request): Promise<Reply> => {
+  /** The reply, with a search's hits as the index gave them (packed when sent). */
+  const answer = async (req: Request): Promise<Omit<Reply, 'hits'> & { hits?: VectorHit[] }> => {
     switch (req.method) {
       case 'upsert':
         return { id: req.id, value: await index.upsert(space(req.args[0]), unpackEntries(req.args[1])) };
@@ -28,12 +29,7 @@ export function hostIndex(port: MessagePort, index: VectorIndex): void {
         return { id: req.id, value: await index.remove(space(req.args[0]), req.args[1]) };
       case 'search': {
         const [s, division, vector, limit] = req.args;
-        const hits = await index.search(space(s), division, vector, limit);
-        const packed: PackedHits = {
-          keys: Float64Array.from(hits, (h) => h.key),
-          distances: Float64Array.from(hits, (h) => h.distance),
-        };
-        return { id: req.id, hits: packed };
+        return { id: req.id, hits: await index.search(space(s), division, vector, limit) };
       }
       case 'count':
         return { id: req.id, value: await index.count(space(req.args[0]), req.args[1]) };
@@ -93,11 +89,11 @@ export function hostIndex(port: MessagePort, index: VectorIndex): void {
 
   port.on('message', (req: Request) => {
     answer(req).then(
-      (reply) =>
-        port.postMessage(
-          reply,
-          reply.hits ? ([reply.hits.keys.buffer, reply.hits.distances.buffer] as ArrayBuffer[]) : [],
-        ),
+      ({ hits, ...reply }) => {
+        if (!hits) return port.postMessage(reply);
+        const { packed, transfer } = packHits(hits);
+        port.postMessage({ ...reply, hits: packed }, transfer);
+      },
       (err: unknown) =>
         port.postMessage({ id: req.id, error: err instanceof Error ? err.message : String(err) }),
     );

@@ -69,6 +69,12 @@ export function unpackEntries(p: PackedEntries): VectorEntry[] {
   }));
 }
 
+export function packHits(hits: VectorHit[]): { packed: PackedHits; transfer: ArrayBuffer[] } {
+  const keys = Float64Array.from(hits, (h) => h.key);
+  const distances = Float64Array.from(hits, (h) => h.distance);
+  return { packed: { keys, distances }, transfer: [keys.buffer, distances.buffer] as ArrayBuffer[] };
+}
+
 export function unpackHits(p: PackedHits): VectorHit[] {
   return Array.from(p.keys, (key, i) => ({ key, distance: p.distances[i] }));
 }
